@@ -1,0 +1,190 @@
+"""The convolution seam: every jaxdl CNN convolves and pools only through this file.
+
+Keeping convolution behind `conv2d` means a faster formulation (for instance an
+im2col matmul, which XLA on CPU runs much faster than its direct convolution when
+channels are few) can be swapped in here without touching a single model.
+
+Layout: images NHWC, kernels HWIO (`[kh, kw, cin, cout]`), as in flax.
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxdl.errors import ConfigError
+
+Padding = str | int | Sequence[tuple[int, int]]
+
+
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    """Turns an int or a pair of ints into a (height, width) pair."""
+    if isinstance(value, int):
+        pair = (value, value)
+    else:
+        pair = tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ConfigError(
+            f"{name}={value!r}: expected a positive int or a pair of positive ints"
+        )
+    return pair  # type: ignore[return-value]
+
+
+def _lax_padding(padding: Padding) -> str | tuple[tuple[int, int], ...]:
+    """Normalises 'SAME' / 'VALID' / int / per-dimension pairs for lax."""
+    if isinstance(padding, str):
+        if padding.upper() not in ("SAME", "VALID"):
+            raise ConfigError(
+                f"padding={padding!r}: expected 'SAME', 'VALID', an int or "
+                "((top, bottom), (left, right))"
+            )
+        return padding.upper()
+    if isinstance(padding, int):
+        if padding < 0:
+            raise ConfigError(f"padding={padding}: expected a non-negative int")
+        return ((padding, padding), (padding, padding))
+    pairs = tuple(tuple(p) for p in padding)
+    if len(pairs) != 2 or not all(len(p) == 2 for p in pairs):
+        raise ConfigError(
+            f"padding={padding!r}: expected ((top, bottom), (left, right))"
+        )
+    return pairs  # type: ignore[return-value]
+
+
+def conv2d(
+    x: jax.Array,
+    kernel: jax.Array,
+    *,
+    strides: int | Sequence[int] = 1,
+    padding: Padding = "SAME",
+) -> jax.Array:
+    """2-D cross-correlation (what deep-learning libraries call convolution).
+
+    Args:
+      x: images `[B, H, W, Cin]`.
+      kernel: filters `[kh, kw, Cin, Cout]` (HWIO).
+      strides: an int or `(sh, sw)`.
+      padding: `'SAME'`, `'VALID'`, an int (zeros on every side) or
+        `((top, bottom), (left, right))`.
+
+    Returns:
+      `[B, H', W', Cout]`, with `H' = ceil(H / sh)` for `'SAME'` and
+      `H' = (H + top + bottom - kh) // sh + 1` otherwise.
+    """
+    if x.ndim != 4 or kernel.ndim != 4 or x.shape[-1] != kernel.shape[2]:
+        raise ConfigError(
+            f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
+            "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
+        )
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=_pair(strides, "strides"),
+        padding=_lax_padding(padding),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+def max_pool(
+    x: jax.Array,
+    window: int | Sequence[int] = 2,
+    strides: int | Sequence[int] | None = None,
+    *,
+    padding: str = "VALID",
+) -> jax.Array:
+    """Max pooling over the spatial axes of `[B, H, W, C]`.
+
+    Args:
+      x: images `[B, H, W, C]`.
+      window: pooling window, an int or `(wh, ww)`.
+      strides: defaults to the window (non-overlapping pooling).
+      padding: `'VALID'` (drop the remainder, as PyTorch's MaxPool2d) or `'SAME'`.
+
+    Returns:
+      `[B, H', W', C]`, e.g. `H' = H // 2` for the default 2x2 window.
+    """
+    wh, ww = _pair(window, "window")
+    sh, sw = _pair(window if strides is None else strides, "strides")
+    return jax.lax.reduce_window(
+        x, -jnp.inf, jax.lax.max, (1, wh, ww, 1), (1, sh, sw, 1), padding.upper()
+    )
+
+
+def avg_pool(
+    x: jax.Array,
+    window: int | Sequence[int] = 2,
+    strides: int | Sequence[int] | None = None,
+) -> jax.Array:
+    """Average pooling (no padding) over the spatial axes of `[B, H, W, C]`.
+
+    Args:
+      x: images `[B, H, W, C]`.
+      window: pooling window, an int or `(wh, ww)`.
+      strides: defaults to the window.
+
+    Returns:
+      `[B, (H - wh) // sh + 1, (W - ww) // sw + 1, C]`.
+    """
+    wh, ww = _pair(window, "window")
+    sh, sw = _pair(window if strides is None else strides, "strides")
+    summed = jax.lax.reduce_window(
+        x, 0.0, jax.lax.add, (1, wh, ww, 1), (1, sh, sw, 1), "VALID"
+    )
+    return summed / (wh * ww)
+
+
+def global_avg_pool(x: jax.Array) -> jax.Array:
+    """Mean over the spatial axes: `[B, H, W, C] -> [B, C]`."""
+    return jnp.mean(x, axis=(1, 2))
+
+
+class Conv2d(nnx.Module):
+    """A 2-D convolution layer (NHWC) that convolves through `conv2d`.
+
+    Parameters are initialised like `flax.nnx.Conv`: the kernel from
+    LeCun-normal, the bias zeros.
+
+    Args:
+      in_features: input channels `Cin`.
+      out_features: output channels `Cout`.
+      kernel_size: an int or `(kh, kw)`.
+      strides: an int or `(sh, sw)`.
+      padding: `'SAME'`, `'VALID'`, an int, or `((top, bottom), (left, right))`.
+      use_bias: whether to add a learned bias `[Cout]`.
+      rngs: supplies the `params` key for initialisation.
+
+    Attributes:
+      kernel: `nnx.Param [kh, kw, Cin, Cout]`.
+      bias: `nnx.Param [Cout]`, or None when `use_bias=False`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        kernel_size: int | Sequence[int],
+        *,
+        strides: int | Sequence[int] = 1,
+        padding: Padding = "SAME",
+        use_bias: bool = True,
+        rngs: nnx.Rngs,
+    ):
+        kh, kw = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        # Normalised (hashable) and validated now rather than at the first call.
+        self.padding = _lax_padding(padding)
+        init = nnx.initializers.lecun_normal()
+        self.kernel = nnx.Param(
+            init(rngs.params(), (kh, kw, in_features, out_features), jnp.float32)
+        )
+        self.bias = (
+            nnx.Param(jnp.zeros((out_features,), jnp.float32)) if use_bias else None
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Convolves `x [B, H, W, Cin]` into `[B, H', W', Cout]`."""
+        y = conv2d(x, self.kernel[...], strides=self.strides, padding=self.padding)
+        if self.bias is not None:
+            y = y + self.bias[...]
+        return y
