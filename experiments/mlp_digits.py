@@ -1,0 +1,58 @@
+"""An MLP on scikit-learn's 8×8 digits, against scikit-learn's MLPClassifier.
+
+Expected: test accuracy ≈ 0.98 (≥ 0.975) in about 10 s on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flax import nnx
+from sklearn.neural_network import MLPClassifier
+
+from jaxdl.config import default_config
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
+from jaxdl.models.mlp import MLP
+from jaxdl.train import task as task_lib
+from jaxdl.train.loop import fit
+from jaxdl.workdir import fit_summary
+
+
+def get_config():
+    config = default_config()
+    config.experiment = "mlp_digits"
+    config.data = dict(name="digits", test_fraction=0.25, split_seed=0)
+    config.model = dict(hidden=(256, 256), activation="relu", dropout=0.2)
+    config.optimizer.name = "adamw"
+    config.optimizer.lr = 2e-3
+    config.optimizer.weight_decay = 1e-4
+    config.optimizer.schedule = "cosine"
+    config.train.batch_size = 64
+    config.train.num_epochs = 60
+    config.train.eval_every = 200
+    config.checkpoint.every_steps = 500
+    return config
+
+
+def sklearn_baseline(splits, seed: int) -> dict:
+    """scikit-learn's MLPClassifier with the same hidden sizes on the same split."""
+    clf = MLPClassifier(hidden_layer_sizes=(256, 256), max_iter=500, random_state=seed)
+    clf.fit(splits["train"]["x"], splits["train"]["y"])
+    return {"test": {"accuracy": float(clf.score(splits["test"]["x"], splits["test"]["y"]))}}
+
+
+def run(config, workdir: str | None):
+    splits, info = load_sklearn(config.data.name, test_fraction=config.data.test_fraction,
+                                seed=config.data.split_seed)
+    model = MLP(info.num_features, config.model.hidden, info.num_classes,
+                activation=config.model.activation, dropout=config.model.dropout,
+                rngs=nnx.Rngs(config.seed))
+    result = fit(model, task_lib.classification(), ArrayDataset(splits["train"], name="train"),
+                 eval_data={"test": ArrayDataset(splits["test"], name="test")},
+                 config=config, workdir=workdir)
+    if workdir:
+        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    return fit_summary(config.experiment, result, config,
+                       baselines={"sklearn_mlp": sklearn_baseline(splits, config.seed)})

@@ -1,0 +1,141 @@
+"""Host-side corpus for word2vec: vocabulary, counts, and the corpus as device id arrays.
+
+The vocabulary keeps words seen at least `min_count` times, most frequent first
+(ties in order of first appearance); out-of-vocabulary tokens are dropped from the
+corpus before training, as word2vec.c and gensim do, so windows span over them.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.errors import ConfigError, DataError
+
+
+class Word2VecArrays(NamedTuple):
+    """The corpus on the device, padded so that every batch is a fixed-size slice.
+
+    Layout: one empty block of `batch_centres` positions, the N corpus positions,
+    then padding up to `(steps_per_epoch + 2) * batch_centres`. Padding has
+    sentence id -1 and is never a centre or a context.
+
+    Attributes:
+        ids: int32 `[(S + 2) * B]` word ids.
+        sentence_ids: int32 `[(S + 2) * B]` sentence index per position (-1 = padding).
+        keep_probability: float32 `[V]` sub-sampling keep probability per word.
+        noise_cdf: float32 `[V]` cumulative noise distribution ∝ count^0.75 (last = 1).
+    """
+
+    ids: jax.Array
+    sentence_ids: jax.Array
+    keep_probability: jax.Array
+    noise_cdf: jax.Array
+
+
+def keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
+    """word2vec.c's sub-sampling keep probability per word, float32 `[V]`.
+
+    keep(w) = (sqrt(f / (sample · total)) + 1) · (sample · total) / f, with f the
+    word's count and total the number of in-vocabulary words; values above 1 mean
+    "always keep". `sample == 0` disables sub-sampling.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample == 0:
+        return np.ones(len(counts), dtype=np.float32)
+    threshold = sample * counts.sum()
+    return ((np.sqrt(counts / threshold) + 1) * threshold / counts).astype(np.float32)
+
+
+def noise_cdf(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """Cumulative noise distribution ∝ count^power, float32 `[V]`, last entry exactly 1."""
+    weights = np.asarray(counts, dtype=np.float64) ** power
+    cdf = np.cumsum(weights) / weights.sum()
+    cdf[-1] = 1.0
+    return cdf.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Word2VecCorpus:
+    """Vocabulary and corpus ids for word2vec training.
+
+    Attributes:
+        words: V vocabulary words, most frequent first.
+        counts: int64 `[V]` corpus counts.
+        ids: int32 `[N]` the in-vocabulary tokens of the corpus in order.
+        sentence_ids: int32 `[N]` index of the sentence each token belongs to.
+        raw_words: number of tokens read, out-of-vocabulary ones included.
+    """
+
+    words: list[str]
+    counts: np.ndarray
+    ids: np.ndarray
+    sentence_ids: np.ndarray
+    raw_words: int
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable[Sequence[str]], *, min_count: int = 5) -> "Word2VecCorpus":
+        """Builds the vocabulary (count ≥ `min_count`) and encodes the corpus.
+
+        Args:
+            sentences: token lists; context windows never cross from one to the next.
+            min_count: minimum corpus count of a vocabulary word.
+        """
+        if min_count < 1:
+            raise ConfigError(f"min_count={min_count!r}: expected an integer ≥ 1")
+        sentences = [list(s) for s in sentences]
+        counter = collections.Counter(token for sentence in sentences for token in sentence)
+        raw_words = sum(counter.values())
+        # Counter keeps first-appearance order, so a stable sort breaks count ties by it.
+        kept = sorted((w for w, c in counter.items() if c >= min_count), key=lambda w: -counter[w])
+        if not kept:
+            raise DataError(
+                f"word2vec corpus: no word occurs at least min_count={min_count} times "
+                f"({raw_words} tokens, {len(counter)} distinct); lower min_count or use a larger corpus"
+            )
+        index = {w: i for i, w in enumerate(kept)}
+        ids, sentence_ids = [], []
+        for number, sentence in enumerate(sentences):
+            encoded = [index[t] for t in sentence if t in index]
+            ids.extend(encoded)
+            sentence_ids.extend([number] * len(encoded))
+        return cls(
+            words=kept,
+            counts=np.array([counter[w] for w in kept], dtype=np.int64),
+            ids=np.asarray(ids, dtype=np.int32),
+            sentence_ids=np.asarray(sentence_ids, dtype=np.int32),
+            raw_words=raw_words,
+        )
+
+    @property
+    def num_tokens(self) -> int:
+        """N, the number of in-vocabulary tokens (the positions a pass visits)."""
+        return len(self.ids)
+
+    def steps_per_epoch(self, batch_centres: int) -> int:
+        """Batches of `batch_centres` consecutive positions in one pass."""
+        return -(-self.num_tokens // batch_centres)
+
+    def device_arrays(self, *, batch_centres: int, sample: float) -> Word2VecArrays:
+        """The padded device arrays `make_batch` slices (see `Word2VecArrays`)."""
+        if batch_centres < 1:
+            raise ConfigError(f"batch_centres={batch_centres!r}: expected an integer ≥ 1")
+        if sample < 0:
+            raise ConfigError(f"sample={sample!r}: expected a threshold ≥ 0 (0 disables sub-sampling)")
+        length = (self.steps_per_epoch(batch_centres) + 2) * batch_centres
+        ids = np.zeros(length, dtype=np.int32)
+        sentence_ids = np.full(length, -1, dtype=np.int32)
+        ids[batch_centres : batch_centres + self.num_tokens] = self.ids
+        sentence_ids[batch_centres : batch_centres + self.num_tokens] = self.sentence_ids
+        return Word2VecArrays(
+            ids=jnp.asarray(ids),
+            sentence_ids=jnp.asarray(sentence_ids),
+            keep_probability=jnp.asarray(keep_probability(self.counts, sample)),
+            noise_cdf=jnp.asarray(noise_cdf(self.counts)),
+        )

@@ -1,0 +1,96 @@
+"""The one entry point.
+
+    python -m jaxdl.run --config=experiments/<name>.py --workdir=DIR [--config.KEY=VALUE ...]
+
+Running the same command again in the same DIR resumes from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxdl.config import flat_keys, unknown_key_error
+from jaxdl.errors import JaxdlError
+from jaxdl.workdir import prepare_workdir, write_summary
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it holds a run).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
+
+
+def load_experiment(path: str):
+    """Import an experiment module from a file path (``experiments/<name>.py``)."""
+    path = path.split(":", 1)[0]
+    if not os.path.exists(path):
+        raise JaxdlError(f"experiment file {path!r} not found; expected "
+                         "--config=experiments/<name>.py")
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f"jaxdl_experiment_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Fail early, naming the closest key, on ``--config.KEY`` that does not exist."""
+    config_path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if config_path is None:
+        return
+    config = load_experiment(config_path).get_config()
+    valid = set(flat_keys(config))
+    prefixes = {k.rsplit(".", i)[0] for k in valid for i in range(k.count(".") + 1)}
+    for arg in argv:
+        if arg.startswith("--config."):
+            key = arg[len("--config."):].split("=", 1)[0]
+            if key not in valid and key not in prefixes:
+                raise unknown_key_error(key, config, f"command-line flag {arg!r}")
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    if _COORDINATOR.value or _NUM_PROCESSES.value:
+        from jaxdl.multihost import initialize
+        initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    config = _CONFIG.value
+    workdir = _WORKDIR.value
+    if not workdir:
+        raise app.UsageError("--workdir is required")
+    module = load_experiment(flags.FLAGS["config"].config_filename)
+    prepare_workdir(workdir, config)
+    start = time.time()
+    summary = module.run(config, workdir)
+    if summary is not None:
+        summary.setdefault("wall_seconds", round(time.time() - start, 3))
+        write_summary(workdir, summary)
+        print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
+                         indent=2))
+        if "table_markdown" in summary:
+            print(summary["table_markdown"])
+
+
+def entry() -> None:
+    """Console entry: check overrides, then hand over to absl."""
+    try:
+        check_overrides(sys.argv[1:])
+    except JaxdlError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    logging.set_verbosity(logging.WARNING)
+    try:
+        app.run(main)
+    except JaxdlError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    entry()

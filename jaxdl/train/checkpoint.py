@@ -1,0 +1,162 @@
+"""Orbax checkpoints of a ``TrainState`` plus the loop's small bookkeeping.
+
+``Checkpointer`` keeps the latest ``max_to_keep`` checkpoints under
+``checkpoints/`` (for resuming) and, optionally, the best ``keep_best`` by a
+metric under ``checkpoints_best/``. Saving is synchronous: the step buffers are
+donated to the next step, so they must be written before it runs. Orbax writes
+into a temporary directory and renames it when complete, so an unfinished
+checkpoint is never listed. A checkpoint that fails to restore is moved aside to
+``corrupt_checkpoints/`` (never deleted) with a warning, and the previous one is
+used instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from jaxdl.errors import CheckpointError
+
+log = logging.getLogger("jaxdl")
+
+
+def abstract_like(tree: Any) -> Any:
+    """Shape/dtype/sharding stand-ins for restoring into the layout of ``tree``."""
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def _manager(directory: str, *, max_to_keep: int, best_metric: str = "",
+             best_mode: str = "max") -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep,
+        enable_async_checkpointing=False,
+        best_fn=(lambda m: m[best_metric]) if best_metric else None,
+        best_mode=best_mode,
+        keep_checkpoints_without_metrics=not best_metric,
+        cleanup_tmp_directories=True,
+        create=True,
+    )
+    handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
+
+
+class Checkpointer:
+    """Saves and restores training state in a run's workdir.
+
+    Args:
+      workdir: the run directory; checkpoints go to ``workdir/checkpoints``.
+      max_to_keep: how many of the latest checkpoints to keep.
+      best_metric: e.g. ``"test/accuracy"``; "" disables best-k checkpoints.
+      best_mode: ``"max"`` or ``"min"``.
+      keep_best: how many best checkpoints to keep.
+    """
+
+    def __init__(self, workdir: str, *, max_to_keep: int = 3, best_metric: str = "",
+                 best_mode: str = "max", keep_best: int = 1):
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
+        self.latest = _manager(self.directory, max_to_keep=max_to_keep)
+        self.best_metric = best_metric
+        self.best = (_manager(os.path.join(self.workdir, "checkpoints_best"),
+                              max_to_keep=keep_best, best_metric=best_metric,
+                              best_mode=best_mode) if best_metric else None)
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        """Write ``state`` and JSON ``meta`` as checkpoint ``step`` (blocking)."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  meta=ocp.args.JsonSave(meta))
+        try:
+            self.latest.save(step, args=args, force=True)
+            self.latest.wait_until_finished()
+        except OSError as err:  # disk full, permission denied, …
+            raise CheckpointError(
+                f"could not write checkpoint {step} under {self.directory}: {err}. The "
+                "previous checkpoints are untouched; free space or fix permissions and "
+                "re-run the same command to resume.") from err
+
+    def save_best(self, step: int, state: Any, meta: dict, metrics: dict) -> None:
+        """Offer checkpoint ``step`` to the best-k set, ranked by ``metrics``."""
+        if self.best is None or self.best_metric not in metrics:
+            return
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  meta=ocp.args.JsonSave(meta))
+        self.best.save(step, args=args, metrics={self.best_metric: metrics[self.best_metric]},
+                       force=True)
+        self.best.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        """Finished checkpoint steps, oldest first."""
+        self.latest.reload()
+        return sorted(self.latest.all_steps())
+
+    def restore_latest(self, target: Any) -> tuple[Any, dict] | None:
+        """Restore the newest readable checkpoint into the layout of ``target``.
+
+        Returns:
+          ``(state, meta)``, or None when there is no checkpoint.
+        """
+        for step in reversed(self.steps()):
+            try:
+                return self.restore(step, target)
+            except CheckpointError:
+                raise  # a shape mismatch is the caller's problem, not corruption
+            except Exception as err:  # noqa: BLE001 - any read failure means corrupt
+                self._quarantine(step, err)
+        return None
+
+    def restore(self, step: int, target: Any) -> tuple[Any, dict]:
+        """Restore checkpoint ``step`` into the layout of ``target``."""
+        check_same_structure(self.latest.item_metadata(step)["state"].tree, target,
+                             f"{self.directory}/{step}")
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_like(target)),
+                                  meta=ocp.args.JsonRestore())
+        restored = self.latest.restore(step, args=args)
+        return restored["state"], dict(restored["meta"])
+
+    def _quarantine(self, step: int, err: Exception) -> None:
+        src = os.path.join(self.directory, str(step))
+        dst_dir = os.path.join(self.workdir, "corrupt_checkpoints")
+        os.makedirs(dst_dir, exist_ok=True)
+        dst = os.path.join(dst_dir, str(step))
+        if os.path.exists(dst):
+            shutil.rmtree(dst)
+        shutil.move(src, dst)
+        log.warning("checkpoint %s could not be read (%s: %s); moved it to %s and "
+                    "resuming from the previous checkpoint", src, type(err).__name__,
+                    str(err).splitlines()[0] if str(err) else "", dst)
+        self.latest.reload()
+
+    def close(self) -> None:
+        self.latest.close()
+        if self.best is not None:
+            self.best.close()
+
+
+def check_same_structure(saved_metadata: Any, target: Any, where: str) -> None:
+    """Raise ``ShapeMismatchError`` listing each path whose shape differs or is missing."""
+    from jaxdl.errors import ShapeMismatchError
+    from jaxdl.optim import param_path
+
+    def shapes(tree):
+        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+        return {param_path(p): tuple(getattr(v, "shape", ())) for p, v in flat}
+
+    saved = shapes(saved_metadata)
+    wanted = shapes(target)
+    problems = []
+    for path in sorted(set(saved) | set(wanted)):
+        if path not in saved:
+            problems.append(f"  {path}: missing in checkpoint, model has {wanted[path]}")
+        elif path not in wanted:
+            problems.append(f"  {path}: in checkpoint {saved[path]}, not in model")
+        elif saved[path] != wanted[path]:
+            problems.append(f"  {path}: checkpoint {saved[path]} vs model {wanted[path]}")
+    if problems:
+        raise ShapeMismatchError(
+            f"checkpoint {where} does not fit this model ({len(problems)} parameter(s)):\n"
+            + "\n".join(problems))

@@ -1,0 +1,123 @@
+"""The run directory contract: ``config.json`` on the way in, ``summary.json`` out.
+
+``prepare_workdir`` checks that the directory is writable and that a run already
+there has the same configuration before anything is computed, so resuming never
+silently mixes two experiments. Files are written to a temporary name and
+renamed, so a kill never leaves a half-written JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+
+from jaxdl.errors import CheckpointError, ConfigError
+
+# Keys that may differ between the first run and a resume without changing results.
+RESUME_NEUTRAL_KEYS = ("force_resume", "train.progress_bar")
+
+
+def write_json_atomic(path: str, payload: Any) -> None:
+    """Write ``payload`` as indented JSON to ``path`` via a temporary file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_to_dict(config: ml_collections.ConfigDict) -> dict:
+    """A JSON-able dict of the config (tuples become lists)."""
+    return json.loads(config.to_json_best_effort())
+
+
+def environment() -> dict:
+    """Library versions and devices, recorded next to the config."""
+    import flax
+    import optax
+    import orbax.checkpoint
+    from jaxdl import __version__
+    return {
+        "jaxdl": __version__, "jax": jax.__version__, "flax": flax.__version__,
+        "optax": optax.__version__, "orbax_checkpoint": orbax.checkpoint.__version__,
+        "python": platform.python_version(),
+        "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count(),
+    }
+
+
+def config_differences(saved: Mapping, current: Mapping) -> list[str]:
+    """Dotted keys whose values differ, ignoring resume-neutral keys."""
+    a, b = _flatten(saved), _flatten(current)
+    keys = sorted(set(a) | set(b))
+    return [f"{k}: saved={a.get(k, '<absent>')!r} now={b.get(k, '<absent>')!r}"
+            for k in keys if a.get(k) != b.get(k) and k not in RESUME_NEUTRAL_KEYS]
+
+
+def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Create ``workdir``, refuse a different run's directory, write ``config.json``.
+
+    Raises:
+      CheckpointError: the directory cannot be created or written.
+      ConfigError: it holds a run with another config (unless ``config.force_resume``).
+    """
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as err:
+        raise CheckpointError(f"workdir {workdir!r} is not writable ({err.strerror}); "
+                              "expected a directory this user can create files in. "
+                              "Choose another --workdir or fix its permissions.") from err
+    path = os.path.join(workdir, "config.json")
+    current = config_to_dict(config)
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f).get("config", {})
+        diffs = config_differences(saved, current)
+        if diffs and not config.get("force_resume", False):
+            raise ConfigError(
+                f"workdir {workdir!r} holds a run with a different config; refusing to "
+                f"resume. Differing keys:\n  " + "\n  ".join(diffs) +
+                "\nUse another --workdir, or pass --config.force_resume=True to resume anyway.")
+    if jax.process_index() == 0:
+        write_json_atomic(path, {"config": current, "environment": environment()})
+
+
+def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:
+    """Write ``summary.json`` (process 0 only)."""
+    if jax.process_index() == 0:
+        write_json_atomic(os.path.join(workdir, "summary.json"), dict(summary))
+
+
+def fit_summary(experiment: str, result, config: ml_collections.ConfigDict,
+                baselines: Mapping[str, Any] | None = None, **extra: Any) -> dict:
+    """The ``summary.json`` payload of a run that went through ``fit``."""
+    return {
+        "experiment": experiment,
+        "metrics": result.metrics,
+        "baselines": dict(baselines or {}),
+        "params_sha256": result.params_sha256,
+        "num_params": result.num_params,
+        "steps": result.steps,
+        "seed": config.seed,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "stopped_early": result.stopped_early,
+        **extra,
+    }
