@@ -11,7 +11,7 @@ whole ``fit`` compiles the step once.
 from __future__ import annotations
 
 import collections
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxdl import precision
+from jaxdl.errors import ConfigError
 from jaxdl.metrics import add_stats, batch_stats
 from jaxdl.train.state import TrainState
 from jaxdl.train.task import Task
@@ -33,8 +35,30 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+def split_micro_batches(batch: dict, num_micro: int) -> dict:
+    """Split every ``[B, ...]`` leaf into ``[num_micro, B // num_micro, ...]``.
+
+    Micro-batch ``i`` takes examples ``i, i + n, i + 2n, …`` (a strided split), so
+    when ``B`` is sharded over the mesh's ``data`` axis every micro-batch is still
+    spread evenly over the devices (no data moves between them).
+
+    Raises:
+      ConfigError: when ``B`` is not a multiple of ``num_micro``.
+    """
+    def split(x):
+        if x.shape[0] % num_micro:
+            raise ConfigError(f"config.train.grad_accum_steps={num_micro} does not divide the "
+                              f"batch of {x.shape[0]} examples; expected batch_size to be a "
+                              f"multiple of {num_micro}")
+        x = x.reshape((x.shape[0] // num_micro, num_micro) + x.shape[1:])
+        return jnp.swapaxes(x, 0, 1)
+
+    return jax.tree.map(split, batch)
+
+
 def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransformation,
-                    *, nan_policy: str = "none", ema_decay: float = 0.0) -> StepFn:
+                    *, nan_policy: str = "none", ema_decay: float = 0.0,
+                    compute_dtype: str = "float32", grad_accum_steps: int = 1) -> StepFn:
     """A pure ``train_step(state, batch) -> (state, stats)``.
 
     Args:
@@ -45,27 +69,80 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
         is not finite and counts it in ``state.skipped``; otherwise the update is
         applied and the loop checks the returned ``nonfinite`` statistic.
       ema_decay: if > 0, also update ``state.ema_params``.
+      compute_dtype: ``"bfloat16"`` runs the forward and backward pass on bf16
+        copies of the parameters and floating inputs; gradients, updates and the
+        stored parameters stay float32 (see ``jaxdl.precision``).
+      grad_accum_steps: split each batch into this many micro-batches, run them
+        one after another and apply one update with their gradients averaged
+        (weighted by each micro-batch's loss weight, so it equals the big-batch
+        gradient of a masked-mean loss).
     Returns:
       The step; ``stats`` is ``{"metrics": per-metric sums, "finite": bool}``.
     """
     metrics = task.all_metrics()
+    dtype = precision.compute_dtype(compute_dtype)
+    if not isinstance(grad_accum_steps, int) or grad_accum_steps < 1:
+        raise ConfigError(f"config.train.grad_accum_steps={grad_accum_steps!r}; expected a "
+                          "positive integer")
+
+    def micro_step(params, model_state, batch, dropout_key):
+        """Gradient of one (micro-)batch: ``(loss, grads, model_state, stats, weight)``."""
+        weights = task.weights(batch)
+        target = batch[task.target]
+
+        def loss_fn(params):
+            inputs = batch
+            if dtype != jnp.float32:  # the cast is inside, so grads come back float32
+                params = precision.cast_floating(params, dtype)
+                inputs = {k: v if k == task.target else precision.cast_floating(v, dtype)
+                          for k, v in batch.items()}
+            model = nnx.merge(graphdef, params, model_state)
+            pred = task.predict(model, inputs, nnx.Rngs(dropout=dropout_key))
+            pred = precision.cast_floating(pred, jnp.float32)
+            new_model_state = nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict()
+            # Running statistics keep their stored dtype whatever the compute dtype.
+            new_model_state = jax.tree.map(lambda n, o: n.astype(o.dtype),
+                                           new_model_state, model_state)
+            return task.loss(pred, target, weights), (pred, new_model_state)
+
+        (loss, (pred, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        stats = batch_stats(metrics, pred, target, weights)
+        return loss, grads, model_state, stats, jnp.sum(weights).astype(jnp.float32)
+
+    def accumulated_step(params, model_state, batch, dropout_key):
+        """``micro_step`` over ``grad_accum_steps`` micro-batches, gradients averaged."""
+        micro = split_micro_batches(batch, grad_accum_steps)
+        first = jax.tree.map(lambda x: x[0], micro)
+        loss, grads, model_state, stats, weight = micro_step(params, model_state, first,
+                                                             jax.random.fold_in(dropout_key, 0))
+        carry = (jnp.isfinite(loss), jax.tree.map(lambda g: g * weight, grads),
+                 model_state, stats, weight)
+
+        def body(carry, xs):
+            finite, grad_sum, model_state, stats_sum, weight_sum = carry
+            index, micro_batch = xs
+            loss, grads, model_state, stats, weight = micro_step(
+                params, model_state, micro_batch, jax.random.fold_in(dropout_key, index))
+            grad_sum = jax.tree.map(lambda s, g: s + g * weight, grad_sum, grads)
+            return (finite & jnp.isfinite(loss), grad_sum, model_state,
+                    add_stats(stats_sum, stats), weight_sum + weight), None
+
+        rest = jax.tree.map(lambda x: x[1:], micro)
+        indices = jnp.arange(1, grad_accum_steps)
+        (finite, grad_sum, model_state, stats, weight_sum), _ = jax.lax.scan(
+            body, carry, (indices, rest))
+        grads = jax.tree.map(lambda g: g / jnp.maximum(weight_sum, 1e-12), grad_sum)
+        loss = jnp.where(finite, 0.0, jnp.nan)  # only its finiteness is used below
+        return loss, grads, model_state, stats, weight_sum
 
     def train_step(state: TrainState, batch: dict):
         step_key = jax.random.fold_in(state.rng, state.step)
         dropout_key, preprocess_key = jax.random.split(step_key)
         if task.preprocess is not None:
             batch = task.preprocess(batch, preprocess_key)
-        weights = task.weights(batch)
-        target = batch[task.target]
-
-        def loss_fn(params):
-            model = nnx.merge(graphdef, params, state.model_state)
-            pred = task.predict(model, batch, nnx.Rngs(dropout=dropout_key))
-            new_model_state = nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict()
-            return task.loss(pred, target, weights), (pred, new_model_state)
-
-        (loss, (pred, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params)
+        compute = micro_step if grad_accum_steps == 1 else accumulated_step
+        loss, grads, model_state, stats, _ = compute(state.params, state.model_state,
+                                                     batch, dropout_key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
@@ -82,8 +159,7 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
             step=state.step + 1, params=params, model_state=model_state,
             opt_state=opt_state, ema_params=ema,
             skipped=jnp.where(finite, 0, state.skipped + 1).astype(jnp.int32))
-        return new_state, {"metrics": batch_stats(metrics, pred, target, weights),
-                           "finite": finite}
+        return new_state, {"metrics": stats, "finite": finite}
 
     return train_step
 
@@ -107,13 +183,17 @@ class LoopStats(NamedTuple):
 NO_STEP = 2**31 - 1
 
 
-def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = True):
+def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = True,
+                    out_shardings: Any = None):
     """One jitted dispatch of ``k`` steps: ``(state, acc, arrays, inputs) -> (state, acc)``.
 
     Args:
       train_step: from ``make_train_step`` (or a family's own, same signature).
       make_batch: ``make_batch(arrays, step_input) -> batch``, pure (gathers on device).
       donate: donate the state and accumulator buffers (updated in place).
+      out_shardings: ``(state_shardings, acc_sharding)`` pinning the outputs' layout
+        (e.g. FSDP-sharded parameters stay sharded across dispatches); None lets
+        XLA choose.
     The leading axis of ``inputs`` is ``k``; ``acc`` is a ``LoopStats``.
     """
 
@@ -136,7 +216,10 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
         (state, acc), _ = jax.lax.scan(body, (state, acc), inputs)
         return state, acc
 
-    return jax.jit(run, donate_argnums=(0, 1) if donate else ())
+    donate_argnums = (0, 1) if donate else ()
+    if out_shardings is None:
+        return jax.jit(run, donate_argnums=donate_argnums)
+    return jax.jit(run, donate_argnums=donate_argnums, out_shardings=out_shardings)
 
 
 def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable, arrays,
