@@ -53,6 +53,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.eval_every = 0  # 0: evaluate only at the end
     c.train.eval_train = True  # also evaluate the train split at the end (summary)
     c.train.steps_per_loop = 1  # k steps per dispatch (lax.scan)
+    c.train.grad_accum_steps = 1  # micro-batches per update (gradients averaged)
+    c.train.compute_dtype = "float32"  # "bfloat16": bf16 forward/backward, float32 params
+    c.train.ema_decay = 0.0  # > 0: keep an EMA of the parameters and evaluate with it
+    c.train.compilation_cache_dir = ""  # persistent XLA compilation cache; "" off
     c.train.progress_bar = True  # shown only when stderr is a terminal
     c.train.early_stopping_metric = ""  # e.g. "test/accuracy"; "" disables
     c.train.early_stopping_mode = "max"
@@ -74,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = 1
     c.mesh.model = 1
+    c.mesh.param_sharding = "replicated"  # or "fsdp": shard parameters over 'data'
     return c
 
 
