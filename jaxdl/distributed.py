@@ -50,3 +50,82 @@ def check_batch_divides(batch_size: int, mesh: Mesh, where: str) -> None:
         raise ConfigError(f"{where}={batch_size} does not divide over the mesh's data axis "
                           f"of {n} devices; expected a multiple of {n} (e.g. "
                           f"{max(n, batch_size - batch_size % n)})")
+
+
+PARAM_SHARDINGS = ("replicated", "fsdp")
+
+# Leaves smaller than this stay replicated under FSDP: sharding a bias or a
+# scalar saves nothing and costs an all-gather per use.
+FSDP_MIN_ELEMENTS = 1024
+
+
+def fsdp_spec(shape: tuple[int, ...], data_size: int,
+              min_elements: int = FSDP_MIN_ELEMENTS) -> P:
+    """The FSDP partition of one array: its largest dimension divisible by ``data_size``.
+
+    Args:
+      shape: the array's shape, e.g. ``(784, 256)``.
+      data_size: devices on the mesh's ``data`` axis.
+      min_elements: arrays with fewer elements are replicated.
+    Returns:
+      ``P()`` (replicated) or a spec with ``'data'`` on the chosen dimension, e.g.
+      ``P('data', None)`` for ``(784, 256)`` over 8 devices (ties: the first).
+    """
+    size = int(np.prod(shape)) if shape else 1
+    if data_size <= 1 or size < min_elements:
+        return P()
+    candidates = [d for d, n in enumerate(shape) if n % data_size == 0]
+    if not candidates:
+        return P()
+    axis = max(candidates, key=lambda d: (shape[d], -d))
+    spec = [None] * len(shape)
+    spec[axis] = "data"
+    return P(*spec)
+
+
+def state_shardings(tree, mesh: Mesh, rule: str = "replicated"):
+    """A sharding for every array leaf of ``tree`` (a ``TrainState`` or any pytree).
+
+    ``"replicated"`` puts every leaf whole on every device. ``"fsdp"`` shards each
+    leaf by ``fsdp_spec``. The rule depends only on a leaf's shape, so the
+    optimizer's moments (shaped like their parameter) and the EMA follow their
+    parameter's sharding, and step counters stay replicated.
+
+    Args:
+      tree: a pytree of arrays (or ``jax.ShapeDtypeStruct``s).
+      mesh: the ``('data', 'model')`` mesh.
+      rule: one of ``PARAM_SHARDINGS`` (``config.mesh.param_sharding``).
+    Returns:
+      A pytree of ``NamedSharding`` with the structure of ``tree``.
+    Raises:
+      ConfigError: for an unknown rule.
+    """
+    if rule not in PARAM_SHARDINGS:
+        raise ConfigError(f"config.mesh.param_sharding={rule!r}; expected one of "
+                          f"{PARAM_SHARDINGS}")
+    data_size = mesh.shape["data"]
+
+    def sharding_of(leaf):
+        if rule == "replicated":
+            return NamedSharding(mesh, P())
+        return NamedSharding(mesh, fsdp_spec(tuple(np.shape(leaf)), data_size))
+
+    return jax.tree.map(sharding_of, tree)
+
+
+def put_step_inputs(inputs: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """Place the host's ``[k, B, ...]`` step inputs as one global array.
+
+    Every process computes the same global inputs (they are a pure function of
+    seed and step), but in a multi-process run each one transfers only the
+    slices its own devices hold: the callback is asked for those slices alone.
+
+    Args:
+      inputs: the global step inputs, e.g. int32 batch indices ``[k, B]``.
+      sharding: usually ``batch_sharding(mesh, batch_axis=1)``.
+    Returns:
+      A ``jax.Array`` of ``inputs.shape`` laid out by ``sharding``.
+    """
+    if jax.process_count() == 1:
+        return jax.device_put(inputs, sharding)
+    return jax.make_array_from_callback(inputs.shape, sharding, lambda index: inputs[index])
