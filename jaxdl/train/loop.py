@@ -54,6 +54,14 @@ def _next_boundary(step: int, total: int, intervals) -> int:
     return nxt
 
 
+def _enable_compilation_cache(directory: str) -> None:
+    """Persist compiled executables under ``directory`` (re-runs skip compiling)."""
+    jax.config.update("jax_compilation_cache_dir", directory)
+    # Cache even fast compiles: the steps of small experiments compile in < 1 s.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
 class _EarlyStopping:
     """Patience on one monitored ``split/metric``; its state rides in checkpoints."""
 
@@ -102,6 +110,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     start_time = time.time()
     validate_core(config)
     tc = config.train
+    if tc.get("compilation_cache_dir"):
+        _enable_compilation_cache(tc.compilation_cache_dir)
     eval_data = dict(eval_data or {})
     mesh = mesh or distributed.make_mesh(config.mesh.data, config.mesh.model)
     source = (ArrayTrainSource(train, tc.batch_size, seed=config.seed)
@@ -114,7 +124,9 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
                         lr_multipliers=config.transfer.lr_multipliers)
     ema_decay = float(config.train.get("ema_decay", 0.0))
     state = create_train_state(params, model_state, tx, seed=config.seed, ema=ema_decay > 0)
-    state = jax.device_put(state, distributed.replicated(mesh))
+    shardings = distributed.state_shardings(
+        state, mesh, config.mesh.get("param_sharding", "replicated"))
+    state = jax.device_put(state, shardings)
 
     checkpointer = meta = None
     if workdir:
@@ -132,8 +144,11 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
                              tc.early_stopping_patience, (meta or {}).get("early_stopping"))
 
     step_fn = train_step or step_lib.make_train_step(
-        graphdef_train, task, tx, nan_policy=config.nan_policy, ema_decay=ema_decay)
-    loop_fn = step_lib.make_train_loop(step_fn, source.make_batch)
+        graphdef_train, task, tx, nan_policy=config.nan_policy, ema_decay=ema_decay,
+        compute_dtype=tc.get("compute_dtype", "float32"),
+        grad_accum_steps=tc.get("grad_accum_steps", 1))
+    loop_fn = step_lib.make_train_loop(
+        step_fn, source.make_batch, out_shardings=(shardings, distributed.replicated(mesh)))
     arrays = source.device_arrays(distributed.replicated(mesh))
     input_sharding = distributed.batch_sharding(mesh, batch_axis=1)
     eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch)
@@ -143,8 +158,10 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
 
     def evaluate(split: str, dataset: ArrayDataset, arrays_) -> dict[str, float]:
         batches = dataset.eval_batches(tc.eval_batch_size)
-        idx = np.stack([b[0] for b in batches])
-        masks = np.stack([b[1] for b in batches])
+        # Placed explicitly: a multi-process jit only takes global arrays.
+        idx, masks = jax.device_put((np.stack([b[0] for b in batches]),
+                                     np.stack([b[1] for b in batches])),
+                                    distributed.replicated(mesh))
         params_ = state.ema_params if state.ema_params is not None else state.params
         stats = eval_fn(params_, state.model_state, arrays_, idx, masks)
         return compute_metrics(metrics_of, stats)
@@ -192,7 +209,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
             boundary = _next_boundary(step, total, (tc.log_every, tc.eval_every,
                                                     config.checkpoint.every_steps))
             k = tc.steps_per_loop if boundary - step >= tc.steps_per_loop else 1
-            inputs = jax.device_put(source.step_inputs(step, k), input_sharding)
+            inputs = distributed.put_step_inputs(source.step_inputs(step, k), input_sharding)
             if acc is None:
                 if new_accumulator is None:
                     new_accumulator = step_lib.make_zero_stats(
