@@ -28,7 +28,10 @@ class Metric(NamedTuple):
 def _weights(target: jax.Array, mask: jax.Array | None) -> jax.Array:
     if mask is None:
         return jnp.ones(target.shape, jnp.float32)
-    return jnp.broadcast_to(mask.astype(jnp.float32), target.shape)
+    mask = mask.astype(jnp.float32)
+    while mask.ndim < target.ndim:  # an example mask [B] over targets [B, ...]
+        mask = mask[..., None]
+    return jnp.broadcast_to(mask, target.shape)
 
 
 def _accuracy_stats(pred, target, mask):
