@@ -56,7 +56,7 @@ def _uniform_for_positions(key: jax.Array, first_block: jax.Array, block: int) -
     return jnp.concatenate(draws)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_centres", "window", "negative", "sg", "margin"))
+@functools.partial(jax.jit, static_argnames=("batch_centres", "window", "negative", "sg", "shared_negatives", "margin"))
 def make_batch(
     corpus: Word2VecArrays,
     key: jax.Array,
@@ -66,6 +66,7 @@ def make_batch(
     window: int,
     negative: int,
     sg: bool = True,
+    shared_negatives: bool = False,
     margin: int | None = None,
 ) -> Batch:
     """The training batch of `step`, a pure function of (corpus, key, step).
@@ -78,12 +79,15 @@ def make_batch(
         window: maximum window half-width W.
         negative: K, noise words per (centre, context) pair (skip-gram) or per centre (CBOW).
         sg: skip-gram (else CBOW) negatives layout.
+        shared_negatives: skip-gram only: draw K noise words per centre, shared by
+            the pairs of its window, instead of K per pair as word2vec.c. The
+            expected update is the same; it moves 2W times fewer noise rows.
         margin: corpus positions read on each side of the chunk to find kept context
             words (default 8·W, at most B); a window is cut where the margin ends.
 
     Returns:
         dict with `centres` int32 `[B]`, `contexts` int32 `[B, 2W]`, `context_mask`
-        float32 `[B, 2W]`, `negatives` int32 `[B, 2W, K]` (sg) or `[B, K]` (CBOW),
+        float32 `[B, 2W]`, `negatives` int32 `[B, 2W, K]` (sg) or `[B, K]` (CBOW or shared),
         `negative_mask` float32 of the same shape, `words` int32 scalar (corpus
         positions in this chunk).
     """
@@ -124,10 +128,8 @@ def make_batch(
         & (jnp.abs(offsets)[None, :] <= reduced_window)
     )
 
-    noise_shape = (block, 2 * window, negative) if sg else (block, negative)
-    draws = jax.random.uniform(negative_key, noise_shape)
-    negatives = jnp.minimum(jnp.searchsorted(corpus.noise_cdf, draws, side="right"), corpus.noise_cdf.shape[0] - 1)
-    negatives = negatives.astype(jnp.int32)
+    noise_shape = (block, 2 * window, negative) if (sg and not shared_negatives) else (block, negative)
+    negatives = _draw_noise(negative_key, corpus, noise_shape)
     centre_axes = (slice(None),) + (None,) * (len(noise_shape) - 1)
     return {
         "centres": centres,
@@ -139,66 +141,117 @@ def make_batch(
     }
 
 
+def _draw_noise(key: jax.Array, corpus: Word2VecArrays, shape: tuple[int, ...]) -> jax.Array:
+    """Words ∝ count^0.75 by the alias method: a uniform slot, then it or its alias."""
+    slot_key, accept_key = jax.random.split(key)
+    vocab_size = corpus.noise_accept.shape[0]
+    slot = jax.random.randint(slot_key, shape, 0, vocab_size, dtype=jnp.int32)
+    accepted = jax.random.uniform(accept_key, shape) < corpus.noise_accept[slot]
+    return jnp.where(accepted, slot, corpus.noise_alias[slot])
+
+
 def _sigmoid_table(x: jax.Array) -> jax.Array:
     return jnp.where(x > _MAX_EXP, 1.0, jnp.where(x < -_MAX_EXP, 0.0, jax.nn.sigmoid(x)))
 
 
-def _log_sigmoid_loss(positive: jax.Array, negative: jax.Array) -> jax.Array:
-    return -jax.nn.log_sigmoid(positive), -jax.nn.log_sigmoid(-negative)
+def _capped_row_add(table: jax.Array, rows: jax.Array, updates: jax.Array, counts: jax.Array, cap: float):
+    """table.at[rows].add(updates · min(1, cap / count[row])), counts `[V]` per-row contributions.
+
+    A row with at most `cap` contributions in the batch gets their plain sum, as
+    word2vec.c would apply them one after the other; a row hit more often (a
+    frequent word in a large batch) gets their mean times `cap`, because summing
+    hundreds of updates computed from the same stale row diverges.
+    """
+    scale = jnp.minimum(1.0, cap / jnp.maximum(counts, 1.0))
+    return table.at[rows].add(updates * _rows(scale, rows)[:, None], mode="promise_in_bounds")
 
 
-@functools.partial(jax.jit, static_argnames=("sg",), donate_argnums=(0,))
-def sgns_update(params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True) -> tuple[Params, dict]:
+def _rows(table: jax.Array, ids: jax.Array) -> jax.Array:
+    # Ids are valid by construction; "clip" skips the bounds masks of plain indexing (2x faster on CPU).
+    return jnp.take(table, ids, axis=0, mode="clip")
+
+
+@functools.partial(jax.jit, static_argnames=("sg", "row_cap"), donate_argnums=(0,))
+def sgns_update(
+    params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, row_cap: float = 16.0
+) -> tuple[Params, dict]:
     """One sparse SGD step of negative sampling on the rows the batch touches.
 
     Only the gathered rows are read and updated (`.at[idx].add`); no dense gradient
-    of the `[V, D]` tables is formed. `params` is donated.
+    of the `[V, D]` tables is formed. Each row gets the sum of its per-example
+    updates, scaled down to `row_cap` contributions' worth when it has more (see
+    `_capped_row_add`). `params` is donated.
 
     Args:
         params: {"input": `[V, D]`, "output": `[V, D]`}.
-        batch: from `make_batch` (same `sg`).
+        batch: from `make_batch` (same `sg`); negatives `[B, 2W, K]` (per pair) or
+            `[B, K]` (shared by the window in skip-gram; CBOW).
         lr: learning rate of this step.
         sg: skip-gram (else CBOW with the mean of the context vectors).
+        row_cap: contributions per row per batch applied at full strength.
 
     Returns:
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
-        and `pairs` (number of trained (input, centre) examples).
+        and `pairs` (number of trained examples: pairs in skip-gram, centres in CBOW).
     """
     inputs, outputs = params["input"], params["output"]
-    centres, contexts = batch["centres"], batch["contexts"]
-    mask, negative_mask = batch["context_mask"], batch["negative_mask"]
-    vocab_dim = inputs.shape[1]
-    context_vectors = inputs[contexts]  # [B, C, D]
-    positive_vectors = outputs[centres]  # [B, D]
-    negative_vectors = outputs[batch["negatives"]]  # sg [B, C, K, D]; cbow [B, K, D]
+    centres, contexts, negatives = batch["centres"], batch["contexts"], batch["negatives"]
+    mask = batch["context_mask"]
+    vocab_size, dim = inputs.shape
+    context_vectors = _rows(inputs, contexts)  # [B, C, D]
+    positive_vectors = _rows(outputs, centres)  # [B, D]
+    negative_vectors = _rows(outputs, negatives)  # [B, C, K, D] per pair, else [B, K, D]
+    per_pair = negatives.ndim == 3
     if sg:
         hidden, example_mask = context_vectors, mask  # [B, C, D], [B, C]
         positive_score = jnp.einsum("bcd,bd->bc", hidden, positive_vectors)
-        negative_score = jnp.einsum("bcd,bckd->bck", hidden, negative_vectors)
+        noise_spec = "bckd" if per_pair else "bkd"
+        negative_score = jnp.einsum(f"bcd,{noise_spec}->bck", hidden, negative_vectors)
+        negative_mask = batch["negative_mask"] if per_pair else batch["negative_mask"][:, None, :]
     else:
         count = mask.sum(axis=1)
         hidden = jnp.einsum("bcd,bc->bd", context_vectors, mask) / jnp.maximum(count, 1.0)[:, None]
         example_mask = (count > 0).astype(jnp.float32)  # [B]
         positive_score = jnp.einsum("bd,bd->b", hidden, positive_vectors)
         negative_score = jnp.einsum("bd,bkd->bk", hidden, negative_vectors)
+        negative_mask = batch["negative_mask"]
     positive_gain = (1.0 - _sigmoid_table(positive_score)) * lr * example_mask
     negative_gain = -_sigmoid_table(negative_score) * lr * example_mask[..., None] * negative_mask
-    hidden_error = positive_gain[..., None] * positive_vectors[:, None, :] if sg else positive_gain[:, None] * positive_vectors
-    hidden_error += jnp.einsum("...k,...kd->...d", negative_gain, negative_vectors)
     if sg:
-        input_update = hidden_error  # [B, C, D]
+        hidden_error = positive_gain[..., None] * positive_vectors[:, None, :]
+        hidden_error += jnp.einsum(f"bck,{noise_spec}->bcd", negative_gain, negative_vectors)
+        input_update, input_weight = hidden_error, mask  # [B, C, D], [B, C]
         positive_update = jnp.einsum("bc,bcd->bd", positive_gain, hidden)
+        if per_pair:
+            negative_update = negative_gain[..., None] * hidden[:, :, None, :]  # [B, C, K, D]
+            negative_weight = example_mask[..., None] * negative_mask
+        else:
+            negative_update = jnp.einsum("bck,bcd->bkd", negative_gain, hidden)  # [B, K, D]
+            negative_weight = (example_mask[..., None] * negative_mask).sum(axis=1)
+        positive_weight = mask.sum(axis=1)
     else:
+        hidden_error = positive_gain[:, None] * positive_vectors
+        hidden_error += jnp.einsum("bk,bkd->bd", negative_gain, negative_vectors)
         # word2vec.c adds the full error to every context word (not divided by the count).
-        input_update = hidden_error[:, None, :] * mask[..., None]
+        input_update, input_weight = hidden_error[:, None, :] * mask[..., None], mask
         positive_update = positive_gain[:, None] * hidden
-    negative_update = negative_gain[..., None] * hidden[..., None, :]
-    output_rows = jnp.concatenate([centres, batch["negatives"].reshape(-1)])
-    output_update = jnp.concatenate([positive_update, negative_update.reshape(-1, vocab_dim)])
+        negative_update = negative_gain[..., None] * hidden[:, None, :]
+        negative_weight = example_mask[:, None] * negative_mask
+        positive_weight = example_mask
+    output_rows = jnp.concatenate([centres, negatives.reshape(-1)])
+    output_weight = jnp.concatenate([positive_weight, negative_weight.reshape(-1)])
+    input_rows = contexts.reshape(-1)
+    input_counts = jnp.zeros(vocab_size, jnp.float32).at[input_rows].add(
+        input_weight.reshape(-1), mode="promise_in_bounds")
+    output_counts = jnp.zeros(vocab_size, jnp.float32).at[output_rows].add(
+        output_weight, mode="promise_in_bounds")
     new_params = {
-        "input": inputs.at[contexts.reshape(-1)].add(input_update.reshape(-1, vocab_dim)),
-        "output": outputs.at[output_rows].add(output_update),
+        "input": _capped_row_add(inputs, input_rows, input_update.reshape(-1, dim), input_counts, row_cap),
+        "output": _capped_row_add(
+            outputs, output_rows,
+            jnp.concatenate([positive_update, negative_update.reshape(-1, dim)]), output_counts, row_cap),
     }
-    positive_loss, negative_loss = _log_sigmoid_loss(positive_score, negative_score)
-    loss = (positive_loss + (negative_loss * negative_mask).sum(-1)) * example_mask
+    positive_loss = -jax.nn.log_sigmoid(positive_score)
+    negative_loss = -jax.nn.log_sigmoid(-negative_score) * negative_mask
+    loss = (positive_loss + negative_loss.sum(-1)) * example_mask
     return new_params, {"loss_sum": loss.sum(), "pairs": example_mask.sum()}

@@ -30,13 +30,15 @@ class Word2VecArrays(NamedTuple):
         ids: int32 `[(S + 2) * B]` word ids.
         sentence_ids: int32 `[(S + 2) * B]` sentence index per position (-1 = padding).
         keep_probability: float32 `[V]` sub-sampling keep probability per word.
-        noise_cdf: float32 `[V]` cumulative noise distribution ∝ count^0.75 (last = 1).
+        noise_accept: float32 `[V]` alias-method acceptance probability per slot.
+        noise_alias: int32 `[V]` alias-method fallback word per slot.
     """
 
     ids: jax.Array
     sentence_ids: jax.Array
     keep_probability: jax.Array
-    noise_cdf: jax.Array
+    noise_accept: jax.Array
+    noise_alias: jax.Array
 
 
 def keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
@@ -53,12 +55,35 @@ def keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
     return ((np.sqrt(counts / threshold) + 1) * threshold / counts).astype(np.float32)
 
 
-def noise_cdf(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
-    """Cumulative noise distribution ∝ count^power, float32 `[V]`, last entry exactly 1."""
+def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
+    """word2vec's noise distribution ∝ count^power, float64 `[V]` summing to 1."""
     weights = np.asarray(counts, dtype=np.float64) ** power
-    cdf = np.cumsum(weights) / weights.sum()
-    cdf[-1] = 1.0
-    return cdf.astype(np.float32)
+    return weights / weights.sum()
+
+
+def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table: draw slot i uniformly, keep i if u < accept[i], else alias[i].
+
+    Exact for the given distribution and O(1) per draw (two look-ups), unlike a
+    binary search of the cumulative distribution.
+
+    Returns:
+        accept float32 `[V]`, alias int32 `[V]`.
+    """
+    size = len(probabilities)
+    scaled = np.asarray(probabilities, dtype=np.float64) * size
+    accept = np.ones(size, dtype=np.float64)
+    alias = np.arange(size, dtype=np.int32)
+    small = [i for i in range(size) if scaled[i] < 1.0]
+    large = [i for i in range(size) if scaled[i] >= 1.0]
+    while small and large:
+        low, high = small.pop(), large[-1]
+        accept[low], alias[low] = scaled[low], high
+        scaled[high] -= 1.0 - scaled[low]
+        if scaled[high] < 1.0:
+            small.append(large.pop())
+    # Leftovers are 1 up to rounding: they always accept.
+    return accept.astype(np.float32), alias
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,9 +158,11 @@ class Word2VecCorpus:
         sentence_ids = np.full(length, -1, dtype=np.int32)
         ids[batch_centres : batch_centres + self.num_tokens] = self.ids
         sentence_ids[batch_centres : batch_centres + self.num_tokens] = self.sentence_ids
+        accept, alias = alias_table(noise_distribution(self.counts))
         return Word2VecArrays(
             ids=jnp.asarray(ids),
             sentence_ids=jnp.asarray(sentence_ids),
             keep_probability=jnp.asarray(keep_probability(self.counts, sample)),
-            noise_cdf=jnp.asarray(noise_cdf(self.counts)),
+            noise_accept=jnp.asarray(accept),
+            noise_alias=jnp.asarray(alias),
         )
