@@ -58,8 +58,14 @@ def conv2d(
     *,
     strides: int | Sequence[int] = 1,
     padding: Padding = "SAME",
+    precision: jax.lax.PrecisionLike = None,
 ) -> jax.Array:
     """2-D cross-correlation (what deep-learning libraries call convolution).
+
+    On NVIDIA GPUs, float32 convolutions at the default precision run in TF32
+    (measured on an H200: max abs error 0.017 against float64 for 3x3x16 filters,
+    2.5e-5 with `precision="highest"`); pass `precision`, or wrap the code in
+    `jax.default_matmul_precision("highest")`, where exact float32 matters.
 
     Args:
       x: images `[B, H, W, Cin]`.
@@ -67,6 +73,7 @@ def conv2d(
       strides: an int or `(sh, sw)`.
       padding: `'SAME'`, `'VALID'`, an int (zeros on every side) or
         `((top, bottom), (left, right))`.
+      precision: `jax.lax` precision; None follows `jax_default_matmul_precision`.
 
     Returns:
       `[B, H', W', Cout]`, with `H' = ceil(H / sh)` for `'SAME'` and
@@ -83,6 +90,7 @@ def conv2d(
         window_strides=_pair(strides, "strides"),
         padding=_lax_padding(padding),
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=precision,
     )
 
 
@@ -152,6 +160,7 @@ class Conv2d(nnx.Module):
       strides: an int or `(sh, sw)`.
       padding: `'SAME'`, `'VALID'`, an int, or `((top, bottom), (left, right))`.
       use_bias: whether to add a learned bias `[Cout]`.
+      precision: passed to `conv2d`; None follows JAX's default (TF32 on GPUs).
       rngs: supplies the `params` key for initialisation.
 
     Attributes:
@@ -168,12 +177,14 @@ class Conv2d(nnx.Module):
         strides: int | Sequence[int] = 1,
         padding: Padding = "SAME",
         use_bias: bool = True,
+        precision: jax.lax.PrecisionLike = None,
         rngs: nnx.Rngs,
     ):
         kh, kw = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         # Normalised (hashable) and validated now rather than at the first call.
         self.padding = _lax_padding(padding)
+        self.precision = precision
         init = nnx.initializers.lecun_normal()
         self.kernel = nnx.Param(
             init(rngs.params(), (kh, kw, in_features, out_features), jnp.float32)
@@ -184,7 +195,8 @@ class Conv2d(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Convolves `x [B, H, W, Cin]` into `[B, H', W', Cout]`."""
-        y = conv2d(x, self.kernel[...], strides=self.strides, padding=self.padding)
+        y = conv2d(x, self.kernel[...], strides=self.strides, padding=self.padding,
+                   precision=self.precision)
         if self.bias is not None:
             y = y + self.bias[...]
         return y
