@@ -1,0 +1,120 @@
+"""word2vec kernel: pure batches, sub-sampling and noise formulas, exact resume, learning."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from gensim.test.utils import datapath
+
+from jaxdl.data.text_readers import read_corpus
+from jaxdl.errors import ConfigError, DataError
+from jaxdl.evaluation.word_vectors import WordVectors
+from jaxdl.models.word2vec import make_batch
+from jaxdl.models.word2vec_corpus import Word2VecCorpus, alias_table, keep_probability, noise_distribution
+from jaxdl.models.word2vec_train import Word2VecSettings, fit_word2vec
+
+
+@pytest.fixture(scope="module")
+def lee_corpus():
+    return Word2VecCorpus.from_sentences(read_corpus(datapath("lee_background.cor")), min_count=5)
+
+
+def _toy_corpus():
+    sentences = [["a", "b", "a", "c"], ["b", "a"], ["d"], ["a", "b", "c", "a", "b"]]
+    return Word2VecCorpus.from_sentences(sentences, min_count=2)
+
+
+def test_vocabulary_is_frequency_ordered_and_drops_rare_words():
+    corpus = _toy_corpus()
+    assert corpus.words == ["a", "b", "c"]  # "d" occurs once < min_count
+    assert corpus.counts.tolist() == [5, 4, 2]
+    assert corpus.ids.tolist() == [0, 1, 0, 2, 1, 0, 0, 1, 2, 0, 1]
+    assert corpus.sentence_ids.tolist() == [0, 0, 0, 0, 1, 1, 3, 3, 3, 3, 3]
+    with pytest.raises(DataError, match="no word occurs at least min_count=9 times"):
+        Word2VecCorpus.from_sentences([["a"]], min_count=9)
+
+
+def test_keep_probability_is_word2vec_c_formula():
+    counts = np.array([1000, 100, 10, 1])
+    threshold = 1e-3 * counts.sum()
+    expected = (np.sqrt(counts / threshold) + 1) * threshold / counts
+    np.testing.assert_allclose(keep_probability(counts, 1e-3), expected, rtol=1e-6)
+    assert keep_probability(counts, 1e-3)[0] == pytest.approx((np.sqrt(1000 / 1.111) + 1) * 1.111 / 1000, rel=1e-6)
+    assert keep_probability(counts, 0.0).tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_noise_draws_follow_count_to_the_0_75(lee_corpus):
+    arrays = lee_corpus.device_arrays(batch_centres=1024, sample=1e-3)
+    counts = np.zeros(len(lee_corpus.words))
+    for step in range(40):  # 40 * 1024 * 5 = 204800 draws
+        batch = make_batch(arrays, jax.random.key(0), step, batch_centres=1024, window=5, negative=5,
+                           shared_negatives=True)
+        counts += np.bincount(np.asarray(batch["negatives"]).ravel(), minlength=len(counts))
+    expected = lee_corpus.counts ** 0.75 / (lee_corpus.counts ** 0.75).sum()
+    top = slice(0, 20)  # the frequent words have enough draws for a tight check
+    np.testing.assert_allclose(counts[top] / counts.sum(), expected[top], rtol=0.06)
+    accept, alias = alias_table(noise_distribution(lee_corpus.counts))
+    implied = accept / len(accept)
+    np.add.at(implied, alias, (1 - accept) / len(accept))
+    np.testing.assert_allclose(implied, expected, atol=1e-7)
+
+
+def test_batch_is_a_pure_function_of_seed_and_step(lee_corpus):
+    arrays = lee_corpus.device_arrays(batch_centres=256, sample=1e-3)
+    kwargs = dict(batch_centres=256, window=5, negative=5)
+    first = make_batch(arrays, jax.random.key(3), 7, **kwargs)
+    again = make_batch(arrays, jax.random.key(3), jnp.int32(7), **kwargs)
+    for name in first:
+        assert np.asarray(first[name]).tobytes() == np.asarray(again[name]).tobytes(), name
+    other = make_batch(arrays, jax.random.key(3), 8, **kwargs)
+    assert not np.array_equal(first["centres"], other["centres"])
+    steps_per_epoch = lee_corpus.steps_per_epoch(256)
+    next_epoch = make_batch(arrays, jax.random.key(3), 7 + steps_per_epoch, **kwargs)
+    assert np.array_equal(first["centres"], next_epoch["centres"])  # same chunk, new draws
+    assert not np.array_equal(first["context_mask"], next_epoch["context_mask"])
+
+
+def test_windows_respect_sentences_subsampling_and_dynamic_width():
+    corpus = _toy_corpus()
+    arrays = corpus.device_arrays(batch_centres=16, sample=0.0)
+    batch = make_batch(arrays, jax.random.key(0), 0, batch_centres=16, window=2, negative=3, sg=True)
+    mask = np.asarray(batch["context_mask"]).astype(bool)
+    contexts = np.asarray(batch["contexts"])
+    # Position 4 ("b", sentence 1 = ["b", "a"]) may only see position 5 ("a").
+    assert set(contexts[4][mask[4]].tolist()) <= {0}
+    assert mask[4, :2].sum() == 0 and mask[4, 3] == 0  # nothing to the left, one word to the right
+    assert mask[11:].sum() == 0  # padding positions are never centres
+    widths = np.array([max(np.abs(np.array([-2, -1, 1, 2]))[m], default=0) for m in mask[:11]])
+    assert widths.max() <= 2 and (mask.sum(axis=1)[:11] >= 1).sum() == 11
+    negatives = np.asarray(batch["negatives"])
+    assert negatives.shape == (16, 4, 3)
+    assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
+
+
+def test_resume_is_bitwise_exact(lee_corpus):
+    settings = Word2VecSettings(dim=16, epochs=1, batch_centres=512, steps_per_call=4, seed=1)
+    full, info = fit_word2vec(lee_corpus, settings, progress=False)
+    half, _ = fit_word2vec(lee_corpus, settings, stop_step=6, progress=False)
+    resumed, _ = fit_word2vec(lee_corpus, settings, params=half, first_step=6, progress=False)
+    assert info["steps"] == lee_corpus.steps_per_epoch(512)
+    for name in ("input", "output"):
+        assert np.asarray(full[name]).tobytes() == np.asarray(resumed[name]).tobytes()
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_training_on_lee_makes_related_words_closer(lee_corpus, sg):
+    settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg,
+                                alpha=0.025 if sg else 0.05, seed=0)
+    params, info = fit_word2vec(lee_corpus, settings, progress=False)
+    wv = WordVectors(lee_corpus.words, np.asarray(params["input"]))
+    # In the Lee news corpus "palestinian"/"israeli" co-occur constantly; "palestinian"/"cricket" never.
+    assert wv.similarity("palestinian", "israeli") > wv.similarity("palestinian", "cricket") + 0.05
+    assert wv.similarity("australia", "australian") > wv.similarity("australia", "arafat")
+    assert info["loss"] < 2.6  # started at 6 · log 2 ≈ 4.16 per example
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigError, match=r"word2vec window=0: expected an integer ≥ 1"):
+        Word2VecSettings(window=0)
+    with pytest.raises(ConfigError, match=r"min_alpha=0.5: expected 0 ≤ min_alpha ≤ alpha=0.025"):
+        Word2VecSettings(min_alpha=0.5)
