@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxdl.errors import ConfigError
-from jaxdl.models.rnn_cells import Carry, carry_hidden, make_cell, masked_scan, zero_carry
+from jaxdl.models.rnn_cells import Carry, carry_hidden, make_cell, masked_scan_directions, zero_carry
 
 # Per layer, one carry per direction: ((fwd,), ...) or ((fwd, bwd), ...).
 LayerCarries = tuple[tuple[Carry, ...], ...]
@@ -125,13 +125,11 @@ class RNN(nnx.Module):
         for layer in range(self.num_layers):
             if layer > 0:
                 layer_input = self.dropout(layer_input, rngs=rngs)
-            direction_outputs, direction_carries = [], []
-            for direction, cell in enumerate(self._layer_cells(layer)):
-                carry, outputs = masked_scan(
-                    cell, layer_input, mask, carries[layer][direction], reverse=direction == 1
-                )
-                direction_outputs.append(outputs)
-                direction_carries.append(carry)
+            cells = self._layer_cells(layer)
+            # Both directions in one scan; the second (backward) cell reads time reversed.
+            direction_carries, direction_outputs = masked_scan_directions(
+                cells, layer_input, mask, carries[layer], reverse=(False, True)[: len(cells)]
+            )
             layer_input = jnp.concatenate(direction_outputs, axis=-1)
             final_carries.append(tuple(direction_carries))
         return layer_input, tuple(final_carries)

@@ -10,7 +10,7 @@ state at its own last real token.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -97,18 +97,54 @@ def masked_scan(
       (for `reverse=True`, after its first token), and outputs `[B, T, H]`
       with zeros at padded positions.
     """
+    carries, outputs = masked_scan_directions((cell,), inputs, mask, (initial_carry,), (reverse,))
+    return carries[0], outputs[0]
+
+
+def masked_scan_directions(
+    cells: Sequence[nnx.Module],
+    inputs: jax.Array,
+    mask: jax.Array,
+    initial_carries: Sequence[Carry],
+    reverse: Sequence[bool],
+) -> tuple[tuple[Carry, ...], tuple[jax.Array, ...]]:
+    """`masked_scan` for several cells reading the same inputs, in one loop.
+
+    A bidirectional layer runs its forward and backward cells in the same
+    scan: one loop instead of two, and the two independent matmuls of a step
+    can run together. A reversed cell reads the time-flipped inputs, which is
+    what `lax.scan(..., reverse=True)` does.
+
+    Args:
+      cells: the cells, e.g. `(forward_cell, backward_cell)`.
+      inputs: `[B, T, F]` inputs shared by all cells.
+      mask: `[B, T]`, 1 real, 0 padding.
+      initial_carries: one initial carry per cell.
+      reverse: per cell, whether it reads from the last step to the first.
+
+    Returns:
+      `(final_carries, outputs)`, one of each per cell, outputs `[B, T, H]` in
+      the original time order and zero at padding.
+    """
     time_major_inputs = jnp.swapaxes(inputs, 0, 1)  # [T, B, F]: scan walks axis 0
     time_major_mask = jnp.swapaxes(mask, 0, 1).astype(inputs.dtype)[..., None]  # [T, B, 1]
-
-    def step(carry: Carry, xs: tuple[jax.Array, jax.Array]) -> tuple[Carry, jax.Array]:
-        x_t, m_t = xs
-        new_carry, h_t = cell(carry, x_t)
-        keep = m_t > 0
-        # `where`, not a blend m*new + (1-m)*old, so held values stay bit-exact.
-        held_carry = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry)
-        return held_carry, jnp.where(keep, h_t, jnp.zeros_like(h_t))
-
-    final_carry, outputs = jax.lax.scan(
-        step, initial_carry, (time_major_inputs, time_major_mask), reverse=reverse
+    per_cell_xs = tuple(
+        (time_major_inputs[::-1], time_major_mask[::-1]) if backwards else (time_major_inputs, time_major_mask)
+        for backwards in reverse
     )
-    return final_carry, jnp.swapaxes(outputs, 0, 1)
+
+    def step(carries: tuple[Carry, ...], xs: tuple) -> tuple[tuple[Carry, ...], tuple[jax.Array, ...]]:
+        new_carries, outputs = [], []
+        for cell, carry, (x_t, m_t) in zip(cells, carries, xs):
+            new_carry, h_t = cell(carry, x_t)
+            keep = m_t > 0
+            # `where`, not a blend m*new + (1-m)*old, so held values stay bit-exact.
+            new_carries.append(jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry))
+            outputs.append(jnp.where(keep, h_t, jnp.zeros_like(h_t)))
+        return tuple(new_carries), tuple(outputs)
+
+    final_carries, outputs = jax.lax.scan(step, tuple(initial_carries), per_cell_xs)
+    outputs = tuple(
+        jnp.swapaxes(out[::-1] if backwards else out, 0, 1) for out, backwards in zip(outputs, reverse)
+    )
+    return final_carries, outputs
