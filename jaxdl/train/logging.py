@@ -43,11 +43,17 @@ class MetricsLogger:
             with open(self.path) as f:
                 for line in f:
                     if line.strip():
-                        event = json.loads(line)
+                        try:
+                            event = json.loads(line)
+                        except json.JSONDecodeError:  # torn by a kill mid-append: drop it
+                            continue
                         if event.get("step", 0) <= resume_step:
                             kept.append(line if line.endswith("\n") else line + "\n")
-        with open(self.path, "w") as f:
+        # Rewrite via a temporary file: a kill here must not leave the log truncated.
+        tmp = f"{self.path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
             f.writelines(kept)
+        os.replace(tmp, self.path)
         self.history = [json.loads(line) for line in kept]
         try:
             from tensorboardX import SummaryWriter
