@@ -56,6 +56,11 @@ def _next_boundary(step: int, total: int, intervals) -> int:
 
 def _enable_compilation_cache(directory: str) -> None:
     """Persist compiled executables under ``directory`` (re-runs skip compiling)."""
+    from jax.experimental.compilation_cache import compilation_cache
+    if jax.config.jax_compilation_cache_dir != directory:
+        # JAX decides once per process whether the cache is in use; a process that
+        # already compiled without it must forget that decision.
+        compilation_cache.reset_cache()
     jax.config.update("jax_compilation_cache_dir", directory)
     # Cache even fast compiles: the steps of small experiments compile in < 1 s.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -244,10 +249,13 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     splits = dict(eval_data)
     if tc.eval_train and isinstance(train, ArrayDataset):
         splits = {"train": train, **splits}
+    logged = {(e["step"], e["split"]) for e in logger.history}  # incl. before a resume
     for split, dataset in splits.items():
         arrays_ = eval_arrays.get(split) or dataset.device_arrays(distributed.replicated(mesh))
         final[split] = evaluate(split, dataset, arrays_)
-        logger.log(step, "train_eval" if split == "train" else split, final[split])
+        name = "train_eval" if split == "train" else split
+        if (step, name) not in logged:  # the last periodic eval may be this very one
+            logger.log(step, name, final[split])
     logger.close()
     if checkpointer:
         checkpointer.close()
