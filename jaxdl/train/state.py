@@ -56,7 +56,8 @@ def split_model(model: nnx.Module):
                          raise_if_not_found=False)
     graphdef_train, params, model_state = nnx.split(train_view, nnx.Param, ...)
     graphdef_eval, _, _ = nnx.split(eval_view, nnx.Param, ...)
-    return graphdef_train, graphdef_eval, params.to_pure_dict(), model_state.to_pure_dict()
+    return (graphdef_train, graphdef_eval, nnx.to_pure_dict(params),
+            nnx.to_pure_dict(model_state))
 
 
 def create_train_state(params: PyTree, model_state: PyTree,

@@ -99,7 +99,7 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
             model = nnx.merge(graphdef, params, model_state)
             pred = task.predict(model, inputs, nnx.Rngs(dropout=dropout_key))
             pred = precision.cast_floating(pred, jnp.float32)
-            new_model_state = nnx.state(model, nnx.Not(nnx.Param)).to_pure_dict()
+            new_model_state = nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.Param)))
             # Running statistics keep their stored dtype whatever the compute dtype.
             new_model_state = jax.tree.map(lambda n, o: n.astype(o.dtype),
                                            new_model_state, model_state)
