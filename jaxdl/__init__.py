@@ -1,3 +1,53 @@
-"""jaxdl: a JAX functional deep-learning research framework."""
+"""jaxdl: a JAX functional deep-learning research framework.
+
+The public API, listed explicitly. Build a model, ``fit`` it on arrays, read the
+history and the metrics::
+
+    import jaxdl
+    from flax import nnx
+
+    splits, info = jaxdl.load_sklearn("digits")
+    model = jaxdl.MLP(info.num_features, (256,), info.num_classes, rngs=nnx.Rngs(0))
+    config = jaxdl.default_config()
+    result = jaxdl.fit(model, jaxdl.classification(), jaxdl.ArrayDataset(splits["train"]),
+                       eval_data={"test": jaxdl.ArrayDataset(splits["test"])}, config=config)
+    result.metrics["test"]["accuracy"]
+"""
 
 __version__ = "0.1.0"
+
+from jaxdl import losses, metrics
+from jaxdl.config import default_config
+from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
+from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.distributed import make_mesh
+from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
+                          NonFiniteError, ShapeMismatchError)
+from jaxdl.metrics import Metric
+from jaxdl.models.backprop import manual_gradients
+from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
+from jaxdl.models.conv import Conv2d, conv2d
+from jaxdl.models.linear import LinearRegression, LogisticRegression, least_squares
+from jaxdl.models.mlp import MLP
+from jaxdl.models.perceptron import Perceptron, train_perceptron
+from jaxdl.models.resnet import ResNet18, ResNet20
+from jaxdl.models.rnn import RNN
+from jaxdl.models.sequence import LSTMTagger, RNNClassifier, RNNLanguageModel
+from jaxdl.optim import make_optimizer
+from jaxdl.train.checkpoint import Checkpointer
+from jaxdl.train.loop import FitResult, fit
+from jaxdl.train.state import TrainState, params_sha256
+from jaxdl.train.step import make_eval_step, make_train_loop, make_train_step
+from jaxdl.train.task import Task, binary_classification, classification, regression
+
+__all__ = [
+    "ArrayDataset", "ArrayTrainSource", "CheckpointError", "Checkpointer", "ConfigError",
+    "Conv2d", "DataError", "FitResult", "JaxdlError", "LSTMTagger", "LeNet5",
+    "LinearRegression", "LogisticRegression", "MLP", "Metric", "NonFiniteError",
+    "Perceptron", "RNN", "RNNClassifier", "RNNLanguageModel", "ResNet18", "ResNet20",
+    "ShapeMismatchError", "SmallCNN", "Task", "TrainState", "TutorialCNN",
+    "binary_classification", "classification", "conv2d", "default_config", "fit",
+    "least_squares", "load_sklearn", "losses", "make_eval_step", "make_mesh",
+    "make_optimizer", "make_train_loop", "make_train_step", "manual_gradients", "metrics",
+    "params_sha256", "regression", "train_perceptron",
+]
