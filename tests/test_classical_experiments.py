@@ -62,8 +62,7 @@ def test_depth_vs_width_equal_budgets(experiment):
 def test_universal_approximation_error_falls_with_width(experiment):
     module = experiment("universal_approximation")
     config = module.get_config()
-    config.model.widths = (1, 32)
-    config.train.num_steps = 1500
+    config.model.widths = (1, 64)
     summary = module.run(config, None)
     narrow, wide = (row["test_mse"] for row in summary["table"])
     assert wide < narrow / 10

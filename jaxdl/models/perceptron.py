@@ -25,7 +25,7 @@ class Perceptron(nnx.Module):
 
     def scores(self, x: jax.Array) -> jax.Array:
         """``w·x - τ`` per example ``[B]``."""
-        return x @ self.w.value - self.tau.value
+        return x @ self.w[...] - self.tau[...]
 
     def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
         return (self.scores(x) > 0).astype(jnp.int32)
