@@ -152,3 +152,41 @@ def test_compilation_cache_writes_entries(tmp_path):
         compilation_cache.reset_cache()
     assert result.steps == 4
     assert os.path.isdir(cache) and len(os.listdir(cache)) >= 2  # the loop and the eval
+
+
+@pytest.mark.parametrize("padding,strides", [("VALID", (1, 1)), ("SAME", (2, 2)),
+                                             (((1, 2), (0, 1)), (1, 2))])
+def test_im2col_convolution_equals_lax_forward_and_gradients(padding, strides):
+    from jaxdl.models.conv_matmul import conv2d_matmul
+    key_x, key_k = jax.random.split(jax.random.PRNGKey(0))
+    x = jax.random.normal(key_x, (2, 9, 10, 3))
+    kernel = jax.random.normal(key_k, (3, 4, 3, 5))
+
+    def lax_conv(x, k):
+        return jax.lax.conv_general_dilated(x, k, strides, padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            precision="highest")
+
+    def matmul_conv(x, k):
+        return conv2d_matmul(x, k, strides=strides, padding=padding, precision="highest")
+
+    want, got = lax_conv(x, kernel), matmul_conv(x, kernel)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))  # noqa: E731
+    for g_got, g_want in zip(jax.grad(loss(matmul_conv), (0, 1))(x, kernel),
+                             jax.grad(loss(lax_conv), (0, 1))(x, kernel)):
+        # Within 1e-5 of the gradient's scale (sums of ~50 float32 products each).
+        assert float(jnp.max(jnp.abs(g_got - g_want))) <= 1e-5 * float(jnp.max(jnp.abs(g_want)))
+
+
+def test_conv_seam_dispatches_to_im2col(monkeypatch):
+    from jaxdl.models import conv
+    x = jnp.ones((1, 6, 6, 2))
+    kernel = jnp.arange(3 * 3 * 2 * 4, dtype=jnp.float32).reshape(3, 3, 2, 4) / 10
+    want = conv.conv2d(x, kernel, padding="SAME", precision="highest")
+    monkeypatch.setattr(conv, "CONV_IMPL", "matmul")
+    jaxpr = str(jax.make_jaxpr(lambda x, k: conv.conv2d(x, k, padding="SAME"))(x, kernel))
+    assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
+    np.testing.assert_allclose(conv.conv2d(x, kernel, padding="SAME", precision="highest"),
+                               want, rtol=1e-5, atol=1e-5)

@@ -7,6 +7,7 @@ channels are few) can be swapped in here without touching a single model.
 Layout: images NHWC, kernels HWIO (`[kh, kw, cin, cout]`), as in flax.
 """
 
+import os
 from collections.abc import Sequence
 
 import jax
@@ -14,8 +15,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxdl.errors import ConfigError
+from jaxdl.models.conv_matmul import conv2d_matmul
 
 Padding = str | int | Sequence[tuple[int, int]]
+
+# "lax" (XLA's convolution) or "matmul" (im2col, see conv_matmul.py); read at trace
+# time, so set JAXDL_CONV_IMPL or assign conv.CONV_IMPL before building a step.
+CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "lax")
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -84,6 +90,9 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
+    if CONV_IMPL == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
+        return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
+                             padding=_lax_padding(padding), precision=precision)
     return jax.lax.conv_general_dilated(
         x,
         kernel,

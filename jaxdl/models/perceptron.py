@@ -108,5 +108,5 @@ def train_perceptron(x: jax.Array, y: jax.Array, *, mode: str = "online", lr: fl
 
 def load_perceptron(model: Perceptron, result: PerceptronResult) -> None:
     """Copy trained weights into ``model``."""
-    model.w.value = result.w
-    model.tau.value = result.tau
+    model.w[...] = result.w
+    model.tau[...] = result.tau

@@ -45,6 +45,22 @@ def _manager(directory: str, *, max_to_keep: int, best_metric: str = "",
     return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
+def _write(manager: ocp.CheckpointManager, directory: str, step: int, args, **kwargs) -> None:
+    """Save and wait; any write failure becomes a CheckpointError naming the directory."""
+    try:
+        manager.save(step, args=args, force=True, **kwargs)
+        manager.wait_until_finished()
+    # Disk full or permission denied: plain OSError from Python writes, but orbax's
+    # array writes go through TensorStore, which reports them as ValueError
+    # ("RESOURCE_EXHAUSTED: ... [os_error_code=28]").
+    except (OSError, ValueError) as err:
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"could not write checkpoint {step} under {directory}: {first_line}. The "
+            "previous checkpoints are untouched; free space or fix permissions and "
+            "re-run the same command to resume.") from err
+
+
 class Checkpointer:
     """Saves and restores training state in a run's workdir.
 
@@ -70,14 +86,7 @@ class Checkpointer:
         """Write ``state`` and JSON ``meta`` as checkpoint ``step`` (blocking)."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                                   meta=ocp.args.JsonSave(meta))
-        try:
-            self.latest.save(step, args=args, force=True)
-            self.latest.wait_until_finished()
-        except OSError as err:  # disk full, permission denied, …
-            raise CheckpointError(
-                f"could not write checkpoint {step} under {self.directory}: {err}. The "
-                "previous checkpoints are untouched; free space or fix permissions and "
-                "re-run the same command to resume.") from err
+        _write(self.latest, self.directory, step, args)
 
     def save_best(self, step: int, state: Any, meta: dict, metrics: dict) -> None:
         """Offer checkpoint ``step`` to the best-k set, ranked by ``metrics``."""
@@ -85,9 +94,8 @@ class Checkpointer:
             return
         args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                                   meta=ocp.args.JsonSave(meta))
-        self.best.save(step, args=args, metrics={self.best_metric: metrics[self.best_metric]},
-                       force=True)
-        self.best.wait_until_finished()
+        _write(self.best, os.path.join(self.workdir, "checkpoints_best"), step, args,
+               metrics={self.best_metric: metrics[self.best_metric]})
 
     def steps(self) -> list[int]:
         """Finished checkpoint steps, oldest first."""
