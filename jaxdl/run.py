@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from jaxdl.config import flat_keys, unknown_key_error
-from jaxdl.errors import JaxdlError
+from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.workdir import prepare_workdir, write_summary
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
@@ -53,6 +53,26 @@ def check_overrides(argv: list[str]) -> None:
             key = arg[len("--config."):].split("=", 1)[0]
             if key not in valid and key not in prefixes:
                 raise unknown_key_error(key, config, f"command-line flag {arg!r}")
+            if key in valid and "=" in arg:
+                check_override_type(key, arg.split("=", 1)[1], config, arg)
+
+
+def check_override_type(key: str, raw: str, config, arg: str) -> None:
+    """Raise a ConfigError if ``raw`` cannot become the type of ``config.<key>``'s default.
+
+    absl would also refuse it, but with a bare ``int()`` parse error and exit code 1.
+    """
+    default = config
+    for part in key.split("."):
+        default = default[part]
+    for kind, expected in ((int, "an integer"), (float, "a number")):
+        if type(default) is kind:  # bool is a subclass of int: checked by ``is``
+            try:
+                kind(raw)
+            except ValueError:
+                raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag "
+                                  f"{arg!r}); expected {expected}, like its default "
+                                  f"{default!r}") from None
 
 
 def main(argv: list[str]) -> None:
