@@ -1,0 +1,33 @@
+"""A two-convolution CNN on MNIST, read from the four IDX files in `config.data.dir`.
+
+Model: `SmallCNN` at 28×28 (conv 32@3×3 → conv 64@3×3 → 2×2 max-pool → dense 128
+→ dropout 0.5), the architecture of PyTorch's and Keras's MNIST examples; inputs
+standardised with MNIST's mean 0.1307 / std 0.3081 like PyTorch's example; Adam
+lr 1e-3 with a cosine decay to 0 over 3 epochs, batch 64 (2,811 steps). The recipe
+is `jaxdl.vision_experiment.mnist_family_config`.
+
+Expected: test accuracy ≥ 0.99 after 3 epochs (the PyTorch and Keras examples
+report about 0.99 for this architecture after 1–3 epochs). NOT RUN HERE: this
+machine has no internet and no copy of MNIST, so jaxdl has not measured the
+accuracy; the loader and the whole pipeline are tested end to end on IDX fixture
+files written in the exact format (tests/test_vision_experiments.py). Time: see
+docs/VISION_RESULTS.md for one epoch of MNIST-shaped data on a 2-core CPU.
+
+Data: put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+and t10k-labels-idx1-ubyte (raw or .gz) in `--config.data.dir`, or pass
+`--config.data.download=True` to fetch them (SHA-256 verified).
+"""
+
+from __future__ import annotations
+
+from jaxdl.vision_experiment import mnist_family_config, run_image_classification
+
+
+def get_config():
+    """The configuration of this experiment (core keys plus `data` and `model`)."""
+    return mnist_family_config("mnist_cnn", "mnist", mean=0.1307, std=0.3081, num_epochs=3)
+
+
+def run(config, workdir: str | None):
+    """Train and evaluate; returns the `summary.json` payload."""
+    return run_image_classification(config, workdir)

@@ -1,0 +1,247 @@
+"""What every image-classification experiment shares: data by name, model by name,
+the task (normalisation and on-device augmentation), and the run itself.
+
+An experiment module (`experiments/cnn_digits.py`, `mnist_cnn.py`, ...) only
+chooses a configuration; `run_image_classification(config, workdir)` does the
+rest through the one training loop, `jaxdl.train.loop.fit`.
+
+Configuration read here (besides the core keys of `jaxdl.config.default_config`):
+
+- `config.data` (see `data_config`): `name` (one of `DATASETS`), `dir`,
+  `download`, `test_fraction` and `split_seed` (digits only), `label_kind`
+  (CIFAR-100 only), `normalize_mean` / `normalize_std` (per-channel, `()` for
+  none), `crop_padding` and `flip` (training augmentation; 0 / False for none).
+- `config.model`: `name` (one of `MODELS`); `small_cnn` also reads `hidden` and
+  `dropout`.
+
+Images stay in [0, 1] on the device. Normalisation happens inside the model call
+(`Task.forward`), for training and evaluation alike; augmentation happens only on
+training batches (`Task.preprocess`), before normalisation as in torchvision (the
+padding of a random crop is black), with a key derived from `(seed, step)`, so a
+resumed run sees the same augmented batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from jaxdl.config import default_config
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.augment import augment, normalize
+from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist
+from jaxdl.errors import ConfigError
+from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
+from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
+from jaxdl.models.resnet import ResNet18, ResNet20
+from jaxdl.train import task as task_lib
+from jaxdl.train.loop import FitResult, fit
+from jaxdl.workdir import fit_summary
+
+Splits = dict[str, dict[str, np.ndarray]]
+
+# Dataset name -> number of classes (CIFAR-100's depends on `label_kind`).
+DATASETS = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+MODELS = ("small_cnn", "lenet5", "tutorial_cnn", "resnet20", "resnet18")
+
+
+def data_config(name: str, **overrides) -> ml_collections.ConfigDict:
+    """The `config.data` section with every key `load_image_splits` and
+    `image_task` read, set to "no normalisation, no augmentation".
+
+    Args:
+      name: one of `DATASETS`.
+      **overrides: keys to change, e.g. `dir="data/mnist"`, `crop_padding=4`.
+
+    Returns:
+      A ConfigDict; tuples stay tuples so command-line overrides keep their type.
+    """
+    section = ml_collections.ConfigDict(dict(
+        name=name, dir=f"data/{name}", download=False, test_fraction=0.2, split_seed=0,
+        label_kind="fine", normalize_mean=(), normalize_std=(), crop_padding=0, flip=False))
+    for key, value in overrides.items():
+        if key not in section:
+            raise ConfigError(f"data_config: unknown key {key!r}; expected one of "
+                              f"{sorted(section.keys())}")
+        section[key] = value
+    return section
+
+
+def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: float,
+                        num_epochs: int) -> ml_collections.ConfigDict:
+    """The two-convolution CNN recipe for the 28x28 IDX datasets (MNIST, Fashion-MNIST).
+
+    `SmallCNN` at 28x28 (conv 32 -> conv 64 -> pool -> dense 128 -> dropout 0.5),
+    Adam lr 1e-3 with a cosine decay to 0 over the run, batch 64, data from
+    `data/<dataset>` with `download=False`.
+
+    Args:
+      experiment: the experiment's name (`config.experiment`).
+      dataset: "mnist" or "fashion_mnist".
+      mean: the training pixels' mean (images in [0, 1]), for standardisation.
+      std: their standard deviation.
+      num_epochs: length of the run.
+
+    Returns:
+      A full config: `default_config()` plus `data` and `model`.
+    """
+    config = default_config()
+    config.experiment = experiment
+    config.data = data_config(dataset, dir=f"data/{dataset}", download=False,
+                              normalize_mean=(mean,), normalize_std=(std,))
+    config.model = dict(name="small_cnn", hidden=128, dropout=0.5)
+    config.optimizer.name = "adam"
+    config.optimizer.lr = 1e-3
+    config.optimizer.schedule = "cosine"
+    config.train.batch_size = 64
+    config.train.eval_batch_size = 1000
+    config.train.num_epochs = num_epochs
+    config.train.log_every = 100
+    config.train.steps_per_loop = 20
+    config.train.eval_every = 1000
+    config.checkpoint.every_steps = 500
+    return config
+
+
+def load_image_splits(data: ml_collections.ConfigDict) -> Splits:
+    """Loads the dataset `data.name` as float32 NHWC images in [0, 1].
+
+    Args:
+      data: a `config.data` section (see `data_config`).
+
+    Returns:
+      `{"train": {"x": [N, H, W, C], "y": int32 [N]}, "test": {...}}`.
+
+    Raises:
+      ConfigError: an unknown `data.name`.
+      DataError: missing or corrupt files (the message says how to get them).
+    """
+    if data.name == "digits":
+        return load_digits_images(test_fraction=data.test_fraction, seed=data.split_seed)
+    directory = os.path.expanduser(data.dir)
+    if data.name in ("mnist", "fashion_mnist"):
+        return load_mnist(directory, kind=data.name, download=data.download)
+    if data.name in ("cifar10", "cifar100"):
+        return load_cifar(directory, num_classes=DATASETS[data.name],
+                          label_kind=data.label_kind, download=data.download)
+    raise ConfigError(f"config.data.name={data.name!r}; expected one of {sorted(DATASETS)}")
+
+
+def num_classes_of(data: ml_collections.ConfigDict) -> int:
+    """Classes of `data.name` (20 for CIFAR-100 with `label_kind="coarse"`)."""
+    if data.name == "cifar100" and data.label_kind == "coarse":
+        return 20
+    return DATASETS[data.name]
+
+
+def build_model(model: ml_collections.ConfigDict, *, num_classes: int,
+                image_shape: tuple[int, int, int], seed: int) -> nnx.Module:
+    """The CNN named `model.name`, sized for the data.
+
+    Args:
+      model: a `config.model` section; `small_cnn` also reads `hidden`, `dropout`.
+      num_classes: outputs of the model's `head`.
+      image_shape: `(H, W, C)` of the input images.
+      seed: initialisation seed (`nnx.Rngs(seed)`).
+
+    Returns:
+      An `nnx.Module` mapping `[B, H, W, C]` to logits `[B, num_classes]`.
+    """
+    height, width, channels = image_shape
+    rngs = nnx.Rngs(seed)
+    fixed_size = {"tutorial_cnn": 32, "lenet5": 28}
+    if model.name in fixed_size and (height, width) != (fixed_size[model.name],) * 2:
+        size = fixed_size[model.name]
+        raise ConfigError(f"config.model.name={model.name!r} needs {size}x{size} images; "
+                          f"the data has {height}x{width}")
+    if model.name == "small_cnn":
+        if height != width or height % 2:
+            raise ConfigError(f"config.model.name='small_cnn' needs square images with an "
+                              f"even side; the data has {height}x{width}")
+        return SmallCNN(num_classes, channels, image_size=height, hidden=model.hidden,
+                        dropout_rate=model.dropout, rngs=rngs)
+    constructors = {"lenet5": LeNet5, "tutorial_cnn": TutorialCNN,
+                    "resnet20": ResNet20, "resnet18": ResNet18}
+    if model.name not in constructors:
+        raise ConfigError(f"config.model.name={model.name!r}; expected one of {MODELS}")
+    return constructors[model.name](num_classes, channels, rngs=rngs)
+
+
+def image_task(data: ml_collections.ConfigDict, channels: int) -> task_lib.Task:
+    """Classification with the data section's normalisation and augmentation.
+
+    Args:
+      data: a `config.data` section (`normalize_mean`, `normalize_std`,
+        `crop_padding`, `flip`).
+      channels: image channels `C`, to check the statistics against.
+
+    Returns:
+      A `Task` whose `forward` normalises `batch["x"]` (train and eval) and whose
+      `preprocess` augments training batches from the step's key.
+    """
+    mean, std = tuple(data.normalize_mean), tuple(data.normalize_std)
+    if len(mean) != len(std) or (mean and len(mean) != channels) or any(s <= 0 for s in std):
+        raise ConfigError(
+            f"config.data.normalize_mean={mean} and normalize_std={std}: expected both () "
+            f"or both {channels} values (one per channel), std > 0")
+    if not isinstance(data.crop_padding, int) or data.crop_padding < 0:
+        raise ConfigError(f"config.data.crop_padding={data.crop_padding!r}; expected an int >= 0")
+    forward = preprocess = None
+    if mean:
+        def forward(model, batch, rngs):
+            return model(normalize(batch["x"], mean, std), rngs=rngs)
+    if data.crop_padding or data.flip:
+        def preprocess(batch, key):
+            return {**batch, "x": augment(key, batch["x"], crop_padding=data.crop_padding,
+                                          flip=data.flip)}
+    return dataclasses.replace(task_lib.classification(), forward=forward, preprocess=preprocess)
+
+
+def fit_image_classifier(config: ml_collections.ConfigDict,
+                         workdir: str | None) -> tuple[FitResult, Splits]:
+    """Loads `config.data`, builds `config.model` and trains it with `fit`.
+
+    Args:
+      config: `default_config()` plus `experiment`, `data` and `model` sections.
+      workdir: run directory (checkpoints, metrics); None trains in memory.
+
+    Returns:
+      `(result, splits)`: `fit`'s `FitResult` (evaluated on "test" and, unless
+      `config.train.eval_train` is off, "train") and the loaded numpy splits.
+    """
+    splits = load_image_splits(config.data)
+    image_shape = tuple(splits["train"]["x"].shape[1:])
+    model = build_model(config.model, num_classes=num_classes_of(config.data),
+                        image_shape=image_shape, seed=config.seed)
+    result = fit(model, image_task(config.data, image_shape[-1]),
+                 ArrayDataset(splits["train"], name="train"),
+                 eval_data={"test": ArrayDataset(splits["test"], name="test")},
+                 config=config, workdir=workdir)
+    return result, splits
+
+
+def run_image_classification(config: ml_collections.ConfigDict, workdir: str | None,
+                             baselines: dict | None = None) -> dict:
+    """An image experiment's `run`: train, plot the loss curves, summarise.
+
+    Args:
+      config: as for `fit_image_classifier`.
+      workdir: run directory; `plots/loss.png` is written there.
+      baselines: reference results for `summary.json`, e.g. a paper's accuracy.
+
+    Returns:
+      The `summary.json` payload (`jaxdl.workdir.fit_summary`) plus `data`: the
+      dataset name, example counts and image shape.
+    """
+    result, splits = fit_image_classifier(config, workdir)
+    if workdir:
+        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    data = {"name": config.data.name,
+            "train_examples": int(len(splits["train"]["y"])),
+            "test_examples": int(len(splits["test"]["y"])),
+            "image_shape": list(splits["train"]["x"].shape[1:])}
+    return fit_summary(config.experiment, result, config, baselines, data=data)
