@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import jax
 import numpy as np
+import optax
 from flax import nnx
 from ml_collections import ConfigDict
 
@@ -97,7 +98,8 @@ class _EarlyStopping:
 def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
         config: ConfigDict, eval_data: Mapping[str, ArrayDataset] | None = None,
         workdir: str | None = None, mesh: jax.sharding.Mesh | None = None,
-        train_step: Callable | None = None) -> FitResult:
+        train_step: Callable | None = None,
+        tx: optax.GradientTransformation | None = None) -> FitResult:
     """Train ``model`` on ``train`` and evaluate on ``eval_data``.
 
     Args:
@@ -110,6 +112,10 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
       workdir: where checkpoints and logs go; None trains in memory only.
       mesh: a device mesh; default from ``config.mesh``.
       train_step: a family's own pure step replacing ``make_train_step``'s.
+      tx: the optimizer whose state ``TrainState.opt_state`` holds; default
+        ``make_optimizer(config.optimizer, ...)``. A ``train_step`` that updates
+        the parameters itself (word2vec's sparse SGD) passes ``optax.identity()``
+        so that no unused optimizer state is stored or checkpointed.
     Returns:
       A ``FitResult``; ``metrics[split][name]`` are the final evaluations.
     """
@@ -127,8 +133,9 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     total = tc.num_steps or tc.num_epochs * source.steps_per_epoch
 
     graphdef_train, graphdef_eval, params, model_state = split_model(model)
-    tx = make_optimizer(config.optimizer, params, total, frozen=config.transfer.frozen,
-                        lr_multipliers=config.transfer.lr_multipliers)
+    if tx is None:
+        tx = make_optimizer(config.optimizer, params, total, frozen=config.transfer.frozen,
+                            lr_multipliers=config.transfer.lr_multipliers)
     ema_decay = float(config.train.get("ema_decay", 0.0))
     state = create_train_state(params, model_state, tx, seed=config.seed, ema=ema_decay > 0)
     shardings = distributed.state_shardings(
