@@ -1,0 +1,105 @@
+"""k-shot linear-probe evaluation of any backbone.
+
+A backbone is judged by how well a linear classifier on its frozen features
+does with only ``k`` labelled examples per class: for each ``k`` and seed a
+label subset is drawn, a logistic regression is fitted on its features
+(``jaxdl.evaluation.probe.linear_probe_accuracy``) and scored on a test set.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+
+from jaxdl.errors import DataError
+from jaxdl.evaluation.paired_stats import mean_std
+from jaxdl.evaluation.probe import linear_probe_accuracy
+
+FeaturesFn = Callable[[np.ndarray], np.ndarray]
+
+
+def draw_k_per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Indices of ``k`` examples of every class, a pure function of ``(seed, class)``.
+
+    Each class's examples are permuted with ``default_rng([seed, class])`` and
+    the first ``k`` taken, so budgets are nested: the 5-shot set of a seed
+    contains its 1-shot set.
+
+    Args:
+      labels: int ``[N]``.
+      k: examples per class; 0 means all of them.
+      seed: which subset.
+    Returns:
+      int64 ``[k * num_classes]`` indices into ``labels``, sorted.
+    Raises:
+      DataError: a class has fewer than ``k`` examples.
+    """
+    labels = np.asarray(labels)
+    chosen = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        if k > len(members):
+            raise DataError(f"class {int(cls)} has {len(members)} labelled examples; "
+                            f"expected at least k={k} to draw {k} per class")
+        order = np.random.default_rng([int(seed), int(cls)]).permutation(members)
+        chosen.append(order[:k] if k else order)
+    return np.sort(np.concatenate(chosen))
+
+
+def model_features_fn(model: nnx.Module, *, batch_size: int = 512) -> FeaturesFn:
+    """``x [N, ...] -> features [N, D]`` from ``model.features`` in eval mode.
+
+    Args:
+      model: any jaxdl model with a ``features(x)`` method (dropout and
+        BatchNorm switched to inference).
+      batch_size: examples per jitted call (the last batch is padded).
+    """
+    graphdef, state = nnx.split(nnx.view(model, deterministic=True, use_running_average=True,
+                                         raise_if_not_found=False))
+    apply = jax.jit(lambda state, x: nnx.merge(graphdef, state).features(x))
+
+    def features(x: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(x), batch_size):
+            chunk = np.asarray(x[start:start + batch_size])
+            pad = batch_size - len(chunk) if len(x) > batch_size else 0
+            padded = np.concatenate([chunk, np.repeat(chunk[:1], pad, 0)]) if pad else chunk
+            out.append(np.asarray(apply(state, padded))[:len(chunk)])
+        return np.concatenate(out)
+
+    return features
+
+
+def few_shot_probe(features_fn: FeaturesFn, data: Mapping[str, Mapping[str, np.ndarray]], *,
+                   ks: Sequence[int] = (1, 5, 10), seeds: Sequence[int] = (0, 1, 2)) -> dict:
+    """k-shot linear-probe accuracy of a frozen backbone.
+
+    Args:
+      features_fn: ``x [N, ...] -> [N, D]``; e.g. ``model_features_fn(model)``
+        after ``jaxdl.transfer.load_pretrained(model, run_workdir, ("^head/",))``.
+      data: ``{"train": {"x", "y"}, "test": {"x", "y"}}``; the k-shot sets are
+        drawn from ``train``.
+      ks: labelled examples per class.
+      seeds: one label subset per seed.
+    Returns:
+      ``{k: {"accuracy_mean", "accuracy_std", "per_seed": {seed: acc}}}``.
+    """
+    for split in ("train", "test"):
+        if split not in data or not {"x", "y"} <= set(data[split]):
+            raise DataError(f"few_shot_probe data is missing {split!r} with 'x' and 'y'; "
+                            "expected {'train': {'x', 'y'}, 'test': {'x', 'y'}}")
+    train_features = np.asarray(features_fn(data["train"]["x"]), np.float64)
+    test_features = np.asarray(features_fn(data["test"]["x"]), np.float64)
+    results = {}
+    for k in ks:
+        per_seed = {}
+        for seed in seeds:
+            idx = draw_k_per_class(data["train"]["y"], k, seed)
+            per_seed[int(seed)] = linear_probe_accuracy(
+                train_features[idx], data["train"]["y"][idx], test_features, data["test"]["y"])
+        mean, std = mean_std(list(per_seed.values()))
+        results[int(k)] = {"accuracy_mean": mean, "accuracy_std": std, "per_seed": per_seed}
+    return results
