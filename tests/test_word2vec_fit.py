@@ -1,0 +1,99 @@
+"""word2vec through the one training loop: same result as the standalone trainer, exact resume."""
+
+import json
+import shutil
+
+import numpy as np
+import optax
+import pytest
+
+from jaxdl.errors import ConfigError
+from jaxdl.models.word2vec_corpus import Word2VecCorpus
+from jaxdl.models.word2vec_fit import (Word2VecModel, Word2VecSource, fit_word2vec_model,
+                                       make_word2vec_step, word2vec_fit_config, word2vec_task)
+from jaxdl.models.word2vec_train import Word2VecSettings, fit_word2vec
+from jaxdl.train.loop import fit
+from jaxdl.train.state import params_sha256
+
+SETTINGS = Word2VecSettings(dim=16, window=3, negative=3, min_count=2, epochs=2, batch_centres=64,
+                            steps_per_call=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    # Zipf-like sentences, so sub-sampling and the noise table both matter.
+    probs = 1.0 / np.arange(1, 41)
+    probs /= probs.sum()
+    sentences = [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]
+    return Word2VecCorpus.from_sentences(sentences, min_count=2)
+
+
+def _config(log_every=4, every_steps=8):
+    config = word2vec_fit_config(SETTINGS)
+    config.train.log_every = log_every
+    config.checkpoint.every_steps = every_steps
+    config.checkpoint.max_to_keep = 100
+    return config
+
+
+def test_fit_equals_the_standalone_trainer_bitwise(corpus):
+    result, vectors = fit_word2vec_model(corpus, SETTINGS, config=_config())
+    params, info = fit_word2vec(corpus, SETTINGS, progress=False)
+    assert result.steps == info["total_steps"] == 2 * corpus.steps_per_epoch(64)
+    assert params_sha256(result.state.params) == params_sha256(params)
+    assert vectors.words == corpus.words and vectors.vectors.shape == (len(corpus.words), 16)
+    train = [e for e in result.history if e["split"] == "train"]
+    assert sum(e["words"] for e in train) == 2 * corpus.num_tokens  # every position, each epoch
+    assert train[0]["lr"] < SETTINGS.alpha and train[-1]["lr"] < train[0]["lr"]
+    assert all(e["words_per_second"] > 0 and np.isfinite(e["loss"]) for e in train)
+
+
+class _RecordingSource(Word2VecSource):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.first_step = None
+
+    def step_inputs(self, step, num_steps):
+        if self.first_step is None:
+            self.first_step = step
+        return super().step_inputs(step, num_steps)
+
+
+def _fit(corpus, workdir):
+    source = _RecordingSource(corpus, SETTINGS)
+    total = SETTINGS.epochs * source.steps_per_epoch
+    result = fit(Word2VecModel(len(corpus.words), SETTINGS.dim, seed=SETTINGS.seed), word2vec_task(), source,
+                 config=_config(), workdir=str(workdir), train_step=make_word2vec_step(SETTINGS, total),
+                 tx=optax.identity())
+    return result, source.first_step
+
+
+def test_resume_from_a_middle_checkpoint_is_bit_identical(corpus, tmp_path):
+    straight, first = _fit(corpus, tmp_path / "straight")
+    assert first == 0
+    workdir = tmp_path / "interrupted"
+    shutil.copytree(tmp_path / "straight", workdir)
+    # As if killed right after the step-8 checkpoint: later checkpoints never happened.
+    for step_dir in (workdir / "checkpoints").iterdir():
+        if step_dir.name.isdigit() and int(step_dir.name) > 8:
+            shutil.rmtree(step_dir)
+    resumed, first = _fit(corpus, workdir)
+    assert first == 8
+    assert resumed.steps == straight.steps
+    assert resumed.params_sha256 == straight.params_sha256
+    with open(workdir / "metrics.jsonl") as handle:
+        steps = [json.loads(line)["step"] for line in handle]
+    assert steps == sorted(set(steps)) and steps[-1] == straight.steps
+
+
+def test_config_that_disagrees_with_the_settings_is_refused(corpus):
+    config = _config()
+    config.train.num_epochs = 7
+    with pytest.raises(ConfigError, match=r"config.train.num_epochs=7 disagrees .*expected 2"):
+        fit_word2vec_model(corpus, SETTINGS, config=config)
+    config = _config()
+    config.nan_policy = "skip"
+    with pytest.raises(ConfigError, match="nan_policy='skip' is not supported"):
+        fit_word2vec_model(corpus, SETTINGS, config=config)
