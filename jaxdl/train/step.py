@@ -213,7 +213,12 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
                 max_skip_run=jnp.maximum(acc.max_skip_run, state.skipped))
             return (state, acc), None
 
-        (state, acc), _ = jax.lax.scan(body, (state, acc), inputs)
+        if inputs.shape[0] == 1:
+            # No loop for one step: XLA:CPU runs convolutions inside a while loop
+            # several times slower (tutorial CNN: 190 vs 50 ms per step on 2 cores).
+            (state, acc), _ = body((state, acc), inputs[0])
+        else:
+            (state, acc), _ = jax.lax.scan(body, (state, acc), inputs)
         return state, acc
 
     donate_argnums = (0, 1) if donate else ()
