@@ -184,7 +184,7 @@ NO_STEP = 2**31 - 1
 
 
 def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = True,
-                    out_shardings: Any = None):
+                    out_shardings: Any = None, in_shardings: Any = None):
     """One jitted dispatch of ``k`` steps: ``(state, acc, arrays, inputs) -> (state, acc)``.
 
     Args:
@@ -194,6 +194,9 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
       out_shardings: ``(state_shardings, acc_sharding)`` pinning the outputs' layout
         (e.g. FSDP-sharded parameters stay sharded across dispatches); None lets
         XLA choose.
+      in_shardings: ``(state, acc, arrays, inputs)`` shardings; with them the step
+        inputs can be passed as a numpy array and jit places it itself (~15 µs,
+        against ~150 µs for a separate ``jax.device_put`` per dispatch).
     The leading axis of ``inputs`` is ``k``; ``acc`` is a ``LoopStats``.
     """
 
@@ -221,10 +224,12 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
             (state, acc), _ = jax.lax.scan(body, (state, acc), inputs)
         return state, acc
 
-    donate_argnums = (0, 1) if donate else ()
-    if out_shardings is None:
-        return jax.jit(run, donate_argnums=donate_argnums)
-    return jax.jit(run, donate_argnums=donate_argnums, out_shardings=out_shardings)
+    options = {"donate_argnums": (0, 1) if donate else ()}
+    if out_shardings is not None:
+        options["out_shardings"] = out_shardings
+    if in_shardings is not None:
+        options["in_shardings"] = in_shardings
+    return jax.jit(run, **options)
 
 
 def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable, arrays,
