@@ -161,10 +161,12 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
         graphdef_train, task, tx, nan_policy=config.nan_policy, ema_decay=ema_decay,
         compute_dtype=tc.get("compute_dtype", "float32"),
         grad_accum_steps=tc.get("grad_accum_steps", 1))
-    loop_fn = step_lib.make_train_loop(
-        step_fn, source.make_batch, out_shardings=(shardings, distributed.replicated(mesh)))
-    arrays = source.device_arrays(distributed.replicated(mesh))
     input_sharding = distributed.batch_sharding(mesh, batch_axis=1)
+    loop_fn = step_lib.make_train_loop(
+        step_fn, source.make_batch, out_shardings=(shardings, distributed.replicated(mesh)),
+        in_shardings=(shardings, distributed.replicated(mesh), distributed.replicated(mesh),
+                      input_sharding))
+    arrays = source.device_arrays(distributed.replicated(mesh))
     eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch)
     eval_arrays = {name: ds.device_arrays(distributed.replicated(mesh))
                    for name, ds in eval_data.items()}
