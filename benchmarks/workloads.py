@@ -137,11 +137,12 @@ class FitPath:
         dataset = ArrayDataset(workload.arrays, name="train")
         self.source = ArrayTrainSource(dataset, batch_size or workload.batch_size, seed=0)
         self.step_fn = step_lib.make_train_step(graphdef, workload.task, tx)
-        self.loop = step_lib.make_train_loop(
-            self.step_fn, self.source.make_batch,
-            out_shardings=(self.shardings, distributed.replicated(mesh)))
-        self.arrays = self.source.device_arrays(distributed.replicated(mesh))
         self.input_sharding = distributed.batch_sharding(mesh, batch_axis=1)
+        replicated = distributed.replicated(mesh)
+        self.loop = step_lib.make_train_loop(
+            self.step_fn, self.source.make_batch, out_shardings=(self.shardings, replicated),
+            in_shardings=(self.shardings, replicated, replicated, self.input_sharding))
+        self.arrays = self.source.device_arrays(replicated)
         first = jax.device_put(self.source.step_inputs(0, 1)[0])
         self.zeros = step_lib.make_zero_stats(self.step_fn, self.state, self.source.make_batch,
                                               self.arrays, first, distributed.replicated(mesh))
