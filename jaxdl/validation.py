@@ -80,8 +80,8 @@ def check_labels(dataset: ArrayDataset, target: str, pred_shape: tuple, task: Ta
             f"dataset '{dataset.name}' field '{target}' has label {labels[where]} at index "
             f"{where[0] if len(where) == 1 else where} ({int(bad.sum())} label(s) out of range); "
             f"expected integers in [{low}, {high}] for {what}. "
-            f"{'Negative labels are never valid: check ' if labels[where] < 0 else 'Check '}"
-            "check the label encoding and the model's number of outputs")
+            f"{'Negative labels are never valid. ' if labels[where] < 0 else ''}"
+            "Check the label encoding and the model's number of outputs")
 
 
 def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, Any]) -> None:
