@@ -8,6 +8,7 @@ uninterrupted reference run is made once per session and reused.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXPERIMENT = str(Path(__file__).resolve().parent / "faults_experiment.py")
 TMP_MARKER = ".orbax-checkpoint-tmp"  # orbax 0.12.8 writes checkpoints/<step>.orbax-checkpoint-tmp
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="jaxdl-faults-"))
+atexit.register(shutil.rmtree, _SESSION_DIR, True)  # the cache and reference run
 _reference: dict = {}
 
 
