@@ -1,0 +1,127 @@
+"""The composed-experiment runner: skipping finished sub-runs, resuming, identical
+tables for identical seeds (on a tiny transfer_digits)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from jaxdl import composed
+from jaxdl.config import default_config
+from jaxdl.errors import ConfigError
+from jaxdl.run import load_experiment
+
+EXPERIMENT = os.path.join(os.path.dirname(__file__), "..", "experiments", "transfer_digits.py")
+
+
+def tiny_config():
+    module = load_experiment(EXPERIMENT)
+    config = module.get_config()
+    config.model.hidden = 16
+    config.pretrain.num_steps = 10
+    config.downstream.num_steps = 10
+    config.downstream.eval_every = 5
+    config.train.steps_per_loop = 5
+    config.downstream.modes = ("scratch", "fine_tune")  # linear_probe is one more compile
+    config.downstream.labels_per_class = (2,)
+    config.downstream.seeds = (0, 1)
+    config.report.curve_steps = (5, 10)
+    config.report.curve_budgets = (2,)
+    config.report.few_shot_ks = (1,)
+    return module, config
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The tiny experiment run twice in two directories, plus a re-run of the first."""
+    module, config = tiny_config()
+    first = str(tmp_path_factory.mktemp("first"))
+    second = str(tmp_path_factory.mktemp("second"))
+    summaries = [module.run(config, first), module.run(config, second)]
+    return module, config, first, second, summaries
+
+
+def test_table_has_every_mode_with_paired_intervals(two_runs):
+    _, _, first, _, (summary, _) = two_runs
+    rows = summary["table"]
+    assert [(r["mode"], r["labels_per_class"], r["seeds"]) for r in rows] == [
+        ("scratch", 2, 2), ("fine_tune", 2, 2)]
+    assert rows[0]["diff_vs_scratch_mean"] is None
+    lo, hi = rows[1]["diff_vs_scratch_ci95"]
+    assert lo <= rows[1]["diff_vs_scratch_mean"] <= hi
+    # The paired difference is the mean of the per-seed differences of the sub-runs.
+    accuracy = {}
+    for run in summary["runs"]:
+        with open(os.path.join(first, run["workdir"], "summary.json")) as f:
+            accuracy[run["mode"], run["seed"]] = json.load(f)["metrics"]["test"]["accuracy"]
+    expected = sum(accuracy["fine_tune", s] - accuracy["scratch", s] for s in (0, 1)) / 2
+    assert rows[1]["diff_vs_scratch_mean"] == pytest.approx(expected, abs=1e-12)
+    assert sorted(r["workdir"] for r in summary["runs"])[0] == "runs/fine_tune-k2-s0"
+    assert os.path.exists(os.path.join(first, "table.md"))
+    assert os.path.exists(os.path.join(first, "plots", "accuracy_vs_labels.png"))
+    assert os.path.exists(os.path.join(first, "plots", "accuracy_vs_steps_k2.png"))
+    for run in summary["runs"]:
+        assert os.path.exists(os.path.join(first, run["workdir"], "summary.json"))
+    with open(os.path.join(first, "runs", "fine_tune-k2-s0", "summary.json")) as f:
+        sub = json.load(f)
+    assert sub["transfer"]["reinitialised"] == ["head/bias", "head/kernel"]
+    assert sorted({s for r in summary["curve_table"] for s in [r["step"]]}) == [5, 10]
+
+
+def test_same_seed_gives_identical_tables(two_runs):
+    *_, (a, b) = two_runs
+    assert a["table"] == b["table"]
+    assert a["curve_table"] == b["curve_table"]
+    assert a["table_markdown"] == b["table_markdown"]
+
+
+def test_rerun_skips_finished_subruns_and_resumes_an_interrupted_one(two_runs):
+    module, config, first, _, (summary, _) = two_runs
+    names = [r["workdir"] for r in summary["runs"]]
+    stamps = {n: os.path.getmtime(os.path.join(first, n, "summary.json")) for n in names}
+    # Simulate a kill after the last checkpoint of one sub-run: its summary is gone.
+    interrupted = os.path.join(first, "runs", "scratch-k2-s1")
+    os.remove(os.path.join(interrupted, "summary.json"))
+    again = module.run(config, first)
+    assert again["table"] == summary["table"]
+    for name in names:
+        if name != "runs/scratch-k2-s1":
+            assert os.path.getmtime(os.path.join(first, name, "summary.json")) == stamps[name]
+    assert os.path.exists(os.path.join(interrupted, "summary.json"))
+
+
+def test_a_changed_config_is_refused_in_an_existing_subrun(two_runs):
+    module, config, first, _, _ = two_runs
+    changed = config.copy_and_resolve_references()
+    changed.downstream.num_steps = 20
+    with pytest.raises(ConfigError, match="train.num_steps: saved=10 now=20"):
+        module.run(changed, first)
+
+
+def test_run_subrun_calls_train_fn_once(tmp_path):
+    calls = []
+
+    def train_fn(config, path):
+        calls.append(path)
+        return {"experiment": "x", "metrics": {"test": {"accuracy": 0.5}}}
+
+    config = default_config()
+    first = composed.run_subrun(str(tmp_path), "runs/a", config, train_fn)
+    second = composed.run_subrun(str(tmp_path), "runs/a", config, train_fn)
+    assert first == second == {"experiment": "x", "metrics": {"test": {"accuracy": 0.5}}}
+    assert calls == [os.path.join(str(tmp_path), "runs/a")]
+    shutil.rmtree(tmp_path / "runs")
+
+
+def test_aggregate_orders_budgets_with_all_last():
+    results = [{"mode": m, "labels_per_class": k, "seed": s, "accuracy": a}
+               for m, k, s, a in [("scratch", 0, 0, 0.9), ("scratch", 5, 0, 0.5),
+                                  ("fine_tune", 0, 0, 0.95), ("fine_tune", 5, 0, 0.7)]]
+    rows = composed.aggregate(results)
+    assert [(r["mode"], r["labels_per_class"]) for r in rows] == [
+        ("scratch", 5), ("fine_tune", 5), ("scratch", "all"), ("fine_tune", "all")]
+    assert rows[1]["diff_vs_scratch_mean"] == pytest.approx(0.2)
+    assert rows[1]["diff_vs_scratch_ci95"] == [None, None]  # one seed: no interval
