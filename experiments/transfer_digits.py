@@ -33,14 +33,13 @@ from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.vision import load_digits_images
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe, model_features_fn
+from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe_run
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.models import conv as conv_lib
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-from jaxdl.transfer import (MODES, LabelBudgetSource, load_pretrained, maybe_init_from,
-                            mode_settings)
+from jaxdl.transfer import MODES, LabelBudgetSource, maybe_init_from, mode_settings
 from jaxdl.workdir import fit_summary
 
 PRETRAIN_KINDS = ("supervised", "rotation")
@@ -190,10 +189,8 @@ def run(config: ConfigDict, workdir: str | None):
         results = composed.run_sweep(workdir, modes=ds.modes, budgets=ds.labels_per_class,
                                      seeds=ds.seeds, make_config=make_config,
                                      train_fn=downstream_fn)
-        backbone = make_model(pretrain_cfg, num_classes)
-        load_pretrained(backbone, pretrain_dir, dont_load=("^head/",))
-        few_shot = few_shot_probe(
-            model_features_fn(backbone),
+        few_shot = few_shot_probe_run(
+            make_model(pretrain_cfg, num_classes), pretrain_dir,
             {"train": splits["transfer_pool"], "test": splits["transfer_test"]},
             ks=config.report.few_shot_ks, seeds=ds.seeds)
     return summarize(config, workdir, pretrain, results, few_shot,

@@ -24,6 +24,7 @@ Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import jax.numpy as jnp
@@ -38,15 +39,14 @@ from jaxdl.data.sequence_sets import classification_dataset
 from jaxdl.data.text import Vocab
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError
+from jaxdl.evaluation.few_shot import draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.models.word2vec_train import train_word2vec
-from jaxdl.run import load_experiment
 from jaxdl.sequence_tasks import sequence_classification_task
 from jaxdl.train.loop import fit
 from jaxdl.transfer import LabelBudgetSource, has_own_checkpoint
-from jaxdl.evaluation.few_shot import draw_k_per_class
 from jaxdl.workdir import fit_summary
 
 MODES = ("random", "static", "non_static")
@@ -72,9 +72,16 @@ def get_config() -> ConfigDict:
 
 
 def _text_classifier():
-    """The sibling experiment whose data loading this one shares."""
-    return load_experiment(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                        "text_classifier.py"))
+    """The sibling experiment whose data loading this one shares.
+
+    Loaded by file path, like ``jaxdl.run`` loads experiments (importing
+    ``jaxdl.run`` here would define its flags twice when it is ``__main__``).
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "text_classifier.py")
+    spec = importlib.util.spec_from_file_location("jaxdl_experiment_text_classifier", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:

@@ -14,7 +14,7 @@ from flax import nnx
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import CheckpointError, DataError, ShapeMismatchError
-from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe
+from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe, few_shot_probe_run
 from jaxdl.evaluation.paired_stats import mean_std, paired_difference
 from jaxdl.models.mlp import MLP
 from jaxdl.optim import param_path
@@ -178,6 +178,15 @@ def test_few_shot_probe_on_identity_features_of_separable_data():
     result = few_shot_probe(lambda a: a, data, ks=(1, 5), seeds=(0, 1))
     assert result[5]["accuracy_mean"] == 1.0
     assert sorted(result[1]["per_seed"]) == [0, 1]
+
+
+def test_few_shot_probe_of_a_run_uses_its_checkpointed_backbone(pretrained):
+    workdir, saved = pretrained
+    data = {"train": _data(n=20).arrays, "test": _data(n=10, seed=1).arrays}
+    model = MLP(3, (4,), 3, rngs=nnx.Rngs(9))  # another head size: not loaded
+    result = few_shot_probe_run(model, workdir, data, ks=(2,), seeds=(0,))
+    assert list(result) == [2] and 0.0 <= result[2]["accuracy_mean"] <= 1.0
+    assert _params(model)["layers/0/kernel"].tobytes() == saved["layers/0/kernel"].tobytes()
 
 
 def test_gradual_unfreezing_trains_the_head_first(tmp_path):

@@ -103,3 +103,22 @@ def few_shot_probe(features_fn: FeaturesFn, data: Mapping[str, Mapping[str, np.n
         mean, std = mean_std(list(per_seed.values()))
         results[int(k)] = {"accuracy_mean": mean, "accuracy_std": std, "per_seed": per_seed}
     return results
+
+
+def few_shot_probe_run(model: nnx.Module, run_workdir: str,
+                       data: Mapping[str, Mapping[str, np.ndarray]], *,
+                       ks: Sequence[int] = (1, 5, 10), seeds: Sequence[int] = (0, 1, 2),
+                       head: str = "head") -> dict:
+    """``few_shot_probe`` of a trained run: its newest checkpoint loaded into ``model``.
+
+    Args:
+      model: a freshly built model of the run's architecture (its ``head`` may
+        have another number of classes; it is not loaded and not used).
+      run_workdir: the run's workdir (or checkpoint directory).
+      data, ks, seeds: as ``few_shot_probe``.
+      head: the classifier attribute left out of loading.
+    """
+    from jaxdl.transfer import load_pretrained  # transfer imports nothing from evaluation
+
+    load_pretrained(model, run_workdir, dont_load=(f"^{head}/",))
+    return few_shot_probe(model_features_fn(model), data, ks=ks, seeds=seeds)
