@@ -126,6 +126,7 @@ def aggregate(results: Sequence[Mapping[str, Any]], *, baseline: str = "scratch"
         cells.setdefault((result["mode"],) + key, {})[int(result["seed"])] = float(result[metric])
         if result["mode"] not in modes:
             modes.append(result["mode"])
+
     def order(key: tuple) -> tuple:  # "all labels" (0) sorts after every budget
         return tuple(math.inf if name == "labels_per_class" and v == ALL_LABELS else v
                      for name, v in zip(group, key))
