@@ -200,3 +200,26 @@ def test_gradual_unfreezing_trains_the_head_first(tmp_path):
     assert not np.array_equal(first["head/kernel"], start["head/kernel"])
     assert not np.array_equal(second["layers/0/kernel"], first["layers/0/kernel"])
     assert [r.steps for r in results] == [3, 3]
+
+
+def test_word_vectors_fill_exactly_the_covered_embedding_rows(tmp_path):
+    from jaxdl.data.text import Vocab
+    from jaxdl.errors import ConfigError
+    from jaxdl.models.sequence import RNNClassifier
+    from jaxdl.run import load_experiment
+
+    text = load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments",
+                                        "transfer_text.py"))
+    path = tmp_path / "vectors.txt"  # word2vec text format: "V D" header, then "word v1 .. vD"
+    path.write_text("2 3\ncat 0.5 -1.0 2.0\ndog 1.5 0.25 -0.75\n", encoding="utf-8")
+    vocab = Vocab.build([["cat", "dog", "fish", "cat"]])
+    model = RNNClassifier(len(vocab), 2, 3, 4, rngs=nnx.Rngs(0))
+    before = np.array(model.embed.embedding[...])
+    assert text.set_embedding(model, vocab, str(path)) == {"covered": 2, "vocab_size": 7}
+    after = np.asarray(model.embed.embedding[...])
+    np.testing.assert_array_equal(after[vocab.index["cat"]], np.float32([0.5, -1.0, 2.0]))
+    np.testing.assert_array_equal(after[vocab.index["dog"]], np.float32([1.5, 0.25, -0.75]))
+    uncovered = [i for t, i in vocab.index.items() if t not in ("cat", "dog")]
+    assert after[uncovered].tobytes() == before[uncovered].tobytes()
+    with pytest.raises(ConfigError, match="have 3 dimensions; expected config.model.embed_dim=5"):
+        text.set_embedding(RNNClassifier(len(vocab), 2, 5, 4, rngs=nnx.Rngs(0)), vocab, str(path))
