@@ -46,6 +46,7 @@ PRETRAIN_KINDS = ("supervised", "rotation")
 
 
 def get_config() -> ConfigDict:
+    """The default configuration (labels_per_class 0 means all labels)."""
     config = default_config()
     config.experiment = "transfer_digits"
     config.data = dict(test_fraction=0.2, split_seed=0, pretrain_classes=(0, 1, 2, 3, 4),
@@ -139,7 +140,12 @@ def conv_implementation(name: str):
         conv_lib.CONV_IMPL = previous
 
 
-def run(config: ConfigDict, workdir: str | None):
+def run(config: ConfigDict, workdir: str | None) -> dict:
+    """Pretrain, run every mode × budget × seed, aggregate; returns the summary.
+
+    Sub-runs live in ``workdir/pretrain`` and ``workdir/runs/*``; finished ones
+    are skipped on a re-run, an interrupted one resumes.
+    """
     if not workdir:
         raise ConfigError("transfer_digits is a composed experiment; expected --workdir=DIR")
     workdir = os.path.abspath(workdir)

@@ -53,6 +53,7 @@ MODES = ("random", "static", "non_static")
 
 
 def get_config() -> ConfigDict:
+    """The default configuration (labels_per_class 0 means all labels)."""
     config = default_config()
     config.experiment = "transfer_text"
     config.data = dict(train="", test="", corpus="", lower=True, min_count=2, max_len=32,
@@ -113,7 +114,12 @@ def set_embedding(model: RNNClassifier, vocab: Vocab, vectors_path: str) -> dict
     return {"covered": len(rows), "vocab_size": len(vocab)}
 
 
-def run(config: ConfigDict, workdir: str | None):
+def run(config: ConfigDict, workdir: str | None) -> dict:
+    """Pretrain, run every mode × budget × seed, aggregate; returns the summary.
+
+    Sub-runs live in ``workdir/pretrain`` and ``workdir/runs/*``; finished ones
+    are skipped on a re-run, an interrupted one resumes.
+    """
     if not workdir:
         raise ConfigError("transfer_text is a composed experiment; expected --workdir=DIR")
     workdir = os.path.abspath(workdir)
