@@ -223,3 +223,28 @@ def test_word_vectors_fill_exactly_the_covered_embedding_rows(tmp_path):
     assert after[uncovered].tobytes() == before[uncovered].tobytes()
     with pytest.raises(ConfigError, match="have 3 dimensions; expected config.model.embed_dim=5"):
         text.set_embedding(RNNClassifier(len(vocab), 2, 5, 4, rngs=nnx.Rngs(0)), vocab, str(path))
+
+
+class _NormNet(nnx.Module):
+    """Linear -> BatchNorm -> head: has running statistics (nnx.BatchStat)."""
+
+    def __init__(self, classes: int, *, rngs: nnx.Rngs):
+        self.body = nnx.Linear(3, 4, rngs=rngs)
+        self.norm = nnx.BatchNorm(4, rngs=rngs)
+        self.head = nnx.Linear(4, classes, rngs=rngs)
+
+    def __call__(self, x, *, rngs=None):
+        return self.head(jax.nn.relu(self.norm(self.body(x))))
+
+
+def test_batchnorm_statistics_are_loaded_with_the_parameters(tmp_path):
+    result = fit(_NormNet(2, rngs=nnx.Rngs(0)), task_lib.classification(), _data(),
+                 config=_config(), workdir=str(tmp_path))
+    saved = _flat(result.state.model_state)
+    assert set(saved) == {"norm/mean", "norm/var"} and np.any(saved["norm/mean"] != 0)
+    model = _NormNet(5, rngs=nnx.Rngs(1))
+    report = load_pretrained(model, str(tmp_path), dont_load=("^head/",))
+    assert {"norm/mean", "norm/var", "norm/scale", "norm/bias"} <= set(report.loaded)
+    stats = _flat(nnx.split(model, nnx.Param, ...)[2].to_pure_dict())
+    assert stats["norm/mean"].tobytes() == saved["norm/mean"].tobytes()
+    assert stats["norm/var"].tobytes() == saved["norm/var"].tobytes()
