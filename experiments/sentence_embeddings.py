@@ -94,6 +94,10 @@ def run(config, workdir: str | None):
         "mean of word2vec vectors": MeanPoolEncoder(vectors),
         "SIF of word2vec vectors": SIFEncoder(vectors, counts, corpus_sentences),
         f"RNN encoder ({rnn.cell}, final state)": encoder,
+        f"RNN encoder ({rnn.cell}, mean of states)": RNNSentenceEncoder(
+            rnn_result.model, encoder.vocab, max_len=rnn.max_len, pooling="mean"),
+        f"RNN encoder ({rnn.cell}, max of states)": RNNSentenceEncoder(
+            rnn_result.model, encoder.vocab, max_len=rnn.max_len, pooling="max"),
     }
     rows = compare_encoders(encoders, train, test)
     if workdir:

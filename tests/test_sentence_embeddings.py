@@ -9,6 +9,7 @@ from flax import nnx
 
 from jaxdl.config import default_config
 from jaxdl.data.text import Vocab
+from jaxdl.errors import ConfigError
 from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
                                                 compare_encoders, random_word_vectors)
 from jaxdl.evaluation.word_vectors import WordVectors
@@ -34,6 +35,8 @@ def test_every_encoder_embeds_n_sentences_as_n_by_d_float32():
         "mean": (MeanPoolEncoder(vectors), 6),
         "sif": (SIFEncoder(vectors, {w: i + 1 for i, w in enumerate(vectors.words)}, SENTENCES), 6),
         "rnn": (RNNSentenceEncoder(_lm(vocab), vocab, max_len=8, batch_size=3), 12),
+        "rnn-mean": (RNNSentenceEncoder(_lm(vocab), vocab, max_len=8, pooling="mean"), 12),
+        "rnn-max": (RNNSentenceEncoder(_lm(vocab), vocab, max_len=8, pooling="max"), 12),
         "random": (MeanPoolEncoder(random_word_vectors(vectors.words, 5)), 5),
     }
     for name, (encoder, dim) in encoders.items():
@@ -42,6 +45,19 @@ def test_every_encoder_embeds_n_sentences_as_n_by_d_float32():
         assert np.all(np.isfinite(out)), name
     for name in ("mean", "sif", "random"):  # no known word: a zero vector
         assert np.all(encoders[name][0].embed(SENTENCES)[2] == 0), name
+
+
+def test_rnn_mean_pooling_averages_the_states_of_the_real_positions():
+    vocab = Vocab.build(SENTENCES)
+    model = _lm(vocab)
+    ids = vocab.encode(SENTENCES[1], add_bos=True)[None]
+    states = np.asarray(model.rnn(model.embed(ids), None))[0]
+    encoder = RNNSentenceEncoder(model, vocab, max_len=8, pooling="mean")
+    np.testing.assert_allclose(encoder.embed(SENTENCES[1:2])[0], states.mean(0), atol=1e-6)
+    np.testing.assert_allclose(RNNSentenceEncoder(model, vocab, max_len=8, pooling="max").embed(SENTENCES[1:2])[0],
+                               states.max(0), atol=1e-6)
+    with pytest.raises(ConfigError, match=r"pooling='sum': expected one of \('final', 'mean', 'max'\)"):
+        RNNSentenceEncoder(model, vocab, pooling="sum")
 
 
 def test_sif_and_rnn_embed_a_sentence_the_same_whatever_else_is_in_the_call():

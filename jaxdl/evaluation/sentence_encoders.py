@@ -8,7 +8,8 @@ Encoders:
   (Arora et al., 2017), the component fitted once on reference sentences so that
   every call embeds with the same projection;
 * `RNNSentenceEncoder`: the final hidden state of a trained recurrent language
-  model over `<s> w1 … wn` (see `jaxdl.models.sentence_encoder` for training).
+  model over `<s> w1 … wn`, or the mean / max of its states (see
+  `jaxdl.models.sentence_encoder` for training).
 
 `compare_encoders` scores any of them by a linear probe and nearest-sentence retrieval.
 """
@@ -95,8 +96,11 @@ class SIFEncoder:
         return removed.astype(np.float32)
 
 
+POOLINGS = ("final", "mean", "max")
+
+
 class RNNSentenceEncoder:
-    """The final hidden state of a recurrent language model over `<s> w1 … wn`.
+    """The hidden states of a recurrent language model over `<s> w1 … wn`, pooled.
 
     Args:
         model: a model with `embed` (token ids → vectors) and `rnn` (an `RNN`), e.g.
@@ -104,17 +108,27 @@ class RNNSentenceEncoder:
         vocab: the model's vocabulary (unknown words → `<unk>`).
         max_len: tokens read per sentence, `<s>` included (the rest is cut).
         batch_size: sentences per jitted call (the last call is padded).
+        pooling: `"final"`, the state after the last word (the classic sentence
+            vector); `"mean"` or `"max"` over the top layer's states at every real
+            position (`<s>` included).
     """
 
-    def __init__(self, model: nnx.Module, vocab: Vocab, *, max_len: int = 64, batch_size: int = 256):
+    def __init__(self, model: nnx.Module, vocab: Vocab, *, max_len: int = 64, batch_size: int = 256,
+                 pooling: str = "final"):
         if max_len < 2:
             raise ConfigError(f"RNNSentenceEncoder max_len={max_len!r}: expected ≥ 2 (<s> and one word)")
-        self.vocab, self.max_len, self.batch_size = vocab, max_len, batch_size
+        if pooling not in POOLINGS:
+            raise ConfigError(f"RNNSentenceEncoder pooling={pooling!r}: expected one of {POOLINGS}")
+        self.vocab, self.max_len, self.batch_size, self.pooling = vocab, max_len, batch_size, pooling
         graphdef, state = nnx.split(nnx.view(model, deterministic=True, raise_if_not_found=False))
 
         def final_state(state, tokens, mask):
             model = nnx.merge(graphdef, state)
-            _, final = model.rnn(model.embed(tokens), mask, return_final_state=True)
+            outputs, final = model.rnn(model.embed(tokens), mask, return_final_state=True)
+            if pooling == "mean":  # outputs are zero at padding
+                return outputs.sum(axis=1) / jnp.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+            if pooling == "max":
+                return jnp.where(mask[..., None] > 0, outputs, -jnp.inf).max(axis=1)
             return final
 
         self._final_state, self._state = jax.jit(final_state), state
@@ -122,7 +136,7 @@ class RNNSentenceEncoder:
         self.dim = int(probe.shape[-1])
 
     def embed(self, sentences: Sentences) -> np.ndarray:
-        """float32 `[n, H]` final hidden states (H = the top layer's output size)."""
+        """float32 `[n, H]` pooled hidden states (H = the top layer's output size)."""
         if len(sentences) == 0:
             raise DataError("RNNSentenceEncoder.embed: no sentences; expected at least one token list")
         ids = [self.vocab.encode(list(s)[: self.max_len - 1], add_bos=True) for s in sentences]
