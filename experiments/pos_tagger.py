@@ -20,7 +20,7 @@ sentence of either file, so nothing is truncated).
 
 Expected: on a fixture whose unseen words are recognisable only by their
 spelling (tests/test_sequence_experiments.py), OOV accuracy ≈ 1.0 with
-character features against ≈ 0.4 without; a few seconds to a minute on a
+character features against ≈ 0.25 without; a few seconds to a minute on a
 2-core CPU for small files (measured numbers in docs/SEQUENCE_RESULTS.md).
 """
 
