@@ -13,7 +13,8 @@ from jaxdl.errors import ConfigError
 from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
                                                 compare_encoders, random_word_vectors)
 from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.models.sentence_encoder import sentence_lm_dataset, train_rnn_sentence_encoder
+from jaxdl.models.sentence_encoder import (neighbour_words_dataset, sentence_lm_dataset,
+                                          train_rnn_sentence_encoder)
 from jaxdl.models.sequence import RNNLanguageModel
 
 SENTENCES = [["the", "car", "is", "not", "blue"], ["a", "red", "car"], ["zzz"], ["blue", "is", "the", "sky"]]
@@ -86,6 +87,18 @@ def test_sentence_lm_dataset_predicts_each_next_word_then_end_of_sentence():
     np.testing.assert_array_equal(data["tokens"], [[2, a, red, car], [2, the, car, is_]])
     np.testing.assert_array_equal(data["y"], [[a, red, car, 3], [the, car, is_, not_]])
     np.testing.assert_array_equal(data["token_mask"], [[1, 1, 1, 1], [1, 1, 1, 1]])
+
+
+def test_neighbour_words_dataset_targets_the_adjacent_sentences_words_weighted_by_rarity():
+    vocab = Vocab.build([["a", "a", "a", "red", "car"]])  # counts: a 3, red 1, car 1
+    data = neighbour_words_dataset([["a", "red"], ["car"], ["zzz"]], vocab, max_len=3, name="train").arrays
+    a, red, car = (vocab.index[w] for w in ("a", "red", "car"))
+    np.testing.assert_array_equal(data["tokens"], [[2, a, red], [2, car, 0], [2, 1, 0]])
+    np.testing.assert_array_equal(data["y"], [[0, 0, 0, car, 0, 0], [a, red, 0, 1, 0, 0], [car, 0, 0, 0, 0, 0]])
+    weight = {w: 1e-3 / (1e-3 + c / 5) for w, c in (("a", 3), ("car", 1), ("red", 1))}
+    np.testing.assert_allclose(data["target_mask"], [[0, 0, 0, weight["car"], 0, 0],
+                                                     [weight["a"], weight["red"], 0, 0, 0, 0],
+                                                     [weight["car"], 0, 0, 0, 0, 0]], rtol=1e-6)
 
 
 def test_self_supervised_rnn_encoder_beats_random_mean_pooling_when_order_matters():
