@@ -19,7 +19,11 @@ __version__ = "0.1.0"
 from jaxdl import losses, metrics
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
+from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences
 from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.text import Vocab, tokenize
+from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext, write_conllu
+from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist, read_idx
 from jaxdl.distributed import make_mesh
 from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
                           NonFiniteError, ShapeMismatchError)
@@ -33,14 +37,25 @@ from jaxdl.models.perceptron import Perceptron, train_perceptron
 from jaxdl.models.resnet import ResNet18, ResNet20
 from jaxdl.models.rnn import RNN
 from jaxdl.models.sequence import LSTMTagger, RNNClassifier, RNNLanguageModel
+from jaxdl.models.word2vec_fit import fit_word2vec_model
 from jaxdl.optim import make_optimizer
+from jaxdl.evaluation.few_shot import few_shot_probe
+from jaxdl.evaluation.sentence_encoders import MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder
+from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
+from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.train.state import TrainState, params_sha256
 from jaxdl.train.step import make_eval_step, make_train_loop, make_train_step
 from jaxdl.train.task import Task, binary_classification, classification, regression
+from jaxdl.transfer import load_pretrained, maybe_init_from
 
 __all__ = [
+    "MeanPoolEncoder", "RNNSentenceEncoder", "SIFEncoder", "Vocab", "WordVectors",
+    "embedded_corpus", "embedded_labelled_sentences", "few_shot_probe", "fit_word2vec_model",
+    "load_cifar", "load_digits_images", "load_mnist", "load_pretrained", "load_word2vec_format",
+    "maybe_init_from", "read_conllu", "read_corpus", "read_fasttext", "read_idx",
+    "save_word2vec_format", "tokenize", "write_conllu",
     "ArrayDataset", "ArrayTrainSource", "CheckpointError", "Checkpointer", "ConfigError",
     "Conv2d", "DataError", "FitResult", "JaxdlError", "LSTMTagger", "LeNet5",
     "LinearRegression", "LogisticRegression", "MLP", "Metric", "NonFiniteError",
