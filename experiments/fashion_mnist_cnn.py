@@ -8,7 +8,7 @@ Expected: test accuracy about 0.92 (what this two-convolution architecture is
 reported to reach on Fashion-MNIST). NOT RUN HERE: this machine has no internet
 and no copy of Fashion-MNIST; the pipeline is tested end to end on IDX fixture
 files (tests/test_vision_experiments.py). Time: about ten times one MNIST epoch
-(see docs/VISION_RESULTS.md for the per-epoch time measured on a 2-core CPU).
+(see `mnist_cnn` and docs/VISION_RESULTS.md).
 
 Data: the four IDX files (raw or .gz) in `--config.data.dir`, or
 `--config.data.download=True`.
