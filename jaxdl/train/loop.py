@@ -218,13 +218,16 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
             last_train = values
         logger.log(step, "train", values)
 
+    steps_per_loop = step_lib.cpu_safe_steps_per_loop(
+        tc.steps_per_loop, step_fn, state, source.make_batch, arrays,
+        source.step_inputs(step, 1)[0])
     acc = new_accumulator = None
     bar = progress_bar(total, step, tc.progress_bar and jax.process_index() == 0)
     try:
         while step < total and not stopper.stopped:
             boundary = _next_boundary(step, total, (tc.log_every, tc.eval_every,
                                                     config.checkpoint.every_steps))
-            k = tc.steps_per_loop if boundary - step >= tc.steps_per_loop else 1
+            k = steps_per_loop if boundary - step >= steps_per_loop else 1
             inputs = distributed.put_step_inputs(source.step_inputs(step, k), input_sharding)
             if acc is None:
                 if new_accumulator is None:

@@ -281,3 +281,44 @@ def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable):
         return acc
 
     return jax.jit(evaluate)
+
+
+def _jaxpr_uses(jaxpr, primitive: str) -> bool:
+    """Whether ``primitive`` appears in ``jaxpr`` or any jaxpr nested in it."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == primitive:
+            return True
+        for param in eqn.params.values():
+            inner = getattr(param, "jaxpr", param)
+            if hasattr(inner, "eqns") and _jaxpr_uses(inner, primitive):
+                return True
+            if isinstance(param, (list, tuple)):
+                for p in param:
+                    p = getattr(p, "jaxpr", p)
+                    if hasattr(p, "eqns") and _jaxpr_uses(p, primitive):
+                        return True
+    return False
+
+
+def cpu_safe_steps_per_loop(steps_per_loop: int, train_step: StepFn, state: TrainState,
+                            make_batch: Callable, arrays, step_input) -> int:
+    """``steps_per_loop``, or 1 where a scanned loop would be slow on XLA:CPU.
+
+    XLA's CPU backend runs a convolution inside a while loop (``lax.scan``) an
+    order of magnitude slower than at the top level (measured on a 2-core Xeon:
+    SmallCNN on 8×8 digits, 245 ms per step scanned against 9.5 ms per single
+    step). k single dispatches give bitwise the same result, so on CPU a step
+    that convolves falls back to them. The step is traced abstractly; nothing runs.
+    """
+    if steps_per_loop == 1 or jax.default_backend() != "cpu":
+        return steps_per_loop
+    batch = jax.eval_shape(make_batch, arrays, step_input)
+    jaxpr = jax.make_jaxpr(train_step)(state, batch).jaxpr
+    if _jaxpr_uses(jaxpr, "conv_general_dilated"):
+        import logging
+        logging.getLogger("jaxdl").warning(
+            "train.steps_per_loop=%d ignored on CPU: this step convolves, and XLA:CPU runs "
+            "convolutions inside a scanned loop ~10-25x slower; dispatching one step at a "
+            "time instead (same results)", steps_per_loop)
+        return 1
+    return steps_per_loop
