@@ -4,10 +4,9 @@ Model: `SmallCNN` (conv 32 → conv 64 → 2×2 max-pool → dense 128 → dropo
 Adam lr 1e-3, batch 64, 40 epochs, on the stratified 80/20 split (1,437 train /
 360 test images).
 
-Expected: test accuracy ≥ 0.985. Measured on a shared 2-core CPU (Intel Xeon,
-load average 4–12): 0.9889 (seed 0, the default), 0.9861 (seeds 1 and 2), in
-134–185 s of training (~107 s CPU-user); an earlier measurement on a quieter
-machine gave 0.989–0.994 in ~12 s. See docs/VISION_RESULTS.md.
+Expected: test accuracy ≥ 0.985. Measured on a 2-core CPU (Intel Xeon, shared):
+0.9861 (355/360) for seeds 0, 1 and 2 in 11–13 s of training (18 s for the whole
+`python -m jaxdl.run`). See docs/VISION_RESULTS.md.
 """
 
 from __future__ import annotations
