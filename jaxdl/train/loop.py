@@ -167,17 +167,17 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
         in_shardings=(shardings, distributed.replicated(mesh), distributed.replicated(mesh),
                       input_sharding))
     arrays = source.device_arrays(distributed.replicated(mesh))
-    eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch)
+    eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch,
+                                      distributed.replicated(mesh))
     eval_arrays = {name: ds.device_arrays(distributed.replicated(mesh))
                    for name, ds in eval_data.items()}
     metrics_of = task.all_metrics()
 
     def evaluate(split: str, dataset: ArrayDataset, arrays_) -> dict[str, float]:
-        batches = dataset.eval_batches(tc.eval_batch_size)
-        # Placed explicitly: a multi-process jit only takes global arrays.
-        idx, masks = jax.device_put((np.stack([b[0] for b in batches]),
-                                     np.stack([b[1] for b in batches])),
-                                    distributed.replicated(mesh))
+        # A set smaller than eval_batch_size is not padded up to it.
+        batches = dataset.eval_batches(min(tc.eval_batch_size, len(dataset)))
+        idx = np.stack([b[0] for b in batches])
+        masks = np.stack([b[1] for b in batches])
         params_ = state.ema_params if state.ema_params is not None else state.params
         stats = eval_fn(params_, state.model_state, arrays_, idx, masks)
         return compute_metrics(metrics_of, stats)

@@ -256,31 +256,50 @@ def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable,
     return zeros
 
 
-def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable):
-    """A jitted ``evaluate(params, model_state, arrays, indices, masks) -> stats``.
+def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable,
+                   sharding: jax.sharding.Sharding | None = None):
+    """``evaluate(params, model_state, arrays, indices, masks) -> stats``.
 
-    ``indices``/``masks`` are ``[num_batches, B]``: all batches run in one dispatch
-    under ``lax.scan`` and their statistics are summed on the device.
+    ``indices``/``masks`` are numpy ``[num_batches, B]``, placed with ``sharding``
+    (a multi-process jit only takes global arrays). On accelerators all batches
+    run in one dispatch under ``lax.scan``; on CPU one jitted dispatch per batch,
+    because XLA:CPU runs convolutions inside a loop an order of magnitude slower
+    (see ``cpu_safe_steps_per_loop``). Either way the statistics are summed on
+    the device and nothing is read back until the caller asks.
     """
     metrics = task.all_metrics()
 
-    def eval_batch(params, model_state, batch):
+    def eval_batch(params, model_state, arrays, indices, mask):
+        TRACE_COUNTS["eval"] += 1
         model = nnx.merge(graphdef, params, model_state)
+        batch = gather(arrays, indices, mask)
         pred = task.predict(model, batch, None)
         return batch_stats(metrics, pred, batch[task.target], task.weights(batch))
 
-    def evaluate(params, model_state, arrays, indices, masks):
-        TRACE_COUNTS["eval"] += 1
-
+    def scanned(params, model_state, arrays, indices, masks):
         def body(acc, im):
-            stats = eval_batch(params, model_state, gather(arrays, *im))
-            return add_stats(acc, stats), None
+            return add_stats(acc, eval_batch(params, model_state, arrays, *im)), None
 
-        first = eval_batch(params, model_state, gather(arrays, indices[0], masks[0]))
+        first = eval_batch(params, model_state, arrays, indices[0], masks[0])
         acc, _ = jax.lax.scan(body, first, (indices[1:], masks[1:]))
         return acc
 
-    return jax.jit(evaluate)
+    if jax.default_backend() != "cpu":
+        scanned_jit = jax.jit(scanned)
+        return lambda params, model_state, arrays, indices, masks: scanned_jit(
+            params, model_state, arrays, *jax.device_put((indices, masks), sharding))
+    one_batch = jax.jit(eval_batch)
+    add = jax.jit(add_stats)
+
+    def per_batch(params, model_state, arrays, indices, masks):
+        acc = None
+        for idx, mask in zip(indices, masks):
+            idx, mask = jax.device_put((idx, mask), sharding)
+            stats = one_batch(params, model_state, arrays, idx, mask)
+            acc = stats if acc is None else add(acc, stats)
+        return acc
+
+    return per_batch
 
 
 def _jaxpr_uses(jaxpr, primitive: str) -> bool:
