@@ -18,7 +18,34 @@ def _flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
-class TutorialCNN(nnx.Module):
+class _ConvPoolNet(nnx.Module):
+    """conv 6@5x5 -> ReLU -> pool -> conv 16@5x5 VALID -> ReLU -> pool -> 120 -> 84 -> head.
+
+    The body LeNet-5 and the PyTorch tutorial net share; they differ only in the
+    first convolution's padding (and so in the input size that gives 5x5x16).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, first_padding: str, *,
+                 rngs: nnx.Rngs):
+        self.conv1 = Conv2d(in_channels, 6, 5, padding=first_padding, rngs=rngs)
+        self.conv2 = Conv2d(6, 16, 5, padding="VALID", rngs=rngs)
+        self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
+        self.fc2 = nnx.Linear(120, 84, rngs=rngs)
+        self.head = nnx.Linear(84, num_classes, rngs=rngs)
+
+    def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """`[B, H, W, C] -> [B, 84]`, the input of `head`."""
+        h = max_pool(jax.nn.relu(self.conv1(x)), 2)
+        h = max_pool(jax.nn.relu(self.conv2(h)), 2)
+        h = jax.nn.relu(self.fc1(_flatten(h)))
+        return jax.nn.relu(self.fc2(h))
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        """`[B, H, W, C] -> [B, num_classes]` logits."""
+        return self.head(self.features(x, rngs=rngs))
+
+
+class TutorialCNN(_ConvPoolNet):
     """The network of PyTorch's "Training a classifier" CIFAR-10 tutorial.
 
     conv 6@5x5 VALID -> ReLU -> 2x2 max-pool -> conv 16@5x5 VALID -> ReLU ->
@@ -34,25 +61,10 @@ class TutorialCNN(nnx.Module):
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, *, rngs: nnx.Rngs):
-        self.conv1 = Conv2d(in_channels, 6, 5, padding="VALID", rngs=rngs)
-        self.conv2 = Conv2d(6, 16, 5, padding="VALID", rngs=rngs)
-        self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
-        self.fc2 = nnx.Linear(120, 84, rngs=rngs)
-        self.head = nnx.Linear(84, num_classes, rngs=rngs)
-
-    def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        """`[B, 32, 32, C] -> [B, 84]`, the input of `head`."""
-        h = max_pool(jax.nn.relu(self.conv1(x)), 2)
-        h = max_pool(jax.nn.relu(self.conv2(h)), 2)
-        h = jax.nn.relu(self.fc1(_flatten(h)))
-        return jax.nn.relu(self.fc2(h))
-
-    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        """`[B, 32, 32, C] -> [B, num_classes]` logits."""
-        return self.head(self.features(x, rngs=rngs))
+        super().__init__(num_classes, in_channels, "VALID", rngs=rngs)
 
 
-class LeNet5(nnx.Module):
+class LeNet5(_ConvPoolNet):
     """LeNet-5 for 28x28 images (MNIST, Fashion-MNIST), with ReLU and max-pooling.
 
     conv 6@5x5 SAME -> ReLU -> pool -> conv 16@5x5 VALID -> ReLU -> pool ->
@@ -68,22 +80,7 @@ class LeNet5(nnx.Module):
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1, *, rngs: nnx.Rngs):
-        self.conv1 = Conv2d(in_channels, 6, 5, padding="SAME", rngs=rngs)
-        self.conv2 = Conv2d(6, 16, 5, padding="VALID", rngs=rngs)
-        self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
-        self.fc2 = nnx.Linear(120, 84, rngs=rngs)
-        self.head = nnx.Linear(84, num_classes, rngs=rngs)
-
-    def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        """`[B, 28, 28, C] -> [B, 84]`, the input of `head`."""
-        h = max_pool(jax.nn.relu(self.conv1(x)), 2)
-        h = max_pool(jax.nn.relu(self.conv2(h)), 2)
-        h = jax.nn.relu(self.fc1(_flatten(h)))
-        return jax.nn.relu(self.fc2(h))
-
-    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        """`[B, 28, 28, C] -> [B, num_classes]` logits."""
-        return self.head(self.features(x, rngs=rngs))
+        super().__init__(num_classes, in_channels, "SAME", rngs=rngs)
 
 
 class SmallCNN(nnx.Module):
