@@ -31,3 +31,38 @@ def run_command(args: list[str], **kwargs):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "jaxdl.run", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, **kwargs)
+
+
+def summary_hash(workdir) -> str:
+    """``params_sha256`` from a run directory's ``summary.json``."""
+    import json
+    with open(os.path.join(workdir, "summary.json")) as f:
+        return json.load(f)["params_sha256"]
+
+
+def check_kill_and_rerun_is_exact(args: list[str], tmp_path, *, checkpoints: int = 2,
+                                  timeout: float = 120.0) -> None:
+    """Run ``args`` straight; run them again, SIGKILL once ``checkpoints`` checkpoints
+    exist, re-run the same command; assert both runs end with the same parameters."""
+    import signal
+    import subprocess
+    import time
+    straight = tmp_path / "straight"
+    done = run_command([*args, f"--workdir={straight}"])
+    assert done.returncode == 0, done.stderr
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "jaxdl.run", *args, f"--workdir={killed}"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_dir = killed / "checkpoints"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ckpt_dir.exists() and len([d for d in os.listdir(ckpt_dir) if d.isdigit()]) >= checkpoints:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists()  # it really died partway
+    resumed = run_command([*args, f"--workdir={killed}"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary_hash(killed) == summary_hash(straight)

@@ -1,16 +1,10 @@
 """The recurrent-network experiments keep their promises, on fixtures in the real formats."""
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO, run_command
+from conftest import check_kill_and_rerun_is_exact
 from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.text_readers import read_conllu, read_conllu_sentences, write_conllu
 from jaxdl.errors import ConfigError
@@ -233,11 +227,6 @@ def test_text_classifier_rejects_a_lone_train_file(experiment, tmp_path):
         module.run(config, None)
 
 
-def _params_hash(workdir):
-    with open(os.path.join(workdir, "summary.json")) as f:
-        return json.load(f)["params_sha256"]
-
-
 def test_rnn_experiment_resumes_bit_exactly_after_sigkill(tmp_path):
     train = write_fasttext_topics(tmp_path / "train.txt", 240, seed=0)
     test = write_fasttext_topics(tmp_path / "test.txt", 40, seed=1)
@@ -246,22 +235,4 @@ def test_rnn_experiment_resumes_bit_exactly_after_sigkill(tmp_path):
             "--config.train.num_epochs=8", "--config.train.batch_size=16",
             "--config.checkpoint.every_steps=20", "--config.train.eval_every=40",
             "--config.train.log_every=10"]  # dropout 0.3 on: the per-step RNG must resume too
-    straight = tmp_path / "straight"
-    done = run_command([*args, f"--workdir={straight}"])
-    assert done.returncode == 0, done.stderr
-
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "jaxdl.run", *args, f"--workdir={killed}"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = killed / "checkpoints"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if checkpoints.exists() and len([d for d in os.listdir(checkpoints) if d.isdigit()]) >= 2:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "summary.json").exists()  # it died partway
-    resumed = run_command([*args, f"--workdir={killed}"])
-    assert resumed.returncode == 0, resumed.stderr
-    assert _params_hash(killed) == _params_hash(straight)
+    check_kill_and_rerun_is_exact(args, tmp_path)
