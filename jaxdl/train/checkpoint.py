@@ -25,6 +25,20 @@ from jaxdl.errors import CheckpointError
 log = logging.getLogger("jaxdl")
 
 
+class _SkipMissingMetadataNotice(logging.Filter):
+    """Drop orbax's per-read notice that a step has no ``_CHECKPOINT_METADATA``.
+
+    Reading a pretrained run's parameters item by item (``jaxdl.transfer``) makes
+    orbax log it once per downstream run; it is harmless and drowns the output.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Metadata file does not exist" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_SkipMissingMetadataNotice())
+
+
 def abstract_like(tree: Any) -> Any:
     """Shape/dtype/sharding stand-ins for restoring into the layout of ``tree``."""
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
