@@ -59,7 +59,7 @@ def run(config, workdir: str | None):
     result = fit(model, task_lib.regression(), ArrayDataset(train, name="train"),
                  eval_data={"test": ArrayDataset(test, name="test")}, config=config,
                  workdir=workdir)
-    gd_w = np.asarray(model.linear.kernel.value)[:, 0]
+    gd_w = np.asarray(model.linear.kernel[...])[:, 0]
     agreement = float(np.max(np.abs(gd_w - np.asarray(w))))
 
     sk = SkLinearRegression().fit(train["x"], train["y"])

@@ -131,7 +131,8 @@ def test_evaluation_uses_the_ema_parameters():
     task = task_lib.classification()
     evaluate = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch)
     test = ArrayDataset({"x": X[:40], "y": Y[:40]})
-    idx, masks = (np.stack(parts) for parts in zip(*test.eval_batches(512)))
+    # fit evaluates in batches of min(eval_batch_size, split size): the same shapes here.
+    idx, masks = (np.stack(parts) for parts in zip(*test.eval_batches(min(512, len(test)))))
     arrays = test.device_arrays()
 
     def metrics_with(params):
