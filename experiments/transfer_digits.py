@@ -21,7 +21,6 @@ Run: ``python -m jaxdl.run --config=experiments/transfer_digits.py --workdir=DIR
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
@@ -127,19 +126,6 @@ def make_model(config: ConfigDict, num_classes: int) -> SmallCNN:
                     dropout_rate=config.model.dropout, rngs=nnx.Rngs(config.seed))
 
 
-@contextlib.contextmanager
-def conv_implementation(name: str):
-    """Use ``jaxdl.models.conv``'s ``name`` convolution while tracing (if it has one)."""
-    if not hasattr(conv_lib, "CONV_IMPL") or not name:
-        yield
-        return
-    previous, conv_lib.CONV_IMPL = conv_lib.CONV_IMPL, name
-    try:
-        yield
-    finally:
-        conv_lib.CONV_IMPL = previous
-
-
 def run(config: ConfigDict, workdir: str | None) -> dict:
     """Pretrain, run every mode × budget × seed, aggregate; returns the summary.
 
@@ -190,7 +176,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                            labels_per_class=sub.labels_per_class, train_examples=len(indices),
                            transfer=report.as_dict() if report else None)
 
-    with composed.shared_compilation_cache(), conv_implementation(config.model.conv_impl):
+    with composed.shared_compilation_cache(), conv_lib.conv_implementation(config.model.conv_impl):
         pretrain = composed.run_subrun(workdir, "pretrain", pretrain_cfg, pretrain_fn)
         results = composed.run_sweep(workdir, modes=ds.modes, budgets=ds.labels_per_class,
                                      seeds=ds.seeds, make_config=make_config,

@@ -7,6 +7,7 @@ channels are few) can be swapped in here without touching a single model.
 Layout: images NHWC, kernels HWIO (`[kh, kw, cin, cout]`), as in flax.
 """
 
+import contextlib
 import os
 from collections.abc import Sequence
 
@@ -22,6 +23,26 @@ Padding = str | int | Sequence[tuple[int, int]]
 # "lax" (XLA's convolution) or "matmul" (im2col, see conv_matmul.py); read at trace
 # time, so set JAXDL_CONV_IMPL or assign conv.CONV_IMPL before building a step.
 CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "lax")
+
+
+@contextlib.contextmanager
+def conv_implementation(name: str):
+    """Trace convolutions with ``name`` ("lax" or "matmul") inside the block.
+
+    The choice is read at trace time, so it applies to steps built in the block;
+    "" keeps the current one.
+    """
+    global CONV_IMPL
+    if not name:
+        yield
+        return
+    if name not in ("lax", "matmul"):
+        raise ConfigError(f"convolution implementation {name!r}; expected 'lax' or 'matmul'")
+    previous, CONV_IMPL = CONV_IMPL, name
+    try:
+        yield
+    finally:
+        CONV_IMPL = previous
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
