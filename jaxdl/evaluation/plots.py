@@ -18,6 +18,20 @@ def plots_dir(workdir: str) -> str:
     return path
 
 
+def _label_and_save(fig, ax, path: str, *, xlabel: str, ylabel: str, title: str = "") -> str:
+    """Axis labels, legend and grid; write ``path`` as PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_learning_curves(history: Sequence[dict], path: str, *, metric: str = "loss") -> str:
     """Plot ``metric`` against step for each split in a ``metrics.jsonl`` history."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -28,14 +42,7 @@ def plot_learning_curves(history: Sequence[dict], path: str, *, metric: str = "l
         if points:
             steps, values = zip(*points)
             ax.plot(steps, values, marker="o" if len(points) < 20 else None, label=split)
-    ax.set_xlabel("step")
-    ax.set_ylabel(metric)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _label_and_save(fig, ax, path, xlabel="step", ylabel=metric)
 
 
 def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str, *,
@@ -50,13 +57,4 @@ def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], pa
             ax.plot(xs, ys, marker="o", label=name)
     if logx:
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _label_and_save(fig, ax, path, xlabel=xlabel, ylabel=ylabel, title=title)
