@@ -58,11 +58,30 @@ def _git_commit() -> str | None:
 
 
 def parse_args(description: str) -> argparse.Namespace:
-    """``--quick`` (few repetitions) and ``--out FILE.json``, shared by every benchmark."""
+    """``--quick`` (few repetitions), ``--out FILE.json`` and ``--models a,b``
+    (the workloads to run, where a benchmark has several), shared by every benchmark."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated workload names (default: all of them)")
     return parser.parse_args()
+
+
+def selected(workloads: dict, models: str | None) -> dict:
+    """The entries of ``workloads`` named in ``--models`` (all when it is None).
+
+    Raises:
+      SystemExit: naming a workload that does not exist, with the known names.
+    """
+    if models is None:
+        return workloads
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    unknown = [name for name in names if name not in workloads]
+    if unknown:
+        raise SystemExit(f"--models={models!r}: unknown {unknown}; expected names from "
+                         f"{sorted(workloads)}")
+    return {name: workloads[name] for name in names}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -9,7 +9,7 @@ jaxdl / hand-written ≤ 1.03 for every model.
 
 from __future__ import annotations
 
-from benchmarks.machine import markdown_table, parse_args, report
+from benchmarks.machine import markdown_table, parse_args, report, selected
 from benchmarks.workloads import WORKLOADS, FitPath, HandWritten, interleaved_ms
 
 TARGET = 1.03
@@ -19,7 +19,7 @@ def main() -> None:
     args = parse_args(__doc__)
     steps, repeats = (20, 5) if args.quick else (50, 15)
     results, rows = {}, []
-    for name, make in WORKLOADS.items():
+    for name, make in selected(WORKLOADS, args.models).items():
         workload = make()
         timed = interleaved_ms({"jaxdl": FitPath(workload).run,
                                 "hand": HandWritten(workload).run}, steps, repeats)

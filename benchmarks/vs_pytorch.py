@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.machine import markdown_table, parse_args, report
+from benchmarks.machine import markdown_table, parse_args, report, selected
 from benchmarks.workloads import LSTM_SHAPE, WORKLOADS, FitPath, Workload, interleaved_ms
 
 TARGETS = {"mlp": 0.8, "lstm": 1.0, "cnn": 1.0}
@@ -120,7 +120,7 @@ def main() -> None:
     steps, repeats = (20, 5) if args.quick else (50, 15)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results, rows = {}, []
-    for name, make in WORKLOADS.items():
+    for name, make in selected(WORKLOADS, args.models).items():
         workload = make()
         runners = {"jaxdl": FitPath(workload).run}
         runners.update({f"torch_{d}": TorchEager(workload, d).run for d in devices})
