@@ -67,15 +67,17 @@ def _gates(t: jax.Array, hidden: int):
     return i, f, g, o
 
 
-def _step(w_h, scale, carry, p_t, keep_t):
-    """One masked LSTM step: `(carry, [t, c, h])` with `p_t = x_t W_i + b`.
+def _step(w_h, b, scale, carry, p_t, keep_t):
+    """One masked LSTM step: `(carry, [t, c, h])` with `p_t = x_t W_i`.
 
     What the backward pass needs leaves the step as one `[B, 6H]` array: on a
     CPU each array written per step is a separate in-place update.
     """
     c, h = carry
     hidden = c.shape[-1]
-    t = jnp.tanh((p_t + h @ w_h) * scale[None, :])
+    # As nnx.LSTMCell sums it: x W_i + (h W_h + b). The bias add fuses into the
+    # step's elementwise pass (a separate add over [T, B, 4H] costs more).
+    t = jnp.tanh((p_t + (h @ w_h + b[None, :])) * scale[None, :])
     i, f, g, o = _gates(t, hidden)
     new_c = f * c + i * g
     new_h = o * jnp.tanh(new_c)
@@ -91,12 +93,9 @@ def _forward(w_i, w_h, b, xs, keep, c0, h0):
     """
     steps, batch, features = xs.shape
     hidden = w_h.shape[0]
-    # The bias joins the input projection, outside the loop (nnx.LSTMCell adds it
-    # to the recurrent term: the sums differ in rounding only).
-    projected = (xs.reshape(steps * batch, features) @ w_i + b[None, :]).reshape(
-        steps, batch, -1)
+    projected = (xs.reshape(steps * batch, features) @ w_i).reshape(steps, batch, -1)
     scale = _gate_scale(hidden, projected.dtype)
-    final, saved = jax.lax.scan(lambda carry, step: _step(w_h, scale, carry, *step),
+    final, saved = jax.lax.scan(lambda carry, step: _step(w_h, b, scale, carry, *step),
                                 (c0, h0), (projected, keep))
     t, c, h = saved[..., :4 * hidden], saved[..., 4 * hidden:5 * hidden], saved[..., 5 * hidden:]
     outputs = jnp.where(keep, h, jnp.zeros_like(h))
