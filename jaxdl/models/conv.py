@@ -16,18 +16,29 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxdl.errors import ConfigError
-from jaxdl.models.conv_matmul import conv2d_matmul
+from jaxdl.models.conv_cpu import conv2d_cpu
+from jaxdl.models.conv_matmul import conv2d_matmul, explicit_padding
 
 Padding = str | int | Sequence[tuple[int, int]]
 
-# "lax" (XLA's convolution) or "matmul" (im2col, see conv_matmul.py); read at trace
-# time, so set JAXDL_CONV_IMPL or assign conv.CONV_IMPL before building a step.
-CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "lax")
+# "auto" (the default: "direct" for few-channel convolutions on CPU, else "lax"),
+# "lax" (XLA's convolution), "matmul" (im2col, see conv_matmul.py) or "direct"
+# (conv_cpu.py). Read at trace time: set JAXDL_CONV_IMPL, or use
+# `conv_implementation`, before building a step.
+CONV_IMPLS = ("auto", "lax", "matmul", "direct")
+CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
+
+# "auto" takes "direct" on CPU up to this many input channels and input x output
+# channels. Measured on 2 cores (forward + kernel gradient, batch 64): 3->6 5x5
+# on 32x32, 2.7 ms against XLA's 7.6 ms; 6->16 on 14x14, XLA is faster (0.9 ms
+# against 1.8 ms); 1->32 3x3 on 8x8, XLA is faster (0.07 ms against 0.13 ms).
+DIRECT_MAX_IN_CHANNELS = 4
+DIRECT_MAX_CHANNEL_PRODUCT = 24
 
 
 @contextlib.contextmanager
 def conv_implementation(name: str):
-    """Trace convolutions with ``name`` ("lax" or "matmul") inside the block.
+    """Trace convolutions with ``name`` (one of ``CONV_IMPLS``) inside the block.
 
     The choice is read at trace time, so it applies to steps built in the block;
     "" keeps the current one.
@@ -36,13 +47,24 @@ def conv_implementation(name: str):
     if not name:
         yield
         return
-    if name not in ("lax", "matmul"):
-        raise ConfigError(f"convolution implementation {name!r}; expected 'lax' or 'matmul'")
+    if name not in CONV_IMPLS:
+        raise ConfigError(f"convolution implementation {name!r}; expected one of {CONV_IMPLS}")
     previous, CONV_IMPL = CONV_IMPL, name
     try:
         yield
     finally:
         CONV_IMPL = previous
+
+
+def _resolved_impl(in_channels: int, out_channels: int) -> str:
+    """The implementation `conv2d` uses for these channel counts."""
+    if CONV_IMPL not in CONV_IMPLS:
+        raise ConfigError(f"JAXDL_CONV_IMPL={CONV_IMPL!r}; expected one of {CONV_IMPLS}")
+    if CONV_IMPL != "auto":
+        return CONV_IMPL
+    few_channels = (in_channels <= DIRECT_MAX_IN_CHANNELS
+                    and in_channels * out_channels <= DIRECT_MAX_CHANNEL_PRODUCT)
+    return "direct" if few_channels and jax.default_backend() == "cpu" else "lax"
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -111,9 +133,16 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
-    if CONV_IMPL == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
+    impl = _resolved_impl(kernel.shape[2], kernel.shape[3])
+    if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
         return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
                              padding=_lax_padding(padding), precision=precision)
+    if impl == "direct":  # direct forward, GEMM backward (jaxdl/models/conv_cpu.py)
+        strides = _pair(strides, "strides")
+        pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, _lax_padding(padding))
+        if any(p for pair in pads for p in pair):
+            x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+        return conv2d_cpu(x, kernel, strides)
     return jax.lax.conv_general_dilated(
         x,
         kernel,
@@ -144,9 +173,39 @@ def max_pool(
     """
     wh, ww = _pair(window, "window")
     sh, sw = _pair(window if strides is None else strides, "strides")
+    if (wh, ww) == (sh, sw) and padding.upper() == "VALID" and jax.default_backend() == "cpu":
+        return _tiled_max_pool(x, wh, ww)
     return jax.lax.reduce_window(
         x, -jnp.inf, jax.lax.max, (1, wh, ww, 1), (1, sh, sw, 1), padding.upper()
     )
+
+
+def _first_max(a: jax.Array, b: jax.Array) -> jax.Array:
+    """`max(a, b)` that prefers `a` on ties (and propagates NaN), so its gradient
+    goes to one input, the earlier one, as XLA's reduce-window max gradient does."""
+    return jnp.where((a >= b) | jnp.isnan(a), a, b)
+
+
+def _tiled_max_pool(x: jax.Array, wh: int, ww: int) -> jax.Array:
+    """Non-overlapping `wh x ww` max pooling as maxima of strided slices.
+
+    Same values and the same gradient as `reduce_window` (ties: the first element
+    in row-major window order wins, hence columns are reduced before rows), but
+    on CPU XLA's reduce-window gradient (select-and-scatter) is slow: relu + 2x2
+    pool of [64, 28, 28, 6], forward and backward, 1.95 ms against 0.72 ms.
+    """
+    out_h, out_w = x.shape[1] // wh, x.shape[2] // ww
+    x = x[:, :out_h * wh, :out_w * ww]
+    rows = []
+    for i in range(wh):
+        row = x[:, i::wh, 0::ww]
+        for j in range(1, ww):
+            row = _first_max(row, x[:, i::wh, j::ww])
+        rows.append(row)
+    pooled = rows[0]
+    for row in rows[1:]:
+        pooled = _first_max(pooled, row)
+    return pooled
 
 
 def avg_pool(

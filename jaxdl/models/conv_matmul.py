@@ -26,6 +26,16 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def explicit_padding(spatial: tuple[int, int], window: tuple[int, int],
+                     strides: tuple[int, int], padding) -> tuple[tuple[int, int], ...]:
+    """``'VALID'``, ``'SAME'`` or explicit pairs as ``((top, bottom), (left, right))``."""
+    if padding == "VALID":
+        return ((0, 0), (0, 0))
+    if padding == "SAME":
+        return tuple(same_padding(size, w, s) for size, w, s in zip(spatial, window, strides))
+    return tuple(tuple(p) for p in padding)
+
+
 def extract_patches(x: jax.Array, kh: int, kw: int, strides: tuple[int, int],
                     padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
     """Every ``kh × kw`` window of ``x`` as one vector.
@@ -65,12 +75,6 @@ def conv2d_matmul(x: jax.Array, kernel: jax.Array, *, strides: tuple[int, int],
       ``[B, H', W', Cout]``.
     """
     kh, kw, cin, cout = kernel.shape
-    if padding == "VALID":
-        pads = ((0, 0), (0, 0))
-    elif padding == "SAME":
-        pads = (same_padding(x.shape[1], kh, strides[0]),
-                same_padding(x.shape[2], kw, strides[1]))
-    else:
-        pads = tuple(tuple(p) for p in padding)
+    pads = explicit_padding(x.shape[1:3], (kh, kw), strides, padding)
     patches = extract_patches(x, kh, kw, strides, pads)
     return jnp.dot(patches, kernel.reshape(kh * kw * cin, cout), precision=precision)

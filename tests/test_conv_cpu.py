@@ -1,0 +1,88 @@
+"""The CPU convolution formulations behind the conv seam equal XLA's, gradients too."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl.errors import ConfigError
+from jaxdl.models import conv
+from jaxdl.models.conv_cpu import conv2d_cpu
+
+
+def _lax_conv(x, kernel, strides, padding="VALID"):
+    return jax.lax.conv_general_dilated(x, kernel, strides, padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision="highest")
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,strides", [
+    ((2, 9, 11, 3), (3, 2, 3, 4), (1, 1)),
+    ((2, 9, 11, 3), (3, 3, 3, 4), (2, 1)),
+    ((3, 12, 12, 1), (5, 5, 1, 6), (1, 1)),
+])
+def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
+    want = _lax_conv(x, kernel, strides)
+    got = conv2d_cpu(x, kernel, strides)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+    def loss(fn):
+        return lambda x, k: jnp.sum(jnp.sin(fn(x, k)))
+
+    grads_want = jax.grad(loss(lambda x, k: _lax_conv(x, k, strides)), (0, 1))(x, kernel)
+    grads_got = jax.jit(jax.grad(loss(lambda x, k: conv2d_cpu(x, k, strides)), (0, 1)))(x, kernel)
+    for g, w in zip(grads_got, grads_want):
+        np.testing.assert_allclose(g, w, atol=5e-5, rtol=1e-5)
+
+
+def test_auto_takes_the_direct_path_for_few_channels_on_cpu_only(monkeypatch):
+    monkeypatch.setattr(conv, "CONV_IMPL", "auto")
+    few, many = jnp.ones((1, 8, 8, 3)), jnp.ones((1, 8, 8, 16))
+    jaxpr_few = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((5, 5, 3, 6))))(few))
+    jaxpr_many = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((3, 3, 16, 32))))(many))
+    assert jax.default_backend() == "cpu"
+    assert "conv_general_dilated" not in jaxpr_few and "custom_vjp_call" in jaxpr_few
+    assert "conv_general_dilated" in jaxpr_many
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID", ((2, 1), (0, 3))])
+def test_seam_direct_path_pads_like_lax(monkeypatch, padding):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(2, 7, 6, 3)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 3, 3, 4)), jnp.float32)
+    want = _lax_conv(x, kernel, (1, 2), padding)
+    monkeypatch.setattr(conv, "CONV_IMPL", "direct")
+    got = conv.conv2d(x, kernel, strides=(1, 2), padding=padding)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_unknown_implementation_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(conv, "CONV_IMPL", "winograd")
+    with pytest.raises(ConfigError, match="'winograd'.*expected one of"):
+        conv.conv2d(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)))
+    with pytest.raises(ConfigError, match="expected one of"):
+        with conv.conv_implementation("fft"):
+            pass
+
+
+@pytest.mark.parametrize("window", [2, 3])
+def test_tiled_max_pool_equals_reduce_window_bitwise_even_with_ties(window):
+    # Integer-valued inputs: many ties, where the gradient's choice shows.
+    x = jnp.asarray(np.random.default_rng(2).integers(0, 3, (2, 7, 9, 3)), jnp.float32)
+
+    def reference(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
+                                     (1, window, window, 1), "VALID")
+
+    out = conv.max_pool(x, window)
+    assert np.array_equal(np.asarray(out), np.asarray(reference(x)))
+    weights = jnp.arange(out.size, dtype=jnp.float32).reshape(out.shape)
+    grad = jax.grad(lambda x: jnp.sum(conv.max_pool(x, window) * weights))(x)
+    want = jax.grad(lambda x: jnp.sum(reference(x) * weights))(x)
+    assert np.array_equal(np.asarray(grad), np.asarray(want))
+    # NaN propagates as in lax.max.
+    assert np.isnan(np.asarray(conv.max_pool(x.at[0, 0, 0, 0].set(jnp.nan), window))[0, 0, 0, 0])
