@@ -47,6 +47,10 @@ def test_auto_takes_the_direct_path_for_few_channels_on_cpu_only(monkeypatch):
     assert jax.default_backend() == "cpu"
     assert "conv_general_dilated" not in jaxpr_few and "custom_vjp_call" in jaxpr_few
     assert "conv_general_dilated" in jaxpr_many
+    # Images so large that the patch matrix would pass 64 MiB stay on XLA's conv.
+    huge = jax.ShapeDtypeStruct((64, 224, 224, 3), jnp.float32)
+    jaxpr_huge = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((5, 5, 3, 6))))(huge))
+    assert "conv_general_dilated" in jaxpr_huge
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", ((2, 1), (0, 3))])

@@ -34,6 +34,9 @@ CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
 # against 1.8 ms); 1->32 3x3 on 8x8, XLA is faster (0.07 ms against 0.13 ms).
 DIRECT_MAX_IN_CHANNELS = 4
 DIRECT_MAX_CHANNEL_PRODUCT = 24
+# ... and while its patch matrix (and the gather index that builds it) stays this
+# small: 2**24 float32 elements is 64 MiB (the tutorial CNN's is 3.8M elements).
+DIRECT_MAX_PATCH_ELEMENTS = 2**24
 
 
 @contextlib.contextmanager
@@ -56,15 +59,19 @@ def conv_implementation(name: str):
         CONV_IMPL = previous
 
 
-def _resolved_impl(in_channels: int, out_channels: int) -> str:
-    """The implementation `conv2d` uses for these channel counts."""
+def _resolved_impl(x_shape: Sequence[int], kernel_shape: Sequence[int]) -> str:
+    """The implementation `conv2d` uses for images `x_shape` and an HWIO kernel."""
     if CONV_IMPL not in CONV_IMPLS:
         raise ConfigError(f"JAXDL_CONV_IMPL={CONV_IMPL!r}; expected one of {CONV_IMPLS}")
     if CONV_IMPL != "auto":
         return CONV_IMPL
+    kh, kw, in_channels, out_channels = kernel_shape
     few_channels = (in_channels <= DIRECT_MAX_IN_CHANNELS
                     and in_channels * out_channels <= DIRECT_MAX_CHANNEL_PRODUCT)
-    return "direct" if few_channels and jax.default_backend() == "cpu" else "lax"
+    # An upper bound of the patch matrix (SAME padding, stride 1).
+    patch_elements = kh * kw * in_channels * x_shape[0] * x_shape[1] * x_shape[2]
+    small = patch_elements <= DIRECT_MAX_PATCH_ELEMENTS
+    return "direct" if few_channels and small and jax.default_backend() == "cpu" else "lax"
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -133,7 +140,7 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
-    impl = _resolved_impl(kernel.shape[2], kernel.shape[3])
+    impl = _resolved_impl(x.shape, kernel.shape)
     if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
         return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
                              padding=_lax_padding(padding), precision=precision)
