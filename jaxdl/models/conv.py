@@ -23,15 +23,16 @@ Padding = str | int | Sequence[tuple[int, int]]
 
 # "auto" (the default: "direct" for few-channel convolutions on CPU, else "lax"),
 # "lax" (XLA's convolution), "matmul" (im2col, see conv_matmul.py) or "direct"
-# (conv_cpu.py). Read at trace time: set JAXDL_CONV_IMPL, or use
+# (one gathered patch matrix and GEMMs under a custom VJP, see conv_cpu.py). Read at trace time: set JAXDL_CONV_IMPL, or use
 # `conv_implementation`, before building a step.
 CONV_IMPLS = ("auto", "lax", "matmul", "direct")
 CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
 
 # "auto" takes "direct" on CPU up to this many input channels and input x output
-# channels. Measured on 2 cores (forward + kernel gradient, batch 64): 3->6 5x5
-# on 32x32, 2.7 ms against XLA's 7.6 ms; 6->16 on 14x14, XLA is faster (0.9 ms
-# against 1.8 ms); 1->32 3x3 on 8x8, XLA is faster (0.07 ms against 0.13 ms).
+# channels. Measured on 2 cores, batch 64, output + kernel gradient: 3->6 5x5 on
+# 32x32, 6.3 ms against XLA's 12.7 ms; 1->32 3x3 on 8x8, XLA is faster (0.12 ms
+# against 0.22 ms). 6->16 on 14x14 is as fast either way alone, but the tutorial
+# CNN's step took 14.9 ms with it on this path against 10.3 ms without.
 DIRECT_MAX_IN_CHANNELS = 4
 DIRECT_MAX_CHANNEL_PRODUCT = 24
 # ... and while its patch matrix (and the gather index that builds it) stays this
@@ -68,7 +69,7 @@ def _resolved_impl(x_shape: Sequence[int], kernel_shape: Sequence[int]) -> str:
     kh, kw, in_channels, out_channels = kernel_shape
     few_channels = (in_channels <= DIRECT_MAX_IN_CHANNELS
                     and in_channels * out_channels <= DIRECT_MAX_CHANNEL_PRODUCT)
-    # An upper bound of the patch matrix (SAME padding, stride 1).
+    # The patch matrix's size with SAME padding and stride 1 (VALID is smaller).
     patch_elements = kh * kw * in_channels * x_shape[0] * x_shape[1] * x_shape[2]
     small = patch_elements <= DIRECT_MAX_PATCH_ELEMENTS
     return "direct" if few_channels and small and jax.default_backend() == "cpu" else "lax"
@@ -144,7 +145,7 @@ def conv2d(
     if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
         return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
                              padding=_lax_padding(padding), precision=precision)
-    if impl == "direct":  # direct forward, GEMM backward (jaxdl/models/conv_cpu.py)
+    if impl == "direct":  # gathered patches and GEMMs, own VJP (jaxdl/models/conv_cpu.py)
         strides = _pair(strides, "strides")
         pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, _lax_padding(padding))
         if any(p for pair in pads for p in pair):
@@ -199,7 +200,7 @@ def _tiled_max_pool(x: jax.Array, wh: int, ww: int) -> jax.Array:
     Same values and the same gradient as `reduce_window` (ties: the first element
     in row-major window order wins, hence columns are reduced before rows), but
     on CPU XLA's reduce-window gradient (select-and-scatter) is slow: relu + 2x2
-    pool of [64, 28, 28, 6], forward and backward, 1.95 ms against 0.72 ms.
+    pool of [64, 28, 28, 6], forward and backward, 2.2 ms against 0.65 ms.
     """
     out_h, out_w = x.shape[1] // wh, x.shape[2] // ww
     x = x[:, :out_h * wh, :out_w * ww]

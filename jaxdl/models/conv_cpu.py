@@ -27,9 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-
-def _output_size(size: int, window: int, stride: int) -> int:
-    return (size - window) // stride + 1
+from jaxdl.models.conv_matmul import output_size
 
 
 @functools.lru_cache(maxsize=32)
@@ -40,7 +38,7 @@ def _patch_index(batch: int, height: int, width: int, channels: int, kh: int, kw
     Gathering straight from NHWC: a transpose to channel-major first would be
     fused into the gather by XLA and make every read strided (2.5x slower).
     """
-    out_h, out_w = _output_size(height, kh, sh), _output_size(width, kw, sw)
+    out_h, out_w = output_size(height, kh, sh), output_size(width, kw, sw)
     i, j, c, b, y, x = np.ix_(np.arange(kh), np.arange(kw), np.arange(channels),
                               np.arange(batch), np.arange(out_h), np.arange(out_w))
     flat = ((b * height + (y * sh + i)) * width + (x * sw + j)) * channels + c
@@ -79,8 +77,8 @@ def conv2d_cpu(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax
 def _conv_fwd(x, kernel, strides):
     kh, kw, _, cout = kernel.shape
     batch, height, width, _ = x.shape
-    out_h = _output_size(height, kh, strides[0])
-    out_w = _output_size(width, kw, strides[1])
+    out_h = output_size(height, kh, strides[0])
+    out_w = output_size(width, kw, strides[1])
     patches = _patches(_materialised(x), kh, kw, strides)  # [kh * kw * C, B * H' * W']
     # [O, K] @ [K, N]: the wide orientation. Built by a 4-D transpose, so XLA
     # copies the (tiny) kernel instead of folding a transpose into the GEMM,

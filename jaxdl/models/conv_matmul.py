@@ -26,6 +26,11 @@ def same_padding(size: int, window: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def output_size(size: int, window: int, stride: int) -> int:
+    """Output length of a VALID window sliding over ``size`` (after any padding)."""
+    return (size - window) // stride + 1
+
+
 def explicit_padding(spatial: tuple[int, int], window: tuple[int, int],
                      strides: tuple[int, int], padding) -> tuple[tuple[int, int], ...]:
     """``'VALID'``, ``'SAME'`` or explicit pairs as ``((top, bottom), (left, right))``."""
@@ -52,8 +57,7 @@ def extract_patches(x: jax.Array, kh: int, kw: int, strides: tuple[int, int],
     sh, sw = strides
     x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
     _, height, width, _ = x.shape
-    out_h = (height - kh) // sh + 1
-    out_w = (width - kw) // sw + 1
+    out_h, out_w = output_size(height, kh, sh), output_size(width, kw, sw)
     windows = [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
                for i in range(kh) for j in range(kw)]
     return jnp.concatenate(windows, axis=-1)

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+
 def fused_weights(cell: nnx.LSTMCell) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The cell's gate parameters side by side, in the gate order i, f, g, o.
 
@@ -59,8 +60,8 @@ def _gates(t: jax.Array, hidden: int):
     """Gates i, f, g, o `[..., H]` from `t = tanh(z * _gate_scale)` `[..., 4H]`.
 
     `sigmoid(x) = (tanh(x / 2) + 1) / 2`: one tanh over all four gates' `[B, 4H]`
-    pre-activations is the cheapest elementwise pass on XLA:CPU (its logistic
-    costs ~10x its tanh there: 19 µs against 2 µs per step in the profile).
+    pre-activations instead of a sigmoid over three slices and a tanh over the
+    fourth (XLA:CPU, [32, 512]: tanh 6.4 µs, sigmoid 8.8 µs per pass in a loop).
     """
     i, f = 0.5 * t[..., :hidden] + 0.5, 0.5 * t[..., hidden:2 * hidden] + 0.5
     g, o = t[..., 2 * hidden:3 * hidden], 0.5 * t[..., 3 * hidden:] + 0.5
