@@ -7,7 +7,7 @@ import pytest
 
 from jaxdl.errors import ConfigError
 from jaxdl.models import conv
-from jaxdl.models.conv_cpu import conv2d_cpu
+from jaxdl.models.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
 
 
 def _lax_conv(x, kernel, strides, padding="VALID"):
@@ -20,15 +20,19 @@ def _lax_conv(x, kernel, strides, padding="VALID"):
     ((2, 9, 11, 3), (3, 2, 3, 4), (1, 1)),
     ((2, 9, 11, 3), (3, 3, 3, 4), (2, 1)),
     ((3, 12, 12, 1), (5, 5, 1, 6), (1, 1)),
+    ((2, 13, 17, 2), (3, 4, 2, 5), (2, 3)),   # strides in both axes, cropped width
+    ((2, 10, 13, 1), (3, 3, 1, 4), (1, 2)),   # blocks of 5 columns at width stride 2
+    ((2, 14, 14, 6), (5, 5, 6, 16), (1, 1)),  # XLA's forward, the blocked gradient
 ])
 def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
     kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
     want = _lax_conv(x, kernel, strides)
-    got = conv2d_cpu(x, kernel, strides)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    for conv_fn in (conv2d_cpu, conv2d_blocked):
+        got = conv_fn(x, kernel, strides)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=5e-5, rtol=1e-5)
 
     def loss(fn):
         return lambda x, k: jnp.sum(jnp.sin(fn(x, k)))
@@ -39,18 +43,33 @@ def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides):
         np.testing.assert_allclose(g, w, atol=5e-5, rtol=1e-5)
 
 
-def test_auto_takes_the_direct_path_for_few_channels_on_cpu_only(monkeypatch):
+def test_block_width_is_the_widest_divisor_within_the_run_length():
+    assert block_width(28, in_channels=3, stride=1) == 4   # the tutorial CNN's first layer
+    assert block_width(10, in_channels=6, stride=1) == 2   # its second
+    assert block_width(13, in_channels=1, stride=1) == 1   # a prime width
+    assert block_width(6, in_channels=1, stride=2) == 6
+    assert block_width(8, in_channels=64, stride=1) == 1
+
+
+def test_auto_takes_the_direct_path_for_small_stride_1_convolutions_on_cpu(monkeypatch):
     monkeypatch.setattr(conv, "CONV_IMPL", "auto")
-    few, many = jnp.ones((1, 8, 8, 3)), jnp.ones((1, 8, 8, 16))
-    jaxpr_few = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((5, 5, 3, 6))))(few))
-    jaxpr_many = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((3, 3, 16, 32))))(many))
     assert jax.default_backend() == "cpu"
-    assert "conv_general_dilated" not in jaxpr_few and "custom_vjp_call" in jaxpr_few
-    assert "conv_general_dilated" in jaxpr_many
-    # Images so large that the patch matrix would pass 64 MiB stay on XLA's conv.
-    huge = jax.ShapeDtypeStruct((64, 224, 224, 3), jnp.float32)
-    jaxpr_huge = str(jax.make_jaxpr(lambda x: conv.conv2d(x, jnp.ones((5, 5, 3, 6))))(huge))
-    assert "conv_general_dilated" in jaxpr_huge
+
+    def jaxpr(x_shape, kernel_shape, strides=1):
+        x = jax.ShapeDtypeStruct(x_shape, jnp.float32)
+        return str(jax.make_jaxpr(
+            lambda x: conv.conv2d(x, jnp.ones(kernel_shape), strides=strides))(x))
+
+    few, many = jaxpr((1, 8, 8, 3), (5, 5, 3, 6)), jaxpr((1, 8, 8, 16), (3, 3, 16, 32))
+    # Fewer than 16 output channels: the blocked GEMM forward, no XLA conv at all.
+    assert "custom_vjp_call" in few and "conv_general_dilated" not in few
+    # 16 or more: XLA's conv forward inside the custom VJP (blocked gradient).
+    assert "custom_vjp_call" in many and "conv_general_dilated" in many
+    # Strided layers, and images so large that the patch matrix would pass 64 MiB,
+    # stay on XLA's conv.
+    for plain in (jaxpr((1, 8, 8, 16), (3, 3, 16, 32), strides=2),
+                  jaxpr((64, 224, 224, 3), (5, 5, 3, 6))):
+        assert "custom_vjp_call" not in plain and "conv_general_dilated" in plain
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", ((2, 1), (0, 3))])

@@ -21,22 +21,20 @@ from jaxdl.models.conv_matmul import conv2d_matmul, explicit_padding
 
 Padding = str | int | Sequence[tuple[int, int]]
 
-# "auto" (the default: "direct" for few-channel convolutions on CPU, else "lax"),
+# "auto" (the default: "direct" for stride-1 convolutions on CPU, else "lax"),
 # "lax" (XLA's convolution), "matmul" (im2col, see conv_matmul.py) or "direct"
-# (one gathered patch matrix and GEMMs under a custom VJP, see conv_cpu.py). Read at trace time: set JAXDL_CONV_IMPL, or use
-# `conv_implementation`, before building a step.
+# (column-blocked patches and GEMMs, see conv_cpu.py). Read at trace time: set
+# JAXDL_CONV_IMPL, or use `conv_implementation`, before building a step.
 CONV_IMPLS = ("auto", "lax", "matmul", "direct")
 CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
 
-# "auto" takes "direct" on CPU up to this many input channels and input x output
-# channels. Measured on 2 cores, batch 64, output + kernel gradient: 3->6 5x5 on
-# 32x32, 6.3 ms against XLA's 12.7 ms; 1->32 3x3 on 8x8, XLA is faster (0.12 ms
-# against 0.22 ms). 6->16 on 14x14 is as fast either way alone, but the tutorial
-# CNN's step took 14.9 ms with it on this path against 10.3 ms without.
-DIRECT_MAX_IN_CHANNELS = 4
-DIRECT_MAX_CHANNEL_PRODUCT = 24
-# ... and while its patch matrix (and the gather index that builds it) stays this
-# small: 2**24 float32 elements is 64 MiB (the tutorial CNN's is 3.8M elements).
+# "auto" takes "direct" on CPU for stride-1 convolutions whose patch matrix stays
+# this small: 2**24 float32 elements is 64 MiB (the tutorial CNN's largest is 3.8M).
+# Measured on 2 cores, output and both gradients, "direct" against "lax": 3->6 5x5
+# on 32x32 3.7 against 20 ms; 6->16 5x5 on 14x14 1.9 against 3.1 ms; 32->64 3x3
+# on 16x16 16 against 31 ms; 1->32 3x3 on 8x8 0.28 against 0.57 ms (without the
+# input gradient 0.20 against 0.13). A stride-2 3x3 16->32 layer at batch 128 was
+# slower on "direct" (42 against 38 ms), so strided layers stay on XLA's conv.
 DIRECT_MAX_PATCH_ELEMENTS = 2**24
 
 
@@ -60,19 +58,19 @@ def conv_implementation(name: str):
         CONV_IMPL = previous
 
 
-def _resolved_impl(x_shape: Sequence[int], kernel_shape: Sequence[int]) -> str:
-    """The implementation `conv2d` uses for images `x_shape` and an HWIO kernel."""
+def _resolved_impl(x_shape: Sequence[int], kernel_shape: Sequence[int],
+                   strides: tuple[int, int]) -> str:
+    """The implementation `conv2d` uses for images `x_shape`, an HWIO kernel and strides."""
     if CONV_IMPL not in CONV_IMPLS:
         raise ConfigError(f"JAXDL_CONV_IMPL={CONV_IMPL!r}; expected one of {CONV_IMPLS}")
     if CONV_IMPL != "auto":
         return CONV_IMPL
-    kh, kw, in_channels, out_channels = kernel_shape
-    few_channels = (in_channels <= DIRECT_MAX_IN_CHANNELS
-                    and in_channels * out_channels <= DIRECT_MAX_CHANNEL_PRODUCT)
-    # The patch matrix's size with SAME padding and stride 1 (VALID is smaller).
+    kh, kw, in_channels, _ = kernel_shape
+    # The patch matrix's size with SAME padding (VALID is smaller).
     patch_elements = kh * kw * in_channels * x_shape[0] * x_shape[1] * x_shape[2]
     small = patch_elements <= DIRECT_MAX_PATCH_ELEMENTS
-    return "direct" if few_channels and small and jax.default_backend() == "cpu" else "lax"
+    unit_strides = tuple(strides) == (1, 1)
+    return "direct" if small and unit_strides and jax.default_backend() == "cpu" else "lax"
 
 
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
@@ -141,11 +139,11 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
-    impl = _resolved_impl(x.shape, kernel.shape)
+    impl = _resolved_impl(x.shape, kernel.shape, _pair(strides, "strides"))
     if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
         return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
                              padding=_lax_padding(padding), precision=precision)
-    if impl == "direct":  # gathered patches and GEMMs, own VJP (jaxdl/models/conv_cpu.py)
+    if impl == "direct":  # column-blocked patches and GEMMs (jaxdl/models/conv_cpu.py)
         strides = _pair(strides, "strides")
         pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, _lax_padding(padding))
         if any(p for pair in pads for p in pair):
