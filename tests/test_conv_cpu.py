@@ -60,15 +60,16 @@ def test_auto_takes_the_direct_path_for_small_stride_1_convolutions_on_cpu(monke
         return str(jax.make_jaxpr(
             lambda x: conv.conv2d(x, jnp.ones(kernel_shape), strides=strides))(x))
 
-    few, many = jaxpr((1, 8, 8, 3), (5, 5, 3, 6)), jaxpr((1, 8, 8, 16), (3, 3, 16, 32))
+    few, many = jaxpr((1, 16, 16, 3), (5, 5, 3, 6)), jaxpr((1, 16, 16, 16), (3, 3, 16, 32))
     # Fewer than 16 output channels: the blocked GEMM forward, no XLA conv at all.
     assert "custom_vjp_call" in few and "conv_general_dilated" not in few
     # 16 or more: XLA's conv forward inside the custom VJP (blocked gradient).
     assert "custom_vjp_call" in many and "conv_general_dilated" in many
-    # Strided layers, and images so large that the patch matrix would pass 64 MiB,
-    # stay on XLA's conv.
-    for plain in (jaxpr((1, 8, 8, 16), (3, 3, 16, 32), strides=2),
-                  jaxpr((64, 224, 224, 3), (5, 5, 3, 6))):
+    # Strided layers, images so large that the patch matrix would pass 64 MiB, and
+    # images smaller than 12x12 stay on XLA's conv.
+    for plain in (jaxpr((1, 16, 16, 16), (3, 3, 16, 32), strides=2),
+                  jaxpr((64, 224, 224, 3), (5, 5, 3, 6)),
+                  jaxpr((64, 8, 8, 1), (3, 3, 1, 32))):
         assert "custom_vjp_call" not in plain and "conv_general_dilated" in plain
 
 
