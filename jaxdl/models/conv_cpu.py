@@ -136,11 +136,28 @@ def _conv_fwd(x, kernel, strides):
     return conv2d_cpu(x, kernel, strides), (x, kernel)
 
 
+def _materialised(x: jax.Array) -> jax.Array:
+    """`x`, computed once into its own buffer: its product with an identity matrix.
+
+    XLA:CPU fuses elementwise producers into their consumers, recomputing them per
+    use, and drops optimisation barriers; a dot is a library call it never fuses.
+    Exact for finite values (`x * 1 + 0 * others`); a NaN or infinity spreads to
+    the other channels of its pixel.
+    """
+    channels = x.shape[-1]
+    return (x.reshape(-1, channels) @ jnp.eye(channels, dtype=x.dtype)).reshape(x.shape)
+
+
 def _conv_bwd(strides, residuals, dy):
     # The blocked formulation's own gradient: its forward GEMM is dead here and
     # XLA drops it; the patches are rebuilt (or shared with the forward pass).
     _, pullback = jax.vjp(lambda x, kernel: conv2d_blocked(x, kernel, strides), *residuals)
-    return pullback(dy)
+    dx, dkernel = pullback(dy)
+    # dx is a sum of kh * g shifted planes. Left fusible, XLA folds that sum into
+    # the consumer, e.g. the gradient of the max pooling before this layer, which
+    # reads each value 4 times (1 ms in a profile of the tutorial CNN's step).
+    # Materialised: step 6.9 -> 6.2 ms on 2 cores.
+    return _materialised(dx), dkernel
 
 
 conv2d_cpu.defvjp(_conv_fwd, _conv_bwd)
