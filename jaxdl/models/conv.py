@@ -146,21 +146,20 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
-    impl = _resolved_impl(x.shape, kernel.shape, _pair(strides, "strides"))
+    strides, padding = _pair(strides, "strides"), _lax_padding(padding)
+    impl = _resolved_impl(x.shape, kernel.shape, strides)
     if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
-        return conv2d_matmul(x, kernel, strides=_pair(strides, "strides"),
-                             padding=_lax_padding(padding), precision=precision)
+        return conv2d_matmul(x, kernel, strides=strides, padding=padding, precision=precision)
     if impl == "direct":  # column-blocked patches and GEMMs (jaxdl/models/conv_cpu.py)
-        strides = _pair(strides, "strides")
-        pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, _lax_padding(padding))
+        pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
         if any(p for pair in pads for p in pair):
             x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
         return conv2d_cpu(x, kernel, strides)
     return jax.lax.conv_general_dilated(
         x,
         kernel,
-        window_strides=_pair(strides, "strides"),
-        padding=_lax_padding(padding),
+        window_strides=strides,
+        padding=padding,
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
         precision=precision,
     )
