@@ -73,17 +73,23 @@ def test_vmap_maps_over_an_extra_batch_axis():
     assert np.array_equal(np.asarray(got), np.asarray(want))
 
 
+def _forget(monkeypatch):
+    """Make the next `available()` build again; monkeypatch restores the outcome."""
+    monkeypatch.setattr(native_patches.LIBRARY, "_ok", None)
+    monkeypatch.setattr(native_patches.LIBRARY, "_why", "")
+
+
 def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch, tmp_path,
                                                                     caplog):
-    monkeypatch.setattr(native_patches, "_state", {})
+    _forget(monkeypatch)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger=native_patches.__name__):
+    with caplog.at_level(logging.WARNING, logger="jaxdl.models.native_build"):
         assert not native_patches.available()
         assert not native_patches.available()  # asked twice, warned once
     assert "no C++ compiler" in native_patches.unavailable_reason()
     assert "no-such-compiler" in native_patches.unavailable_reason()
-    assert len([r for r in caplog.records if "native patch kernel unavailable" in r.message]) == 1
+    assert len([r for r in caplog.records if "blocked_patches.cc unavailable" in r.message]) == 1
     grouped = _grouped((2, 9, 5, 6))
     got = jax.jit(lambda g: blocked_patches(g, 3, 2, 1, 7, 4))
     assert "jaxdl_blocked_patches" not in got.lower(grouped).as_text()
@@ -92,7 +98,7 @@ def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch,
 
 
 def test_a_failing_compiler_reports_its_exit_status(monkeypatch, tmp_path):
-    monkeypatch.setattr(native_patches, "_state", {})
+    _forget(monkeypatch)
     monkeypatch.setenv("CXX", "false")  # exits 1 without output
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
     assert not native_patches.available()
@@ -101,7 +107,7 @@ def test_a_failing_compiler_reports_its_exit_status(monkeypatch, tmp_path):
 
 
 def test_jaxdl_native_0_turns_the_kernel_off(monkeypatch):
-    monkeypatch.setattr(native_patches, "_state", {})
+    _forget(monkeypatch)
     monkeypatch.setenv("JAXDL_NATIVE", "0")
     assert not native_patches.available()
     assert native_patches.unavailable_reason() == "JAXDL_NATIVE=0"

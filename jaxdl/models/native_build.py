@@ -1,0 +1,232 @@
+"""Small C++ CPU kernels (XLA FFI targets), compiled on first use and cached.
+
+Each kernel source sits beside this file. On first use it is compiled with the
+C++ compiler `$CXX` (default `c++`) against the XLA FFI headers that ship with
+jaxlib, cached under `$JAXDL_NATIVE_CACHE` (default `~/.cache/jaxdl/native`) by a
+hash of the source, jaxlib's version and the compiler, loaded, and its targets
+registered. No compiler, a failed build or `JAXDL_NATIVE=0`: one warning per
+library, and the callers take their pure-JAX paths (same results).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from typing import Callable
+
+import jax
+import numpy as np
+from jax import lax
+from jax.experimental.custom_partitioning import custom_partitioning
+from jax.extend import core as jex_core
+from jax.interpreters import mlir
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+try:  # Shardy's rule builders are not public API yet; without them XLA all-gathers
+    from jax._src.custom_partitioning_sharding_rule import sdy_sharding_rule_to_mlir as _sdy_rule_to_mlir
+    from jax._src.custom_partitioning_sharding_rule import str_to_sdy_sharding_rule as _sdy_rule
+except ImportError:  # pragma: no cover - depends on the installed jax
+    _sdy_rule = _sdy_rule_to_mlir = None
+
+CXX_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
+
+
+def cache_dir() -> pathlib.Path:
+    configured = os.environ.get("JAXDL_NATIVE_CACHE")
+    if configured:
+        return pathlib.Path(configured)
+    return pathlib.Path(os.path.expanduser("~")) / ".cache" / "jaxdl" / "native"
+
+
+def build(source: pathlib.Path) -> pathlib.Path:
+    """Compile `source` into a shared library (or find it cached); its path.
+
+    Raises:
+      RuntimeError: no compiler, or the compiler failed (its output attached).
+    """
+    compiler = shutil.which(os.environ.get("CXX", "c++"))
+    if compiler is None:
+        raise RuntimeError(f"no C++ compiler: CXX={os.environ.get('CXX', 'c++')!r} is not on PATH")
+    include = jax.ffi.include_dir()
+    key = hashlib.sha256(b"\0".join([
+        source.read_bytes(), jax.lib.__version__.encode(), compiler.encode(),
+        " ".join(CXX_FLAGS).encode(), include.encode()])).hexdigest()[:16]
+    cache = cache_dir()
+    library = cache / f"{source.stem}_{key}.so"
+    if library.exists():
+        return library
+    cache.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename: other processes (a multi-process run
+    # compiling at the same moment) see either no library or a whole one.
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        built = pathlib.Path(scratch) / library.name
+        result = subprocess.run([compiler, *CXX_FLAGS, f"-I{include}", str(source), "-o",
+                                 str(built)], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{compiler} exited with {result.returncode}: "
+                               f"{(result.stderr or result.stdout)[-2000:]}")
+        os.replace(built, library)
+    return library
+
+
+class NativeLibrary:
+    """One kernel source: built, loaded and registered once, on first `available()`.
+
+    Args:
+      source_name: the `.cc` file beside this module.
+      register: called with the loaded library; registers its FFI targets. It may
+        raise RuntimeError to refuse (e.g. the CPU lacks an instruction set).
+    """
+
+    def __init__(self, source_name: str, register: Callable[[ctypes.CDLL], None]):
+        self.source = pathlib.Path(__file__).with_name(source_name)
+        self._register = register
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the outcome (tests; the next `available()` tries again)."""
+        self._ok: bool | None = None
+        self._why = ""
+
+    def available(self) -> bool:
+        with self._lock:
+            if self._ok is None:
+                self._ok = False
+                if os.environ.get("JAXDL_NATIVE", "1") == "0":
+                    self._why = "JAXDL_NATIVE=0"
+                else:
+                    try:
+                        self._register(ctypes.cdll.LoadLibrary(str(build(self.source))))
+                        self._ok = True
+                    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                        self._why = str(error)
+                        logging.getLogger(__name__).warning(
+                            "jaxdl: native kernel %s unavailable, using the pure-JAX path "
+                            "(same results, slower on CPU): %s", self.source.name, error)
+            return self._ok
+
+    def unavailable_reason(self) -> str:
+        """Why `available()` is False ("" when it is True or was not asked yet)."""
+        return self._why
+
+
+def _in_rule_order(rule: str, factors: tuple[str, ...]) -> tuple[str, ...]:
+    """`factors` in the order they first appear in `rule` (Shardy requires it)."""
+    appearance = list(dict.fromkeys(re.findall(r"[A-Za-z_]\w*", rule)))
+    return tuple(sorted(factors, key=appearance.index))
+
+
+def ffi_primitive(target: str, abstract_eval: Callable, *, sharding_rule: str,
+                  replicated_factors: tuple[str, ...], int_attributes: tuple[str, ...] = (),
+                  leading_batch_dims: Callable | None = None,
+                  multiple_results: bool = False) -> jex_core.Primitive:
+    """A JAX primitive that lowers to the FFI target `target` on CPU.
+
+    A primitive rather than a bare `jax.ffi.ffi_call`, for its lowering: XLA's
+    SPMD partitioners would otherwise all-gather every sharded operand onto each
+    device before an opaque custom call. The lowering carries a Shardy sharding
+    rule (einsum-like, e.g. "t b z, b h -> t b z") in which only the factors not
+    in `replicated_factors` may stay sharded (the kernel's independent rows), and,
+    when `leading_batch_dims(avals_in)` is given, GSPMD's `num_batch_dims`.
+
+    Args:
+      target: the registered FFI target name (also the primitive's name).
+      abstract_eval: `(*avals, **params) -> aval(s)`.
+      sharding_rule: the Shardy rule over operands and results.
+      replicated_factors: factors the kernel needs whole (contracted, recurrent).
+      int_attributes: params passed to the kernel as int64 attributes.
+      leading_batch_dims: for GSPMD, how many leading dims are batch dims.
+      multiple_results: whether the kernel returns several arrays.
+    """
+    replicated_in_order = _in_rule_order(sharding_rule, replicated_factors)
+    primitive = jex_core.Primitive(target)
+    primitive.multiple_results = multiple_results
+    primitive.def_abstract_eval(abstract_eval)
+
+    def lower(ctx, *args, **params):
+        attributes = {}
+        if leading_batch_dims is not None:
+            attributes["mhlo.frontend_attributes"] = mlir.ir_attribute(
+                {"num_batch_dims": str(leading_batch_dims(ctx.avals_in))})
+        if jax.config.jax_use_shardy_partitioner and _sdy_rule is not None:
+            rule = _sdy_rule(sharding_rule, need_replication_factors=replicated_in_order)
+            attributes["sdy.sharding_rule"] = _sdy_rule_to_mlir(
+                rule, [mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_in],
+                [mlir.aval_to_ir_type(ctx.module_context, a) for a in ctx.avals_out])
+        lowering = jax.ffi.ffi_lowering(target, extra_attributes=attributes)
+        return lowering(ctx, *args, **{k: np.int64(params[k]) for k in int_attributes})
+
+    mlir.register_lowering(primitive, lower, platform="cpu")
+    return primitive
+
+
+def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
+                    replicated_factors: tuple[str, ...], *, rows_in: tuple, rows_out: tuple):
+    """`primitive.bind` under `custom_partitioning`: each device runs its own rows.
+
+    Under vmap it loops over the mapped axis (custom_partitioning has no vmap rule).
+
+    For kernels whose batch rows are independent but whose batch is not the
+    leading dim of every operand (GSPMD's batch partitioner needs that): the
+    operands and results are split over the mesh axes that shard the first
+    operand's rows, everything else (weights) is replicated.
+
+    Args:
+      primitive: a `multiple_results` FFI primitive.
+      sharding_rule, replicated_factors: as for `ffi_primitive` (Shardy).
+      rows_in, rows_out: each operand's / result's row dim, or None (replicated).
+    """
+
+    @custom_partitioning
+    def call(*args):
+        return tuple(primitive.bind(*args))
+
+    def shardings(mesh, axes, rows, shapes):
+        return tuple(NamedSharding(mesh, P(*[axes if dim == row else None
+                                             for dim in range(len(shape.shape))]))
+                     for row, shape in zip(rows, shapes))
+
+    def row_axes(arg_shapes):
+        spec = tuple(arg_shapes[0].sharding.spec)
+        return spec[rows_in[0]] if len(spec) > rows_in[0] else None
+
+    def infer(mesh, arg_shapes, result_shape):
+        return shardings(mesh, row_axes(arg_shapes), rows_out, result_shape)
+
+    def partition(mesh, arg_shapes, result_shape):
+        axes = row_axes(arg_shapes)
+        return (mesh, lambda *args: tuple(primitive.bind(*args)),
+                shardings(mesh, axes, rows_out, result_shape),
+                shardings(mesh, axes, rows_in, arg_shapes))
+
+    call.def_partition(partition, infer_sharding_from_operands=infer,
+                       sharding_rule=sharding_rule,
+                       need_replication_factors=_in_rule_order(sharding_rule, replicated_factors))
+
+    # custom_partitioning has no vmap rule: under vmap, a loop over the mapped axis.
+    @jax.custom_batching.custom_vmap
+    def mapped(*args):
+        return call(*args)
+
+    @mapped.def_vmap
+    def _(axis_size, in_batched, *args):
+        del axis_size
+
+        def one(sliced):
+            rest = iter(sliced)
+            return call(*[next(rest) if b else a for a, b in zip(args, in_batched)])
+
+        out = lax.map(one, [a for a, b in zip(args, in_batched) if b])
+        return out, (True,) * len(out)
+
+    return mapped
