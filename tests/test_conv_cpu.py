@@ -1,12 +1,14 @@
 """The CPU convolution formulations behind the conv seam equal XLA's, gradients too."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxdl.errors import ConfigError
-from jaxdl.models import conv
+from jaxdl.models import conv, conv_native
 from jaxdl.models.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
 
 
@@ -22,25 +24,40 @@ def _lax_conv(x, kernel, strides, padding="VALID"):
     ((3, 12, 12, 1), (5, 5, 1, 6), (1, 1)),
     ((2, 13, 17, 2), (3, 4, 2, 5), (2, 3)),   # strides in both axes, cropped width
     ((2, 10, 13, 1), (3, 3, 1, 4), (1, 2)),   # blocks of 5 columns at width stride 2
-    ((2, 14, 14, 6), (5, 5, 6, 16), (1, 1)),  # XLA's forward, the blocked gradient
+    ((2, 14, 14, 6), (5, 5, 6, 16), (1, 1)),  # 16 output channels: XLA's forward or direct
 ])
-def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides):
+@pytest.mark.parametrize("native", [True, False])  # C++ direct kernels; the GEMM formulation
+def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides, native,
+                                             monkeypatch):
+    """As accurate as XLA's own float32 convolution, against a float64 reference."""
+    if native and not conv_native.LIBRARY.available():
+        pytest.skip(f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
+    if not native:
+        monkeypatch.setattr(conv_native, "usable", lambda *args: False)
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=x_shape), jnp.float32)
-    kernel = jnp.asarray(rng.normal(size=kernel_shape), jnp.float32)
-    want = _lax_conv(x, kernel, strides)
-    for conv_fn in (conv2d_cpu, conv2d_blocked):
-        got = conv_fn(x, kernel, strides)
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, atol=5e-5, rtol=1e-5)
+    x64 = rng.normal(size=x_shape)
+    k64 = rng.normal(size=kernel_shape)
+    x, kernel = jnp.asarray(x64, jnp.float32), jnp.asarray(k64, jnp.float32)
 
     def loss(fn):
         return lambda x, k: jnp.sum(jnp.sin(fn(x, k)))
 
-    grads_want = jax.grad(loss(lambda x, k: _lax_conv(x, k, strides)), (0, 1))(x, kernel)
-    grads_got = jax.jit(jax.grad(loss(lambda x, k: conv2d_cpu(x, k, strides)), (0, 1)))(x, kernel)
-    for g, w in zip(grads_got, grads_want):
-        np.testing.assert_allclose(g, w, atol=5e-5, rtol=1e-5)
+    def value_and_grads(fn, x, k):
+        return (fn(x, k), *jax.grad(loss(fn), (0, 1))(x, k))
+
+    lax_conv = functools.partial(_lax_conv, strides=strides)
+    with jax.enable_x64(True):
+        exact = [np.asarray(a) for a in value_and_grads(
+            lax_conv, jnp.asarray(x64, jnp.float64), jnp.asarray(k64, jnp.float64))]
+    xla = value_and_grads(lax_conv, x, kernel)
+    got = jax.jit(lambda x, k: value_and_grads(
+        lambda x, k: conv2d_cpu(x, k, strides), x, k))(x, kernel)
+    blocked = conv2d_blocked(x, kernel, strides)
+    for name, g, w, e in zip(("output", "dx", "dkernel"), got, xla, exact):
+        assert g.shape == w.shape, name
+        xla_error = np.max(np.abs(np.asarray(w, np.float64) - e))
+        assert np.max(np.abs(np.asarray(g, np.float64) - e)) <= 2 * xla_error + 1e-6, name
+    np.testing.assert_allclose(blocked, xla[0], atol=5e-5, rtol=1e-5)
 
 
 def test_block_width_is_the_widest_divisor_within_the_run_length():
@@ -61,10 +78,15 @@ def test_auto_takes_the_direct_path_for_small_stride_1_convolutions_on_cpu(monke
             lambda x: conv.conv2d(x, jnp.ones(kernel_shape), strides=strides))(x))
 
     few, many = jaxpr((1, 16, 16, 3), (5, 5, 3, 6)), jaxpr((1, 16, 16, 16), (3, 3, 16, 32))
-    # Fewer than 16 output channels: the blocked GEMM forward, no XLA conv at all.
-    assert "custom_vjp_call" in few and "conv_general_dilated" not in few
-    # 16 or more: XLA's conv forward inside the custom VJP (blocked gradient).
-    assert "custom_vjp_call" in many and "conv_general_dilated" in many
+    assert "custom_vjp_call" in few and "custom_vjp_call" in many
+    if conv_native.LIBRARY.available():  # the direct C++ forward for both
+        assert "jaxdl_conv_forward" in few and "jaxdl_conv_forward" in many
+        assert "conv_general_dilated" not in few + many
+    else:
+        # Fewer than 16 output channels: the blocked GEMM forward, no XLA conv at all.
+        assert "conv_general_dilated" not in few
+        # 16 or more: XLA's conv forward inside the custom VJP (blocked gradient).
+        assert "conv_general_dilated" in many
     # Strided layers, images so large that the patch matrix would pass 64 MiB, and
     # images smaller than 12x12 stay on XLA's conv.
     for plain in (jaxpr((1, 16, 16, 16), (3, 3, 16, 32), strides=2),

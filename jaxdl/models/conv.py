@@ -23,8 +23,9 @@ Padding = str | int | Sequence[tuple[int, int]]
 
 # "auto" (the default: "direct" for stride-1 convolutions on CPU, else "lax"),
 # "lax" (XLA's convolution), "matmul" (im2col, see conv_matmul.py) or "direct"
-# (column-blocked patches and GEMMs, see conv_cpu.py). Read at trace time: set
-# JAXDL_CONV_IMPL, or use `conv_implementation`, before building a step.
+# (conv_cpu.py: C++ direct kernels on AVX-512 CPUs, else column-blocked patches
+# and GEMMs). Read at trace time: set JAXDL_CONV_IMPL, or use
+# `conv_implementation`, before building a step.
 CONV_IMPLS = ("auto", "lax", "matmul", "direct")
 CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
 

@@ -74,6 +74,7 @@ def forward(projected, keep, c0, h0, w_h, b):
       `(t, c, h)`: the gates' tanh `[T, B, 4H]` and the carry after each step
       `[T, B, H]` each, as `lstm_scan._forward`'s loop stores them.
     """
+    LIBRARY.require()
     steps, batch = keep.shape[:2]
     return _forward(projected, keep.reshape(steps, batch).astype(jnp.float32), c0, h0, w_h, b)
 
@@ -86,6 +87,7 @@ def backward(factors, carry_factors, keep, d_outputs, d_c_final, d_h_final, w_h)
     `[T, B, 2H]`, keep `[T, B, 1]` (0 or 1), d_outputs `[T, B, H]`, the final
     carry's gradients `[B, H]`, and w_h `[H, 4H]`.
     """
+    LIBRARY.require()
     steps, batch = keep.shape[:2]
     return _backward(factors, carry_factors, keep.reshape(steps, batch).astype(jnp.float32),
                      d_outputs, d_c_final, d_h_final, w_h.T)

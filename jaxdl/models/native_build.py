@@ -115,6 +115,12 @@ class NativeLibrary:
                             "(same results, slower on CPU): %s", self.source.name, error)
             return self._ok
 
+    def require(self) -> None:
+        """Raise RuntimeError, with the reason, unless `available()`."""
+        if not self.available():
+            raise RuntimeError(f"jaxdl native kernel {self.source.name} is unavailable: "
+                               f"{self._why}; check usable() before calling it")
+
     def unavailable_reason(self) -> str:
         """Why `available()` is False ("" when it is True or was not asked yet)."""
         return self._why
@@ -171,7 +177,8 @@ def ffi_primitive(target: str, abstract_eval: Callable, *, sharding_rule: str,
 
 
 def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
-                    replicated_factors: tuple[str, ...], *, rows_in: tuple, rows_out: tuple):
+                    replicated_factors: tuple[str, ...], *, rows_in: tuple, rows_out: tuple,
+                    reduction_factors: tuple[str, ...] = ()):
     """`primitive.bind` under `custom_partitioning`: each device runs its own rows.
 
     Under vmap it loops over the mapped axis (custom_partitioning has no vmap rule).
@@ -184,7 +191,9 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
     Args:
       primitive: a `multiple_results` FFI primitive.
       sharding_rule, replicated_factors: as for `ffi_primitive` (Shardy).
-      rows_in, rows_out: each operand's / result's row dim, or None (replicated).
+      rows_in, rows_out: each operand's / result's row dim, or None: replicated,
+        or, for a result whose rows were summed away (a weight gradient), summed
+        over the devices (`reduction_factors` names those factors for Shardy).
     """
 
     @custom_partitioning
@@ -205,13 +214,21 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
 
     def partition(mesh, arg_shapes, result_shape):
         axes = row_axes(arg_shapes)
-        return (mesh, lambda *args: tuple(primitive.bind(*args)),
-                shardings(mesh, axes, rows_out, result_shape),
+
+        def per_device(*args):
+            results = tuple(primitive.bind(*args))
+            if axes is None or not reduction_factors:
+                return results
+            return tuple(lax.psum(r, axes) if row is None else r
+                         for r, row in zip(results, rows_out))
+
+        return (mesh, per_device, shardings(mesh, axes, rows_out, result_shape),
                 shardings(mesh, axes, rows_in, arg_shapes))
 
     call.def_partition(partition, infer_sharding_from_operands=infer,
                        sharding_rule=sharding_rule,
-                       need_replication_factors=_in_rule_order(sharding_rule, replicated_factors))
+                       need_replication_factors=_in_rule_order(sharding_rule, replicated_factors),
+                       reduction_factors=_in_rule_order(sharding_rule, reduction_factors))
 
     # custom_partitioning has no vmap rule: under vmap, a loop over the mapped axis.
     @jax.custom_batching.custom_vmap

@@ -1,0 +1,259 @@
+// Direct stride-1 VALID convolution on the CPU (AVX-512): the output and the
+// kernel gradient, for conv_cpu.py's layers with few channels.
+//
+// Why: for the tutorial CNN's first layer (3 -> 6 channels, 5x5, 32x32) every
+// GEMM formulation pays for a patch matrix 8x the image and a GEMM only 24
+// columns wide; XLA's own convolution is slower still. Here each thread copies
+// its images into planar rows ([C][H][W], zero-padded to whole vectors) and
+// runs 16 output columns per vector: one unaligned load of an input row per
+// kernel tap, multiplied into up to 8 output channels at once. The kernel
+// gradient pairs the same input rows with the output gradient's rows, and each
+// thread sums its images into its own partial, added at the end.
+//
+//   forward:  x [B, H, W, C], k [KH, KW, C, O] -> y [B, H-KH+1, W-KW+1, O]
+//   backward: x, dy [B, OH, OW, O] -> dk [KH, KW, C, O]
+//
+// Sums run in another order than XLA's: results equal lax.conv up to float
+// rounding. Compiled and registered by conv_native.py.
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+#define JAXDL_AVX512 __attribute__((target("avx512f,fma")))
+
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kOutBlock = 8;  // output channels per pass (accumulators per vector)
+
+struct Geometry {
+  int64_t batch, height, width, in_ch, kh, kw, out_ch, out_h, out_w;
+  int64_t vectors;    // ceil(out_w / 16)
+  int64_t row_pitch;  // planar row length: vectors * 16 + kw - 1 (>= width), zero tail
+  int64_t out_pitch;  // vectors * 16
+};
+
+// One image NHWC -> planar [C][H][row_pitch], zeros past the last column.
+JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar) {
+  std::fill(planar, planar + g.in_ch * g.height * g.row_pitch, 0.0f);
+  for (int64_t h = 0; h < g.height; ++h)
+    for (int64_t w = 0; w < g.width; ++w)
+      for (int64_t c = 0; c < g.in_ch; ++c)
+        planar[(c * g.height + h) * g.row_pitch + w] = image[(h * g.width + w) * g.in_ch + c];
+}
+
+// Splits images over the calling thread and XLA's pool (see lstm_recurrence.cc:
+// any thread takes the next unclaimed image; the caller never waits on a task
+// the pool has not started).
+template <typename Body>
+struct ImageQueue {
+  explicit ImageQueue(Body b) : body(std::move(b)) {}
+  Body body;
+  int64_t images = 0;
+  std::atomic<int64_t> next{0}, done{0}, workers{0};
+
+  void Work() {
+    const int64_t worker = workers.fetch_add(1);
+    for (int64_t image; (image = next.fetch_add(1)) < images;) {
+      body(worker, image);
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
+
+// Runs body(worker, item) for every item in [0, items); worker < max_workers
+// indexes per-thread scratch.
+template <typename Body>
+void ForEachImage(ffi::ThreadPool& pool, int64_t images, int64_t max_workers, Body body) {
+  auto queue = std::make_shared<ImageQueue<Body>>(std::move(body));
+  queue->images = images;
+  const int64_t helpers = std::min<int64_t>({pool.num_threads(), images, max_workers}) - 1;
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([queue] { queue->Work(); });
+  queue->Work();
+  while (queue->done.load(std::memory_order_acquire) < images) std::this_thread::yield();
+}
+
+ffi::Error Invalid(const std::string& message) {
+  return ffi::Error::InvalidArgument("jaxdl_conv_direct: " + message);
+}
+
+ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_t out_ch,
+                        Geometry* g) {
+  const auto d = x.dimensions();
+  if (d.size() != 4) return Invalid("x must be [B, H, W, C]");
+  g->batch = d[0]; g->height = d[1]; g->width = d[2]; g->in_ch = d[3];
+  g->kh = kh; g->kw = kw; g->out_ch = out_ch;
+  g->out_h = g->height - kh + 1;
+  g->out_w = g->width - kw + 1;
+  if (g->out_h < 1 || g->out_w < 1) return Invalid("kernel larger than the image");
+  g->vectors = (g->out_w + kLanes - 1) / kLanes;
+  g->out_pitch = g->vectors * kLanes;
+  g->row_pitch = g->out_pitch + kw - 1;
+  return ffi::Error::Success();
+}
+
+constexpr int64_t kMaxWorkers = 64;
+constexpr int64_t kImagesPerGroup = 8;
+constexpr int kGradTaps = 5, kGradOut = 6;
+
+ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k,
+                       ffi::ResultBuffer<ffi::F32> y) {
+  const auto kd = k.dimensions();
+  if (kd.size() != 4) return Invalid("kernel must be [KH, KW, C, O]");
+  Geometry g;
+  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
+  if (kd[2] != g.in_ch) return Invalid("kernel input channels differ from the image's");
+  const float* xs = x.typed_data();
+  const float* ks = k.typed_data();
+  float* ys = y->typed_data();
+  std::vector<std::vector<float>> planar(kMaxWorkers), outputs(kMaxWorkers);
+
+  ForEachImage(pool, g.batch, kMaxWorkers, [&](int64_t worker, int64_t image) JAXDL_AVX512 {
+    auto& in = planar[worker];
+    auto& out = outputs[worker];
+    in.resize(g.in_ch * g.height * g.row_pitch);
+    out.resize(g.out_ch * g.out_h * g.out_pitch);
+    ToPlanar(xs + image * g.height * g.width * g.in_ch, g, in.data());
+    for (int64_t o0 = 0; o0 < g.out_ch; o0 += kOutBlock) {
+      const int64_t ob = std::min<int64_t>(kOutBlock, g.out_ch - o0);
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        for (int64_t v = 0; v < g.vectors; ++v) {
+          __m512 acc[kOutBlock];
+          for (int q = 0; q < kOutBlock; ++q) acc[q] = _mm512_setzero_ps();
+          for (int64_t c = 0; c < g.in_ch; ++c) {
+            for (int64_t i = 0; i < g.kh; ++i) {
+              const float* row = in.data() + (c * g.height + oh + i) * g.row_pitch + v * kLanes;
+              const float* taps = ks + ((i * g.kw) * g.in_ch + c) * g.out_ch + o0;
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const __m512 pixels = _mm512_loadu_ps(row + j);
+                const float* tap = taps + j * g.in_ch * g.out_ch;
+                for (int q = 0; q < kOutBlock; ++q)
+                  if (q < ob) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(tap[q]), pixels, acc[q]);
+              }
+            }
+          }
+          for (int q = 0; q < kOutBlock; ++q)
+            if (q < ob) _mm512_storeu_ps(out.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes, acc[q]);
+        }
+      }
+    }
+    // Planar [O][OH][pitch] -> NHWC.
+    float* dst = ys + image * g.out_h * g.out_w * g.out_ch;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        for (int64_t o = 0; o < g.out_ch; ++o)
+          dst[(oh * g.out_w + ow) * g.out_ch + o] = out[(o * g.out_h + oh) * g.out_pitch + ow];
+  });
+  return ffi::Error::Success();
+}
+
+ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
+                          ffi::Buffer<ffi::F32> dy, ffi::ResultBuffer<ffi::F32> dk) {
+  const auto kd = dk->dimensions();
+  const auto yd = dy.dimensions();
+  if (kd.size() != 4 || yd.size() != 4) return Invalid("dy must be [B, OH, OW, O], dk [KH, KW, C, O]");
+  Geometry g;
+  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
+  if (kd[2] != g.in_ch || yd[0] != g.batch || yd[1] != g.out_h || yd[2] != g.out_w ||
+      yd[3] != g.out_ch) {
+    return Invalid("dy's shape does not match x and dk");
+  }
+  const float* xs = x.typed_data();
+  const float* dys = dy.typed_data();
+  const int64_t taps = g.kh * g.kw * g.in_ch * g.out_ch;
+  // Each image's gradient goes into the partial of its fixed group of images,
+  // and the groups are added in order: the same bits whichever thread ran what.
+  const int64_t groups = (g.batch + kImagesPerGroup - 1) / kImagesPerGroup;
+  std::vector<std::vector<float>> planar(kMaxWorkers), grads(kMaxWorkers);
+  std::vector<float> partial(groups * taps, 0.0f);
+
+  ForEachImage(pool, groups, kMaxWorkers, [&](int64_t worker, int64_t group) JAXDL_AVX512 {
+   for (int64_t image = group * kImagesPerGroup;
+        image < std::min(g.batch, (group + 1) * kImagesPerGroup); ++image) {
+    auto& in = planar[worker];
+    auto& grad = grads[worker];
+    float* sum = partial.data() + group * taps;
+    in.resize(g.in_ch * g.height * g.row_pitch);
+    grad.assign(g.out_ch * g.out_h * g.out_pitch, 0.0f);  // zero lanes past out_w
+    ToPlanar(xs + image * g.height * g.width * g.in_ch, g, in.data());
+    const float* src = dys + image * g.out_h * g.out_w * g.out_ch;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        for (int64_t o = 0; o < g.out_ch; ++o)
+          grad[(o * g.out_h + oh) * g.out_pitch + ow] = src[(oh * g.out_w + ow) * g.out_ch + o];
+    // Register tile: kGradTaps neighbouring taps j x kGradOut output channels
+    // (30 accumulators); each pass loads the output gradient's vectors once
+    // and each shifted input vector once.
+    for (int64_t c = 0; c < g.in_ch; ++c) {
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j0 = 0; j0 < g.kw; j0 += kGradTaps) {
+          const int64_t jb = std::min<int64_t>(kGradTaps, g.kw - j0);
+          for (int64_t o0 = 0; o0 < g.out_ch; o0 += kGradOut) {
+            const int64_t ob = std::min<int64_t>(kGradOut, g.out_ch - o0);
+            __m512 acc[kGradTaps][kGradOut];
+            for (int t = 0; t < kGradTaps; ++t)
+              for (int q = 0; q < kGradOut; ++q) acc[t][q] = _mm512_setzero_ps();
+            for (int64_t oh = 0; oh < g.out_h; ++oh) {
+              const float* row = in.data() + (c * g.height + oh + i) * g.row_pitch + j0;
+              for (int64_t v = 0; v < g.vectors; ++v) {
+                __m512 d[kGradOut];
+                for (int q = 0; q < kGradOut; ++q)
+                  d[q] = q < ob ? _mm512_loadu_ps(grad.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes)
+                                : _mm512_setzero_ps();
+                for (int t = 0; t < kGradTaps; ++t) {
+                  if (t >= jb) break;
+                  const __m512 pixels = _mm512_loadu_ps(row + v * kLanes + t);
+                  for (int q = 0; q < kGradOut; ++q) acc[t][q] = _mm512_fmadd_ps(pixels, d[q], acc[t][q]);
+                }
+              }
+            }
+            for (int t = 0; t < jb; ++t) {
+              float* out = sum + ((i * g.kw + j0 + t) * g.in_ch + c) * g.out_ch + o0;
+              for (int q = 0; q < ob; ++q) out[q] += _mm512_reduce_add_ps(acc[t][q]);
+            }
+          }
+        }
+      }
+    }
+   }
+  });
+  float* result = dk->typed_data();
+  std::fill(result, result + taps, 0.0f);
+  for (int64_t group = 0; group < groups; ++group)
+    for (int64_t t = 0; t < taps; ++t) result[t] += partial[group * taps + t];
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+extern "C" int JaxdlConvSupported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvForward, ForwardImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // kernel
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // y
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvKernelGrad, KernelGradImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // dy
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // dk

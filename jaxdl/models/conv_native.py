@@ -1,0 +1,71 @@
+"""Direct stride-1 convolution kernels for the CPU (`conv_direct.cc`), when usable.
+
+`conv_cpu.conv2d_cpu` takes from here the forward pass of layers with fewer than
+16 output channels and every layer's kernel gradient: for the tutorial CNN's
+first layer these replace a patch matrix 8x the image and two GEMMs 24 columns
+wide (see the .cc file). Float32 NHWC/HWIO, VALID, stride 1, on CPUs with
+AVX-512F and a C++ compiler (`native_build.py`); elsewhere conv_cpu's GEMMs.
+Results equal `lax.conv_general_dilated` up to float rounding, and repeat bit
+for bit from run to run (the kernel gradient sums images in fixed groups).
+"""
+
+from __future__ import annotations
+
+import jax
+
+from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitioned
+
+FORWARD, KERNEL_GRAD = "jaxdl_conv_forward", "jaxdl_conv_kernel_grad"
+
+
+def _register(library) -> None:
+    if not library.JaxdlConvSupported():
+        raise RuntimeError("this CPU lacks AVX-512F or FMA")
+    jax.ffi.register_ffi_target(FORWARD, jax.ffi.pycapsule(library.JaxdlConvForward),
+                                platform="cpu")
+    jax.ffi.register_ffi_target(KERNEL_GRAD, jax.ffi.pycapsule(library.JaxdlConvKernelGrad),
+                                platform="cpu")
+
+
+LIBRARY = NativeLibrary("conv_direct.cc", _register)
+
+_FORWARD_RULE = "b h w c, i j c o -> b y x o"
+_KERNEL_GRAD_RULE = "b h w c, b y x o -> i j c o"
+_WINDOW = ("h", "w", "c", "i", "j", "o", "y", "x")  # inside an image: never split
+
+_forward_p = ffi_primitive(
+    FORWARD, lambda x, k: [jax.core.ShapedArray(
+        (x.shape[0], x.shape[1] - k.shape[0] + 1, x.shape[2] - k.shape[1] + 1, k.shape[3]),
+        x.dtype)],
+    sharding_rule=_FORWARD_RULE, replicated_factors=_WINDOW, multiple_results=True)
+_kernel_grad_p = ffi_primitive(
+    KERNEL_GRAD, lambda x, dy: [jax.core.ShapedArray(
+        (x.shape[1] - dy.shape[1] + 1, x.shape[2] - dy.shape[2] + 1, x.shape[3], dy.shape[3]),
+        x.dtype)],
+    sharding_rule=_KERNEL_GRAD_RULE, replicated_factors=_WINDOW, multiple_results=True)
+
+# Images stay on their devices; the kernel gradient is summed over them.
+_forward = row_partitioned(_forward_p, _FORWARD_RULE, _WINDOW, rows_in=(0, None),
+                           rows_out=(0,))
+_kernel_grad = row_partitioned(_kernel_grad_p, _KERNEL_GRAD_RULE, _WINDOW, rows_in=(0, 0),
+                               rows_out=(None,), reduction_factors=("b",))
+
+
+def usable(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> bool:
+    """Whether the kernels apply: CPU, float32, stride 1, and the library built."""
+    return (jax.default_backend() == "cpu" and tuple(strides) == (1, 1)
+            and x.dtype == kernel.dtype == jax.numpy.float32 and LIBRARY.available())
+
+
+@jax.jit
+def conv2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """VALID stride-1 `x [B, H, W, C]` * HWIO `kernel` -> `[B, H', W', O]`."""
+    LIBRARY.require()
+    return _forward(x, kernel)[0]
+
+
+@jax.jit
+def kernel_grad(x: jax.Array, dy: jax.Array) -> jax.Array:
+    """The kernel gradient `[KH, KW, C, O]` of `conv2d` for output gradient `dy`."""
+    LIBRARY.require()
+    return _kernel_grad(x, dy)[0]
