@@ -44,6 +44,14 @@ def test_the_kernels_apply_to_float32_with_hidden_a_multiple_of_16(hidden, dtype
     assert ("jaxdl_lstm_backward" in jaxpr) == native
 
 
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients():
+    w_i, w_h, b, xs, keep, c0, h0 = _inputs(batch=0)
+    (c, h), outputs = lstm_sequence(w_i, w_h, b, xs, keep, c0, h0)
+    assert c.shape == h.shape == (0, 16) and outputs.shape == (5, 0, 16)
+    grad = jax.grad(lambda w: jnp.sum(lstm_sequence(w_i, w, b, xs, keep, c0, h0)[1]))(w_h)
+    assert np.array_equal(np.asarray(grad), np.zeros(w_h.shape, np.float32))
+
+
 def test_a_nan_input_reaches_the_outputs_and_gradients():
     w_i, w_h, b, xs, keep, c0, h0 = _inputs()
     xs = xs.at[2, 1, 0].set(jnp.nan)

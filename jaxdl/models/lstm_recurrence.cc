@@ -123,6 +123,7 @@ struct RowBlocks {
 
 template <typename Body>
 void RunOverRows(ffi::ThreadPool& pool, int64_t batch, Body body) {
+  if (batch <= 0) return;
   // One block per thread, at least 4 rows each (one register tile).
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), batch / 4));
   auto blocks = std::make_shared<RowBlocks<Body>>(std::move(body));

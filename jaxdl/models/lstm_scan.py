@@ -198,9 +198,9 @@ def _input_and_weight_grads(w_i, xs, h_prev, d_z):
     steps, batch, features = xs.shape
     # The weight gradients keep their [T*B, ...] GEMMs: an einsum sums in another
     # order, and these exact bits are what the documented results were run with.
-    d_z_flat = d_z.reshape(steps * batch, -1)
+    d_z_flat = d_z.reshape(steps * batch, d_z.shape[-1])
     d_w_i = xs.reshape(steps * batch, features).T @ d_z_flat
-    d_w_h = h_prev.reshape(steps * batch, -1).T @ d_z_flat
+    d_w_h = h_prev.reshape(steps * batch, h_prev.shape[-1]).T @ d_z_flat
     d_b = jnp.sum(d_z, axis=(0, 1))
     d_xs = jnp.einsum("tbz,fz->tbf", d_z, w_i)  # rows stay on their devices
     return d_w_i, d_w_h, d_b, d_xs
