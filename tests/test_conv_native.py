@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_forced_devices
 
 from jaxdl.models import conv_native
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(not conv_native.LIBRARY.available(),
                                 reason=f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
@@ -94,10 +89,6 @@ print(len(jax.devices()), tuple(y.sharding.spec) == ("data",), "all-gather" in h
 
 
 def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    done = subprocess.run([sys.executable, "-c", SHARDED], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
     # 8 devices; output sharded by image; no all-gather; 2 images per call; the
     # same output, and the same kernel gradient once the devices' sums are added.
-    assert done.stdout.split()[-6:] == ["8", "True", "False", "True", "True", "True"]
+    assert run_on_forced_devices(SHARDED)[-6:] == ["8", "True", "False", "True", "True", "True"]

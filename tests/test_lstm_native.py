@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_forced_devices
 
 from jaxdl.models import lstm_native
 from jaxdl.models.lstm_scan import lstm_sequence
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(not lstm_native.LIBRARY.available(),
                                 reason=f"no native LSTM: {lstm_native.LIBRARY.unavailable_reason()}")
@@ -111,9 +106,5 @@ print(len(jax.devices()), len(calls) == 1, calls[0].split(" = ")[1].startswith("
 
 
 def test_batch_sharded_rows_run_on_their_own_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    done = subprocess.run([sys.executable, "-c", SHARDED], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
     # 8 devices; the kernel ran once, on 2 rows per device; same loss and gradient.
-    assert done.stdout.split()[-5:] == ["8", "True", "True", "True", "True"]
+    assert run_on_forced_devices(SHARDED)[-5:] == ["8", "True", "True", "True", "True"]

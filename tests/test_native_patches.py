@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_on_forced_devices
 
 from jaxdl.models import native_patches
 from jaxdl.models.native_patches import blocked_patches, stack_patches
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(not native_patches.available(),
                                 reason=f"no native kernel: {native_patches.unavailable_reason()}")
@@ -129,9 +124,5 @@ print(len(jax.devices()), tuple(got.sharding.spec) == ("data",), "all-gather" in
 
 
 def test_batch_sharded_images_are_copied_per_device_without_an_all_gather():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    done = subprocess.run([sys.executable, "-c", SHARDED], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
     # 8 devices; output sharded over data; no all-gather; the kernel ran; equal values.
-    assert done.stdout.split()[-5:] == ["8", "True", "False", "True", "True"]
+    assert run_on_forced_devices(SHARDED)[-5:] == ["8", "True", "False", "True", "True"]

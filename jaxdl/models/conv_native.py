@@ -18,16 +18,9 @@ from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitio
 FORWARD, KERNEL_GRAD = "jaxdl_conv_forward", "jaxdl_conv_kernel_grad"
 
 
-def _register(library) -> None:
-    if not library.JaxdlConvSupported():
-        raise RuntimeError("this CPU lacks AVX-512F or FMA")
-    jax.ffi.register_ffi_target(FORWARD, jax.ffi.pycapsule(library.JaxdlConvForward),
-                                platform="cpu")
-    jax.ffi.register_ffi_target(KERNEL_GRAD, jax.ffi.pycapsule(library.JaxdlConvKernelGrad),
-                                platform="cpu")
-
-
-LIBRARY = NativeLibrary("conv_direct.cc", _register)
+LIBRARY = NativeLibrary("conv_direct.cc", {FORWARD: "JaxdlConvForward",
+                                           KERNEL_GRAD: "JaxdlConvKernelGrad"},
+                        supported_symbol="JaxdlConvSupported")
 
 _FORWARD_RULE = "b h w c, i j c o -> b y x o"
 _KERNEL_GRAD_RULE = "b h w c, b y x o -> i j c o"

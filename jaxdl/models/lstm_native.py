@@ -21,16 +21,9 @@ from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitio
 FORWARD, BACKWARD = "jaxdl_lstm_forward", "jaxdl_lstm_backward"
 
 
-def _register(library) -> None:
-    if not library.JaxdlLstmSupported():
-        raise RuntimeError("this CPU lacks AVX-512F or FMA")
-    jax.ffi.register_ffi_target(FORWARD, jax.ffi.pycapsule(library.JaxdlLstmForward),
-                                platform="cpu")
-    jax.ffi.register_ffi_target(BACKWARD, jax.ffi.pycapsule(library.JaxdlLstmBackward),
-                                platform="cpu")
-
-
-LIBRARY = NativeLibrary("lstm_recurrence.cc", _register)
+LIBRARY = NativeLibrary("lstm_recurrence.cc", {FORWARD: "JaxdlLstmForward",
+                                                BACKWARD: "JaxdlLstmBackward"},
+                        supported_symbol="JaxdlLstmSupported")
 
 
 def _shaped(like, shape):

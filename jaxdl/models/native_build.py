@@ -83,15 +83,29 @@ class NativeLibrary:
 
     Args:
       source_name: the `.cc` file beside this module.
-      register: called with the loaded library; registers its FFI targets. It may
-        raise RuntimeError to refuse (e.g. the CPU lacks an instruction set).
+      targets: FFI target name -> the handler symbol the library exports.
+      supported_symbol: an exported `int f()` that says whether this CPU can run
+        the kernels (e.g. has AVX-512); 0 refuses them.
+      batch_partitionable: targets to mark batch-partitionable for GSPMD.
     """
 
-    def __init__(self, source_name: str, register: Callable[[ctypes.CDLL], None]):
+    def __init__(self, source_name: str, targets: dict[str, str], *,
+                 supported_symbol: str | None = None,
+                 batch_partitionable: tuple[str, ...] = ()):
         self.source = pathlib.Path(__file__).with_name(source_name)
-        self._register = register
+        self.targets, self.supported_symbol = targets, supported_symbol
+        self.batch_partitionable = batch_partitionable
         self._lock = threading.Lock()
         self.reset()
+
+    def _register(self, library: ctypes.CDLL) -> None:
+        if self.supported_symbol and not getattr(library, self.supported_symbol)():
+            raise RuntimeError("this CPU lacks AVX-512F or FMA")
+        for target, symbol in self.targets.items():
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)),
+                                        platform="cpu")
+        for target in self.batch_partitionable:
+            jax.ffi.register_ffi_target_as_batch_partitionable(target)
 
     def reset(self) -> None:
         """Forget the outcome (tests; the next `available()` tries again)."""

@@ -35,13 +35,8 @@ def stack_patches(grouped: jax.Array, kh: int, groups: int, sh: int, out_h: int,
                       for i in range(kh) for g in range(groups)], axis=-2)
 
 
-def _register(library) -> None:
-    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.JaxdlBlockedPatches),
-                                platform="cpu")
-    jax.ffi.register_ffi_target_as_batch_partitionable(TARGET)
-
-
-LIBRARY = NativeLibrary("blocked_patches.cc", _register)
+LIBRARY = NativeLibrary("blocked_patches.cc", {TARGET: "JaxdlBlockedPatches"},
+                        batch_partitionable=(TARGET,))
 
 
 def available() -> bool:
