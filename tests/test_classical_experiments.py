@@ -1,8 +1,5 @@
 """The classical experiments meet their promises on real scikit-learn data."""
 
-import numpy as np
-import pytest
-
 
 def test_linear_regression_matches_sklearn_and_closed_form(experiment):
     module = experiment("linear_regression")

@@ -10,8 +10,9 @@ from conftest import run_on_forced_devices
 
 from jaxdl.models import conv_native
 
-pytestmark = pytest.mark.skipif(not conv_native.LIBRARY.available(),
-                                reason=f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    not conv_native.LIBRARY.available(),
+    reason=f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
 
 
 def _lax(x, kernel):

@@ -11,8 +11,9 @@ from conftest import run_on_forced_devices
 from jaxdl.models import lstm_native
 from jaxdl.models.lstm_scan import lstm_sequence
 
-pytestmark = pytest.mark.skipif(not lstm_native.LIBRARY.available(),
-                                reason=f"no native LSTM: {lstm_native.LIBRARY.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    not lstm_native.LIBRARY.available(),
+    reason=f"no native LSTM: {lstm_native.LIBRARY.unavailable_reason()}")
 
 
 def _inputs(steps=5, batch=6, features=3, hidden=16, dtype=jnp.float32, seed=0):

@@ -118,7 +118,8 @@ grouped = jax.device_put(jnp.asarray(np.random.default_rng(0).normal(size=(16, 1
 patches = jax.jit(lambda g: blocked_patches(g, 3, 2, 1, 10, 4))
 got = patches(grouped)
 hlo = patches.lower(grouped).compile().as_text()
-print(len(jax.devices()), tuple(got.sharding.spec) == ("data",), "all-gather" in hlo, "jaxdl_blocked_patches" in hlo,
+print(len(jax.devices()), tuple(got.sharding.spec) == ("data",), "all-gather" in hlo,
+      "jaxdl_blocked_patches" in hlo,
       bool(jnp.array_equal(got, stack_patches(grouped, 3, 2, 1, 10, 4))))
 '''
 

@@ -33,14 +33,23 @@ def _shaped(like, shape):
 _FORWARD_RULE = "t b z, t b, b h, b h, h z, z -> t b z, t b h, t b h"
 _BACKWARD_RULE = "t b z, t b y, t b, t b h, b h, b h, z h -> t b z, b h, b h"
 
-_forward_p = ffi_primitive(
-    FORWARD, lambda p, keep, c0, h0, w_h, b: [_shaped(p, p.shape), _shaped(c0, p.shape[:2] + c0.shape[1:]),
-                                             _shaped(h0, p.shape[:2] + h0.shape[1:])],
-    sharding_rule=_FORWARD_RULE, replicated_factors=("t", "h", "z"), multiple_results=True)
-_backward_p = ffi_primitive(
-    BACKWARD, lambda fac, cf, keep, d_out, d_c, d_h, w_t: [_shaped(fac, fac.shape), _shaped(d_c, d_c.shape),
-                                                           _shaped(d_h, d_h.shape)],
-    sharding_rule=_BACKWARD_RULE, replicated_factors=("t", "y", "h", "z"), multiple_results=True)
+
+
+def _forward_avals(projected, keep, c0, h0, w_h, b):
+    """gate tanh [T, B, 4H], c and h after each step [T, B, H]."""
+    carries = projected.shape[:2] + c0.shape[1:]
+    return [_shaped(projected, projected.shape), _shaped(c0, carries), _shaped(h0, carries)]
+
+
+def _backward_avals(factors, carry_factors, keep, d_out, d_c, d_h, w_h_t):
+    """d_z [T, B, 4H], d_c0 and d_h0 [B, H]."""
+    return [_shaped(factors, factors.shape), _shaped(d_c, d_c.shape), _shaped(d_h, d_h.shape)]
+
+
+_forward_p = ffi_primitive(FORWARD, _forward_avals, sharding_rule=_FORWARD_RULE,
+                           replicated_factors=("t", "h", "z"), multiple_results=True)
+_backward_p = ffi_primitive(BACKWARD, _backward_avals, sharding_rule=_BACKWARD_RULE,
+                            replicated_factors=("t", "y", "h", "z"), multiple_results=True)
 
 # The batch dim of each operand and result (None: replicated, e.g. weights).
 _forward = row_partitioned(_forward_p, _FORWARD_RULE, ("t", "h", "z"),

@@ -4,8 +4,9 @@ Each kernel source sits beside this file. On first use it is compiled with the
 C++ compiler `$CXX` (default `c++`) against the XLA FFI headers that ship with
 jaxlib, cached under `$JAXDL_NATIVE_CACHE` (default `~/.cache/jaxdl/native`) by a
 hash of the source, jaxlib's version and the compiler, loaded, and its targets
-registered. No compiler, a failed build or `JAXDL_NATIVE=0`: one warning per
-library, and the callers take their pure-JAX paths (same results).
+registered. No compiler, a failed build, a CPU the kernels cannot run on, or
+`JAXDL_NATIVE=0`: one warning per library, and the callers take their pure-JAX
+paths (the same results up to float rounding, slower on CPU).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 try:  # Shardy's rule builders are not public API yet; without them XLA all-gathers
-    from jax._src.custom_partitioning_sharding_rule import sdy_sharding_rule_to_mlir as _sdy_rule_to_mlir
-    from jax._src.custom_partitioning_sharding_rule import str_to_sdy_sharding_rule as _sdy_rule
+    from jax._src.custom_partitioning_sharding_rule import (
+        sdy_sharding_rule_to_mlir as _sdy_rule_to_mlir,
+        str_to_sdy_sharding_rule as _sdy_rule,
+    )
 except ImportError:  # pragma: no cover - depends on the installed jax
     _sdy_rule = _sdy_rule_to_mlir = None
 
@@ -126,7 +129,8 @@ class NativeLibrary:
                         self._why = str(error)
                         logging.getLogger(__name__).warning(
                             "jaxdl: native kernel %s unavailable, using the pure-JAX path "
-                            "(same results, slower on CPU): %s", self.source.name, error)
+                            "(equal up to float rounding, slower on CPU): %s",
+                            self.source.name, error)
             return self._ok
 
     def require(self) -> None:
