@@ -11,30 +11,24 @@
 //   patches[..., y, x, i * groups + g, :] = grouped[..., y * sh + i, x + g, :]
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
-#include <thread>
 
+#include "native_parallel.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-// One call's copy, split into chunks of output rows that any thread may take.
-// Held by shared_ptr: a pool task that starts after the call returned finds no
-// chunk left and touches nothing else.
+// One call's copy, in chunks of output rows that any thread may take.
 struct PatchCopy {
   const char* src;
   char* dst;
   int64_t height, num_groups, group_values, out_height, blocks, kh, sh;
   size_t value_bytes, run_bytes;  // one value; one kernel row's `groups * R` values
   int64_t rows, rows_per_chunk, num_chunks;  // rows: batch * OH
-  std::atomic<int64_t> next_chunk{0};
-  std::atomic<int64_t> chunks_done{0};
 
   void CopyChunk(int64_t chunk) {
     const int64_t first = chunk * rows_per_chunk;
@@ -50,13 +44,6 @@ struct PatchCopy {
           out += run_bytes;
         }
       }
-    }
-  }
-
-  void Work() {
-    for (int64_t chunk; (chunk = next_chunk.fetch_add(1)) < num_chunks;) {
-      CopyChunk(chunk);
-      chunks_done.fetch_add(1, std::memory_order_release);
     }
   }
 };
@@ -88,7 +75,8 @@ ffi::Error BlockedPatchesImpl(ffi::ThreadPool pool, ffi::AnyBuffer grouped,
       (out_height - 1) * sh + kh > height || blocks + groups - 1 > num_groups) {
     return Invalid("window (kh, groups, sh) does not fit the grouped image");
   }
-  auto copy = std::make_shared<PatchCopy>();
+  PatchCopy copy_state;
+  PatchCopy* copy = &copy_state;
   copy->src = static_cast<const char*>(grouped.untyped_data());
   copy->dst = static_cast<char*>(patches->untyped_data());
   copy->height = height;
@@ -105,12 +93,8 @@ ffi::Error BlockedPatchesImpl(ffi::ThreadPool pool, ffi::AnyBuffer grouped,
   // small enough that two threads finish together.
   copy->rows_per_chunk = 16;
   copy->num_chunks = (copy->rows + copy->rows_per_chunk - 1) / copy->rows_per_chunk;
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), copy->num_chunks - 1);
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([copy] { copy->Work(); });
-  copy->Work();  // this thread copies too, so nothing waits on a busy pool
-  while (copy->chunks_done.load(std::memory_order_acquire) < copy->num_chunks) {
-    std::this_thread::yield();
-  }
+  jaxdl::ParallelFor(pool, copy->num_chunks, copy->num_chunks,
+                     [copy](int64_t, int64_t chunk) { copy->CopyChunk(chunk); });
   return ffi::Error::Success();
 }
 

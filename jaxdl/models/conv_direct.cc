@@ -19,15 +19,12 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "native_parallel.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -53,37 +50,6 @@ JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar)
     for (int64_t w = 0; w < g.width; ++w)
       for (int64_t c = 0; c < g.in_ch; ++c)
         planar[(c * g.height + h) * g.row_pitch + w] = image[(h * g.width + w) * g.in_ch + c];
-}
-
-// Splits images over the calling thread and XLA's pool (see lstm_recurrence.cc:
-// any thread takes the next unclaimed image; the caller never waits on a task
-// the pool has not started).
-template <typename Body>
-struct ImageQueue {
-  explicit ImageQueue(Body b) : body(std::move(b)) {}
-  Body body;
-  int64_t images = 0;
-  std::atomic<int64_t> next{0}, done{0}, workers{0};
-
-  void Work() {
-    const int64_t worker = workers.fetch_add(1);
-    for (int64_t image; (image = next.fetch_add(1)) < images;) {
-      body(worker, image);
-      done.fetch_add(1, std::memory_order_release);
-    }
-  }
-};
-
-// Runs body(worker, item) for every item in [0, items); worker < max_workers
-// indexes per-thread scratch.
-template <typename Body>
-void ForEachImage(ffi::ThreadPool& pool, int64_t images, int64_t max_workers, Body body) {
-  auto queue = std::make_shared<ImageQueue<Body>>(std::move(body));
-  queue->images = images;
-  const int64_t helpers = std::min<int64_t>({pool.num_threads(), images, max_workers}) - 1;
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([queue] { queue->Work(); });
-  queue->Work();
-  while (queue->done.load(std::memory_order_acquire) < images) std::this_thread::yield();
 }
 
 ffi::Error Invalid(const std::string& message) {
@@ -121,7 +87,7 @@ ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffe
   float* ys = y->typed_data();
   std::vector<std::vector<float>> planar(kMaxWorkers), outputs(kMaxWorkers);
 
-  ForEachImage(pool, g.batch, kMaxWorkers, [&](int64_t worker, int64_t image) JAXDL_AVX512 {
+  jaxdl::ParallelFor(pool, g.batch, kMaxWorkers, [&](int64_t worker, int64_t image) JAXDL_AVX512 {
     auto& in = planar[worker];
     auto& out = outputs[worker];
     in.resize(g.in_ch * g.height * g.row_pitch);
@@ -180,7 +146,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   std::vector<std::vector<float>> planar(kMaxWorkers), grads(kMaxWorkers);
   std::vector<float> partial(groups * taps, 0.0f);
 
-  ForEachImage(pool, groups, kMaxWorkers, [&](int64_t worker, int64_t group) JAXDL_AVX512 {
+  jaxdl::ParallelFor(pool, groups, kMaxWorkers, [&](int64_t worker, int64_t group) JAXDL_AVX512 {
    for (int64_t image = group * kImagesPerGroup;
         image < std::min(g.batch, (group + 1) * kImagesPerGroup); ++image) {
     auto& in = planar[worker];

@@ -18,13 +18,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "native_parallel.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -102,37 +100,18 @@ JAXDL_AVX512 void Gemm(const float* a, int64_t lda, const float* b, int64_t n, i
   }
 }
 
-// Splits batch rows over the calling thread and XLA's pool. Any thread takes the
-// next unclaimed block, so the caller never waits on a task the (possibly busy)
-// pool has not started; shared_ptr keeps the state alive for late tasks.
-template <typename Body>
-struct RowBlocks {
-  explicit RowBlocks(Body b) : body(std::move(b)) {}
-  Body body;
-  int64_t batch = 0, rows_per_block = 1, num_blocks = 0;
-  std::atomic<int64_t> next{0}, done{0};
-
-  void Work() {
-    for (int64_t block; (block = next.fetch_add(1)) < num_blocks;) {
-      const int64_t first = block * rows_per_block;
-      body(first, std::min(batch, first + rows_per_block));
-      done.fetch_add(1, std::memory_order_release);
-    }
-  }
-};
-
+// Splits batch rows into one block per thread (at least 4 rows each, one
+// register tile) and runs body(first_row, last_row) for each block.
 template <typename Body>
 void RunOverRows(ffi::ThreadPool& pool, int64_t batch, Body body) {
   if (batch <= 0) return;
-  // One block per thread, at least 4 rows each (one register tile).
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), batch / 4));
-  auto blocks = std::make_shared<RowBlocks<Body>>(std::move(body));
-  blocks->batch = batch;
-  blocks->rows_per_block = (batch + threads - 1) / threads;
-  blocks->num_blocks = (batch + blocks->rows_per_block - 1) / blocks->rows_per_block;
-  for (int64_t t = 1; t < blocks->num_blocks; ++t) pool.Schedule([blocks] { blocks->Work(); });
-  blocks->Work();
-  while (blocks->done.load(std::memory_order_acquire) < blocks->num_blocks) std::this_thread::yield();
+  const int64_t rows_per_block = (batch + threads - 1) / threads;
+  const int64_t blocks = (batch + rows_per_block - 1) / rows_per_block;
+  jaxdl::ParallelFor(pool, blocks, blocks, [=](int64_t, int64_t block) {
+    const int64_t first = block * rows_per_block;
+    body(first, std::min(batch, first + rows_per_block));
+  });
 }
 
 ffi::Error Invalid(const std::string& message) {

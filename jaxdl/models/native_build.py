@@ -60,9 +60,10 @@ def build(source: pathlib.Path) -> pathlib.Path:
     if compiler is None:
         raise RuntimeError(f"no C++ compiler: CXX={os.environ.get('CXX', 'c++')!r} is not on PATH")
     include = jax.ffi.include_dir()
+    headers = sorted(source.parent.glob("*.h"))  # included by the sources
     key = hashlib.sha256(b"\0".join([
-        source.read_bytes(), jax.lib.__version__.encode(), compiler.encode(),
-        " ".join(CXX_FLAGS).encode(), include.encode()])).hexdigest()[:16]
+        source.read_bytes(), *(h.read_bytes() for h in headers), jax.lib.__version__.encode(),
+        compiler.encode(), " ".join(CXX_FLAGS).encode(), include.encode()])).hexdigest()[:16]
     cache = cache_dir()
     library = cache / f"{source.stem}_{key}.so"
     if library.exists():
