@@ -4,9 +4,9 @@ Each kernel source sits beside this file. On first use it is compiled with the
 C++ compiler `$CXX` (default `c++`) against the XLA FFI headers that ship with
 jaxlib, cached under `$JAXDL_NATIVE_CACHE` (default `~/.cache/jaxdl/native`) by a
 hash of the source, jaxlib's version and the compiler, loaded, and its targets
-registered. No compiler, a failed build, a CPU the kernels cannot run on, or
-`JAXDL_NATIVE=0`: one warning per library, and the callers take their pure-JAX
-paths (the same results up to float rounding, slower on CPU).
+registered. No compiler, a failed build or a CPU the kernels cannot run on: one
+warning per library; `JAXDL_NATIVE=0`: silently off. Either way the callers take
+their pure-JAX paths (the same results up to float rounding, slower on CPU).
 """
 
 from __future__ import annotations
