@@ -93,3 +93,20 @@ def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed()
     # 8 devices; output sharded by image; no all-gather; 2 images per call; the
     # same output, and the same kernel gradient once the devices' sums are added.
     assert run_on_forced_devices(SHARDED)[-6:] == ["8", "True", "False", "True", "True", "True"]
+
+
+def test_fit_scans_steps_on_native_convolutions_and_not_on_xla_ones():
+    from benchmarks.workloads import FitPath, cnn_workload
+    from jaxdl.models import conv
+    from jaxdl.train.step import cpu_safe_steps_per_loop
+
+    workload = cnn_workload(num_examples=256)
+
+    def steps_per_loop_kept(impl):
+        with conv.conv_implementation(impl):  # read when the step is traced
+            path = FitPath(workload)
+            return cpu_safe_steps_per_loop(8, path.step_fn, path.state, path.source.make_batch,
+                                           path.arrays, path.source.step_inputs(0, 1)[0])
+
+    assert steps_per_loop_kept("auto") == 8  # the tutorial CNN on the C++ kernels
+    assert steps_per_loop_kept("lax") == 1   # XLA's convolution: one step per dispatch
