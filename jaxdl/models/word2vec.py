@@ -27,6 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxdl.models import word2vec_native
 from jaxdl.models.word2vec_corpus import Word2VecArrays
 
 Params = dict[str, jax.Array]
@@ -194,6 +195,8 @@ def sgns_update(
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
         and `pairs` (number of trained examples: pairs in skip-gram, centres in CBOW).
     """
+    if word2vec_native.usable(params, batch, sg=sg):
+        return word2vec_native.sgns_update(params, batch, lr, row_cap=row_cap)
     inputs, outputs = params["input"], params["output"]
     centres, contexts, negatives = batch["centres"], batch["contexts"], batch["negatives"]
     mask = batch["context_mask"]

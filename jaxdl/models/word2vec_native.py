@@ -1,0 +1,46 @@
+"""`word2vec.sgns_update` for skip-gram with window-shared negatives, as a C++ kernel.
+
+XLA:CPU runs the update as ~30 small gathers, batched dot products and scatters
+one after another; `sgns_update.cc` does the same arithmetic per centre on every
+core and adds the updates in a fixed order (repeatable bits). Used for float32
+tables on CPU when the library builds (`native_build.py`); otherwise, and for
+CBOW or per-pair negatives, the XLA path. Results equal it up to float rounding.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.models.native_build import NativeLibrary
+
+TARGET = "jaxdl_sgns_update"
+LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate"})
+
+
+def usable(params, batch, *, sg: bool) -> bool:
+    """Skip-gram, negatives shared by the window (`[B, K]`), float32, on CPU."""
+    return (sg and batch["negatives"].ndim == 2 and jax.default_backend() == "cpu"
+            and params["input"].dtype == params["output"].dtype == jnp.float32
+            and LIBRARY.available())
+
+
+def sgns_update(params, batch, lr, *, row_cap: float):
+    """`(new params, {"loss_sum", "pairs"})`, as `word2vec.sgns_update` returns them.
+
+    The tables are updated in place when XLA can donate them.
+    """
+    LIBRARY.require()
+    inputs, outputs = params["input"], params["output"]
+    scalar = jax.ShapeDtypeStruct((), jnp.float32)
+    call = jax.ffi.ffi_call(
+        TARGET, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
+                 jax.ShapeDtypeStruct(outputs.shape, outputs.dtype), scalar, scalar),
+        input_output_aliases={0: 0, 1: 1}, vmap_method="sequential")
+    new_inputs, new_outputs, loss_sum, pairs = call(
+        inputs, outputs, batch["centres"].astype(jnp.int32), batch["contexts"].astype(jnp.int32),
+        batch["context_mask"].astype(jnp.float32), batch["negatives"].astype(jnp.int32),
+        batch["negative_mask"].astype(jnp.float32), jnp.asarray(lr, jnp.float32),
+        row_cap=np.float32(row_cap))
+    return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}

@@ -1,0 +1,80 @@
+"""The C++ skip-gram update equals the XLA one up to rounding, repeats, and refuses bad ids."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdl.models import word2vec, word2vec_native
+
+pytestmark = pytest.mark.skipif(
+    not word2vec_native.LIBRARY.available(),
+    reason=f"no native word2vec: {word2vec_native.LIBRARY.unavailable_reason()}")
+
+VOCAB, DIM, CENTRES, WINDOW, NOISE = 500, 40, 96, 6, 5
+
+
+def _params_and_batch(seed=0, per_pair=False):
+    rng = np.random.default_rng(seed)
+    params = {name: jnp.asarray(rng.normal(size=(VOCAB, DIM)) * 0.3, jnp.float32)
+              for name in ("input", "output")}
+    centres = rng.integers(0, VOCAB, CENTRES)
+    noise_shape = (CENTRES, WINDOW, NOISE) if per_pair else (CENTRES, NOISE)
+    negatives = rng.integers(0, VOCAB, noise_shape)
+    centre_axes = (slice(None),) + (None,) * (len(noise_shape) - 1)
+    batch = {  # few context words, so rows repeat and the row cap bites
+        "centres": jnp.asarray(centres, jnp.int32),
+        "contexts": jnp.asarray(rng.integers(0, 40, (CENTRES, WINDOW)), jnp.int32),
+        "context_mask": jnp.asarray(rng.random((CENTRES, WINDOW)) < 0.7, jnp.float32),
+        "negatives": jnp.asarray(negatives, jnp.int32),
+        "negative_mask": jnp.asarray(negatives != centres[centre_axes], jnp.float32),
+        "words": jnp.int32(CENTRES),
+    }
+    return params, batch
+
+
+def _xla_update(params, batch, lr, monkeypatch):
+    monkeypatch.setattr(word2vec_native, "usable", lambda *args, **kwargs: False)
+    return jax.jit(lambda p: word2vec.sgns_update.__wrapped__(p, batch, lr, sg=True,
+                                                               row_cap=4.0))(params)
+
+
+def test_native_update_equals_the_xla_update_up_to_rounding(monkeypatch):
+    params, batch = _params_and_batch()
+    native, native_stats = jax.jit(
+        lambda p: word2vec_native.sgns_update(p, batch, 0.5, row_cap=4.0))(params)
+    want, want_stats = _xla_update(params, batch, 0.5, monkeypatch)
+    for name in ("input", "output"):
+        moved = np.max(np.abs(np.asarray(want[name]) - np.asarray(params[name])))
+        assert moved > 0.1  # the step really changes the tables
+        np.testing.assert_allclose(native[name], want[name], rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(native_stats["loss_sum"], want_stats["loss_sum"], rtol=1e-5)
+    assert float(native_stats["pairs"]) == float(want_stats["pairs"]) == float(
+        batch["context_mask"].sum())
+
+
+def test_the_update_repeats_bit_for_bit():
+    params, batch = _params_and_batch(seed=1)
+    step = jax.jit(lambda p: word2vec_native.sgns_update(p, batch, 0.5, row_cap=4.0)[0])
+    first = step(params)
+    for _ in range(3):
+        again = step(params)
+        assert all(np.array_equal(np.asarray(first[k]), np.asarray(again[k])) for k in first)
+
+
+@pytest.mark.parametrize("sg,per_pair,native", [(True, False, True), (True, True, False),
+                                                (False, False, False)])
+def test_only_skip_gram_with_shared_negatives_takes_the_kernel(sg, per_pair, native):
+    params, batch = _params_and_batch(per_pair=per_pair)
+    jaxpr = str(jax.make_jaxpr(lambda p: word2vec.sgns_update.__wrapped__(
+        p, batch, 0.1, sg=sg, row_cap=4.0))(params))
+    assert ("jaxdl_sgns_update" in jaxpr) == native
+
+
+def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
+    params, batch = _params_and_batch()
+    batch = {**batch, "contexts": batch["contexts"].at[3, 2].set(VOCAB)}
+    with pytest.raises(Exception, match="a context id is outside the vocabulary"):
+        jax.block_until_ready(word2vec_native.sgns_update(params, batch, 0.1, row_cap=4.0))
