@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string>
 
-#include "native_parallel.h"
+#include "native_kernels.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -48,9 +48,7 @@ struct PatchCopy {
   }
 };
 
-ffi::Error Invalid(const std::string& message) {
-  return ffi::Error::InvalidArgument("jaxdl_blocked_patches: " + message);
-}
+constexpr char kKernel[] = "jaxdl_blocked_patches";  // names the kernel in errors
 
 ffi::Error BlockedPatchesImpl(ffi::ThreadPool pool, ffi::AnyBuffer grouped,
                               ffi::Result<ffi::AnyBuffer> patches, int64_t kh,
@@ -59,21 +57,21 @@ ffi::Error BlockedPatchesImpl(ffi::ThreadPool pool, ffi::AnyBuffer grouped,
   const auto out = patches->dimensions();
   const int64_t rank = in.size();
   if (rank < 3 || static_cast<int64_t>(out.size()) != rank + 1) {
-    return Invalid("expected grouped [..., H, G, R] and patches [..., OH, BL, kh*groups, R]");
+    return jaxdl::Invalid(kKernel, "expected grouped [..., H, G, R] and patches [..., OH, BL, kh*groups, R]");
   }
   if (grouped.element_type() != patches->element_type()) {
-    return Invalid("grouped and patches differ in dtype");
+    return jaxdl::Invalid(kKernel, "grouped and patches differ in dtype");
   }
   int64_t batch = 1;
   for (int64_t d = 0; d < rank - 3; ++d) {
-    if (in[d] != out[d]) return Invalid("leading batch dimensions differ");
+    if (in[d] != out[d]) return jaxdl::Invalid(kKernel, "leading batch dimensions differ");
     batch *= in[d];
   }
   const int64_t height = in[rank - 3], num_groups = in[rank - 2], r = in[rank - 1];
   const int64_t out_height = out[rank - 3], blocks = out[rank - 2];
   if (kh < 1 || groups < 1 || sh < 1 || out[rank - 1] != kh * groups || out[rank] != r ||
       (out_height - 1) * sh + kh > height || blocks + groups - 1 > num_groups) {
-    return Invalid("window (kh, groups, sh) does not fit the grouped image");
+    return jaxdl::Invalid(kKernel, "window (kh, groups, sh) does not fit the grouped image");
   }
   PatchCopy copy_state;
   PatchCopy* copy = &copy_state;

@@ -24,12 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "native_parallel.h"
+#include "native_kernels.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
-
-#define JAXDL_AVX512 __attribute__((target("avx512f,fma")))
 
 namespace {
 
@@ -52,19 +50,17 @@ JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar)
         planar[(c * g.height + h) * g.row_pitch + w] = image[(h * g.width + w) * g.in_ch + c];
 }
 
-ffi::Error Invalid(const std::string& message) {
-  return ffi::Error::InvalidArgument("jaxdl_conv_direct: " + message);
-}
+constexpr char kKernel[] = "jaxdl_conv_direct";  // names the kernel in errors
 
 ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_t out_ch,
                         Geometry* g) {
   const auto d = x.dimensions();
-  if (d.size() != 4) return Invalid("x must be [B, H, W, C]");
+  if (d.size() != 4) return jaxdl::Invalid(kKernel, "x must be [B, H, W, C]");
   g->batch = d[0]; g->height = d[1]; g->width = d[2]; g->in_ch = d[3];
   g->kh = kh; g->kw = kw; g->out_ch = out_ch;
   g->out_h = g->height - kh + 1;
   g->out_w = g->width - kw + 1;
-  if (g->out_h < 1 || g->out_w < 1) return Invalid("kernel larger than the image");
+  if (g->out_h < 1 || g->out_w < 1) return jaxdl::Invalid(kKernel, "kernel larger than the image");
   g->vectors = (g->out_w + kLanes - 1) / kLanes;
   g->out_pitch = g->vectors * kLanes;
   g->row_pitch = g->out_pitch + kw - 1;
@@ -78,10 +74,10 @@ constexpr int kGradTaps = 5, kGradOut = 6;
 ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k,
                        ffi::ResultBuffer<ffi::F32> y) {
   const auto kd = k.dimensions();
-  if (kd.size() != 4) return Invalid("kernel must be [KH, KW, C, O]");
+  if (kd.size() != 4) return jaxdl::Invalid(kKernel, "kernel must be [KH, KW, C, O]");
   Geometry g;
   if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
-  if (kd[2] != g.in_ch) return Invalid("kernel input channels differ from the image's");
+  if (kd[2] != g.in_ch) return jaxdl::Invalid(kKernel, "kernel input channels differ from the image's");
   const float* xs = x.typed_data();
   const float* ks = k.typed_data();
   float* ys = y->typed_data();
@@ -130,12 +126,12 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
                           ffi::Buffer<ffi::F32> dy, ffi::ResultBuffer<ffi::F32> dk) {
   const auto kd = dk->dimensions();
   const auto yd = dy.dimensions();
-  if (kd.size() != 4 || yd.size() != 4) return Invalid("dy must be [B, OH, OW, O], dk [KH, KW, C, O]");
+  if (kd.size() != 4 || yd.size() != 4) return jaxdl::Invalid(kKernel, "dy must be [B, OH, OW, O], dk [KH, KW, C, O]");
   Geometry g;
   if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
   if (kd[2] != g.in_ch || yd[0] != g.batch || yd[1] != g.out_h || yd[2] != g.out_w ||
       yd[3] != g.out_ch) {
-    return Invalid("dy's shape does not match x and dk");
+    return jaxdl::Invalid(kKernel, "dy's shape does not match x and dk");
   }
   const float* xs = x.typed_data();
   const float* dys = dy.typed_data();
@@ -205,10 +201,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
 
 }  // namespace
 
-extern "C" int JaxdlConvSupported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
+extern "C" int JaxdlConvSupported() { return jaxdl::CpuRunsAvx512(); }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvForward, ForwardImpl,
                               ffi::Ffi::Bind()

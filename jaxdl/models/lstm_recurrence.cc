@@ -22,12 +22,10 @@
 #include <string>
 #include <vector>
 
-#include "native_parallel.h"
+#include "native_kernels.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
-
-#define JAXDL_AVX512 __attribute__((target("avx512f,fma")))
 
 namespace {
 
@@ -114,9 +112,7 @@ void RunOverRows(ffi::ThreadPool& pool, int64_t batch, Body body) {
   });
 }
 
-ffi::Error Invalid(const std::string& message) {
-  return ffi::Error::InvalidArgument("jaxdl_lstm: " + message);
-}
+constexpr char kKernel[] = "jaxdl_lstm";  // names the kernel in errors
 
 // projected [T, B, 4H] (x W_i), keep [T, B] (1 or 0), c0, h0 [B, H], w_h [H, 4H],
 // b [4H] -> gate tanh t [T, B, 4H], carries c, h [T, B, H] (after each step).
@@ -126,12 +122,12 @@ ffi::Error LstmForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> projected
                            ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> gates,
                            ffi::ResultBuffer<ffi::F32> cells, ffi::ResultBuffer<ffi::F32> hiddens) {
   const auto dims = projected.dimensions();
-  if (dims.size() != 3 || w_h.dimensions().size() != 2) return Invalid("bad ranks");
+  if (dims.size() != 3 || w_h.dimensions().size() != 2) return jaxdl::Invalid(kKernel, "bad ranks");
   const int64_t steps = dims[0], batch = dims[1], hidden = w_h.dimensions()[0];
   if (dims[2] != 4 * hidden || w_h.dimensions()[1] != 4 * hidden || hidden % 16 != 0 ||
       c0.element_count() != batch * hidden || h0.element_count() != batch * hidden ||
       keep.element_count() != steps * batch || bias.element_count() != 4 * hidden) {
-    return Invalid("shapes do not match projected [T, B, 4H] with H % 16 == 0");
+    return jaxdl::Invalid(kKernel, "shapes do not match projected [T, B, 4H] with H % 16 == 0");
   }
   const float* p = projected.typed_data();
   const float* kp = keep.typed_data();
@@ -200,13 +196,13 @@ ffi::Error LstmBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> factors,
                             ffi::ResultBuffer<ffi::F32> d_z, ffi::ResultBuffer<ffi::F32> d_c0,
                             ffi::ResultBuffer<ffi::F32> d_h0) {
   const auto dims = factors.dimensions();
-  if (dims.size() != 3 || w_h_t.dimensions().size() != 2) return Invalid("bad ranks");
+  if (dims.size() != 3 || w_h_t.dimensions().size() != 2) return jaxdl::Invalid(kKernel, "bad ranks");
   const int64_t steps = dims[0], batch = dims[1], hidden = w_h_t.dimensions()[1];
   if (dims[2] != 4 * hidden || w_h_t.dimensions()[0] != 4 * hidden || hidden % 16 != 0 ||
       carry_factors.element_count() != steps * batch * 2 * hidden ||
       d_outputs.element_count() != steps * batch * hidden || keep.element_count() != steps * batch ||
       d_c_final.element_count() != batch * hidden || d_h_final.element_count() != batch * hidden) {
-    return Invalid("shapes do not match factors [T, B, 4H] with H % 16 == 0");
+    return jaxdl::Invalid(kKernel, "shapes do not match factors [T, B, 4H] with H % 16 == 0");
   }
   const float* fac = factors.typed_data();
   const float* cf = carry_factors.typed_data();
@@ -268,10 +264,7 @@ ffi::Error LstmBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> factors,
 }  // namespace
 
 // Whether this CPU runs the kernels above (the Python side asks before use).
-extern "C" int JaxdlLstmSupported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
+extern "C" int JaxdlLstmSupported() { return jaxdl::CpuRunsAvx512(); }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlLstmForward, LstmForwardImpl,
                               ffi::Ffi::Bind()

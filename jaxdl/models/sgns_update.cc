@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "native_parallel.h"
+#include "native_kernels.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -118,9 +118,7 @@ void ScoreCentre(const Centre& a, int64_t b) {
   }
 }
 
-ffi::Error Invalid(const std::string& message) {
-  return ffi::Error::InvalidArgument("jaxdl_sgns_update: " + message);
-}
+constexpr char kKernel[] = "jaxdl_sgns_update";  // names the kernel in errors
 
 ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
                     ffi::Buffer<ffi::F32> outputs, ffi::Buffer<ffi::S32> centres,
@@ -132,14 +130,14 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
   const auto table = inputs.dimensions();
   const auto ctx = contexts.dimensions();
   const auto neg = negatives.dimensions();
-  if (table.size() != 2 || ctx.size() != 2 || neg.size() != 2) return Invalid("bad ranks");
+  if (table.size() != 2 || ctx.size() != 2 || neg.size() != 2) return jaxdl::Invalid(kKernel, "bad ranks");
   const int64_t vocab = table[0], dim = table[1], batch = ctx[0], window = ctx[1],
                 noise = neg[1];
-  if (noise > 64) return Invalid("more than 64 negatives per centre");
+  if (noise > 64) return jaxdl::Invalid(kKernel, "more than 64 negatives per centre");
   if (outputs.element_count() != vocab * dim || centres.element_count() != batch ||
       context_mask.element_count() != batch * window || neg[0] != batch ||
       negative_mask.element_count() != batch * noise) {
-    return Invalid("shapes do not match tables [V, D], contexts [B, C], negatives [B, K]");
+    return jaxdl::Invalid(kKernel, "shapes do not match tables [V, D], contexts [B, C], negatives [B, K]");
   }
   const float* in_old = inputs.typed_data();
   const float* out_old = outputs.typed_data();
@@ -150,11 +148,11 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
   const float* noise_mask = negative_mask.typed_data();
   const float lr = learning_rate.typed_data()[0];
   for (int64_t i = 0; i < batch * window; ++i)
-    if (context[i] < 0 || context[i] >= vocab) return Invalid("a context id is outside the vocabulary");
+    if (context[i] < 0 || context[i] >= vocab) return jaxdl::Invalid(kKernel, "a context id is outside the vocabulary");
   for (int64_t i = 0; i < batch; ++i)
-    if (centre[i] < 0 || centre[i] >= vocab) return Invalid("a centre id is outside the vocabulary");
+    if (centre[i] < 0 || centre[i] >= vocab) return jaxdl::Invalid(kKernel, "a centre id is outside the vocabulary");
   for (int64_t i = 0; i < batch * noise; ++i)
-    if (noise_ids[i] < 0 || noise_ids[i] >= vocab) return Invalid("a negative id is outside the vocabulary");
+    if (noise_ids[i] < 0 || noise_ids[i] >= vocab) return jaxdl::Invalid(kKernel, "a negative id is outside the vocabulary");
 
   // Phase 1, per centre, from the old tables only. Buffers start uninitialised:
   // ScoreCentre zeroes its centre's sums and writes every unmasked pair's error.

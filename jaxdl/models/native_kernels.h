@@ -1,6 +1,8 @@
-// Shared by jaxdl's native CPU kernels: a parallel for over XLA's intra-op pool.
+// Shared by jaxdl's native CPU kernels (blocked_patches.cc, conv_direct.cc,
+// lstm_recurrence.cc, sgns_update.cc): argument errors, the AVX-512 check and
+// target attribute, and a parallel for over XLA's intra-op pool.
 //
-// The calling thread works too and takes items from the same counter as the
+// ParallelFor: the calling thread works too and takes items from the same counter as the
 // pool's tasks, so a call never waits on a task that a busy pool has not started
 // (it waits only for items already being run). The queue is held by shared_ptr:
 // a task that starts after the call returned finds no item left and touches
@@ -13,12 +15,27 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 
 #include "xla/ffi/api/ffi.h"
 
+// Functions with AVX-512 intrinsics; call them only where CpuRunsAvx512().
+#define JAXDL_AVX512 __attribute__((target("avx512f,fma")))
+
 namespace jaxdl {
+
+// An InvalidArgument error that names the kernel: "<kernel>: <message>".
+inline xla::ffi::Error Invalid(const char* kernel, const std::string& message) {
+  return xla::ffi::Error::InvalidArgument(std::string(kernel) + ": " + message);
+}
+
+// Whether this CPU runs JAXDL_AVX512 code (the Python side asks before use).
+inline int CpuRunsAvx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
 
 template <typename Body>
 struct WorkQueue {
