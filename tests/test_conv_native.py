@@ -39,6 +39,16 @@ def test_the_kernel_gradient_repeats_bit_for_bit():
     np.testing.assert_allclose(first, pullback(dy)[0], rtol=1e-4, atol=1e-4)
 
 
+def test_padding_is_added_while_copying_the_image():
+    x, kernel, _ = _arrays(x_shape=(3, 7, 9, 2), kernel_shape=(3, 4, 2, 5))
+    got = conv_native.conv2d(x, kernel, padding=(2, 3))
+    want = jax.lax.conv_general_dilated(x, kernel, (1, 1), ((2, 2), (3, 3)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision="highest")
+    assert got.shape == want.shape == (3, 9, 12, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_vmap_loops_over_the_mapped_axis():
     x, kernel, _ = _arrays(x_shape=(2, 9, 9, 2), kernel_shape=(3, 3, 2, 4))
     kernels = jnp.stack([kernel, -kernel, 2 * kernel])

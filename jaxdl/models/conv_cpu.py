@@ -167,10 +167,11 @@ def _conv_bwd(strides, residuals, dy):
     x, kernel = residuals
     if conv_native.usable(x, kernel, strides):
         # Direct kernels: dx is the full correlation of dy with the flipped,
-        # transposed kernel, i.e. the forward kernel on dy padded by kh-1, kw-1.
+        # transposed kernel, i.e. the forward kernel on dy padded by kh-1, kw-1
+        # (zeros the kernel adds while copying dy, not a padded copy in XLA).
         kh, kw = kernel.shape[:2]
-        padded = jnp.pad(dy, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)))
-        dx = conv_native.conv2d(padded, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2))
+        dx = conv_native.conv2d(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2),
+                                padding=(kh - 1, kw - 1))
         return dx, conv_native.kernel_grad(x, dy)
     # The blocked formulation's own gradient: its forward GEMM is dead here and
     # XLA drops it; the patches are rebuilt (or shared with the forward pass).

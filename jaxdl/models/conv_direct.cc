@@ -10,7 +10,8 @@
 // gradient pairs the same input rows with the output gradient's rows, and each
 // thread sums its images into its own partial, added at the end.
 //
-//   forward:  x [B, H, W, C], k [KH, KW, C, O] -> y [B, H-KH+1, W-KW+1, O]
+//   forward:  x [B, H, W, C], k [KH, KW, C, O], zero padding (pad_h, pad_w) on
+//             each side -> y [B, H+2 pad_h-KH+1, W+2 pad_w-KW+1, O]
 //   backward: x, dy [B, OH, OW, O] -> dk [KH, KW, C, O]
 //
 // Sums run in another order than XLA's: results equal lax.conv up to float
@@ -35,28 +36,35 @@ constexpr int kLanes = 16;
 constexpr int kOutBlock = 8;  // output channels per pass (accumulators per vector)
 
 struct Geometry {
-  int64_t batch, height, width, in_ch, kh, kw, out_ch, out_h, out_w;
+  int64_t batch, in_height, in_width;  // the image as stored
+  int64_t pad_h, pad_w;               // zeros on each side, added in the planar copy
+  int64_t height, width, in_ch, kh, kw, out_ch, out_h, out_w;  // height, width: padded
   int64_t vectors;    // ceil(out_w / 16)
   int64_t row_pitch;  // planar row length: vectors * 16 + kw - 1 (>= width), zero tail
   int64_t out_pitch;  // vectors * 16
 };
 
-// One image NHWC -> planar [C][H][row_pitch], zeros past the last column.
+// One image NHWC -> planar [C][H + 2 pad_h][row_pitch], zeros in the padding
+// and past the last column.
 JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar) {
   std::fill(planar, planar + g.in_ch * g.height * g.row_pitch, 0.0f);
-  for (int64_t h = 0; h < g.height; ++h)
-    for (int64_t w = 0; w < g.width; ++w)
+  for (int64_t h = 0; h < g.in_height; ++h)
+    for (int64_t w = 0; w < g.in_width; ++w)
       for (int64_t c = 0; c < g.in_ch; ++c)
-        planar[(c * g.height + h) * g.row_pitch + w] = image[(h * g.width + w) * g.in_ch + c];
+        planar[(c * g.height + h + g.pad_h) * g.row_pitch + w + g.pad_w] =
+            image[(h * g.in_width + w) * g.in_ch + c];
 }
 
 constexpr char kKernel[] = "jaxdl_conv_direct";  // names the kernel in errors
 
 ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_t out_ch,
-                        Geometry* g) {
+                        int64_t pad_h, int64_t pad_w, Geometry* g) {
   const auto d = x.dimensions();
   if (d.size() != 4) return jaxdl::Invalid(kKernel, "x must be [B, H, W, C]");
-  g->batch = d[0]; g->height = d[1]; g->width = d[2]; g->in_ch = d[3];
+  if (pad_h < 0 || pad_w < 0) return jaxdl::Invalid(kKernel, "negative padding");
+  g->batch = d[0]; g->in_height = d[1]; g->in_width = d[2]; g->in_ch = d[3];
+  g->pad_h = pad_h; g->pad_w = pad_w;
+  g->height = d[1] + 2 * pad_h; g->width = d[2] + 2 * pad_w;
   g->kh = kh; g->kw = kw; g->out_ch = out_ch;
   g->out_h = g->height - kh + 1;
   g->out_w = g->width - kw + 1;
@@ -72,11 +80,12 @@ constexpr int64_t kImagesPerGroup = 8;
 constexpr int kGradTaps = 5, kGradOut = 6;
 
 ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k,
-                       ffi::ResultBuffer<ffi::F32> y) {
+                       ffi::ResultBuffer<ffi::F32> y, int64_t pad_h, int64_t pad_w) {
   const auto kd = k.dimensions();
   if (kd.size() != 4) return jaxdl::Invalid(kKernel, "kernel must be [KH, KW, C, O]");
   Geometry g;
-  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
+  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], pad_h, pad_w, &g); error.failure())
+    return error;
   if (kd[2] != g.in_ch) return jaxdl::Invalid(kKernel, "kernel input channels differ from the image's");
   const float* xs = x.typed_data();
   const float* ks = k.typed_data();
@@ -88,7 +97,7 @@ ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffe
     auto& out = outputs[worker];
     in.resize(g.in_ch * g.height * g.row_pitch);
     out.resize(g.out_ch * g.out_h * g.out_pitch);
-    ToPlanar(xs + image * g.height * g.width * g.in_ch, g, in.data());
+    ToPlanar(xs + image * g.in_height * g.in_width * g.in_ch, g, in.data());
     for (int64_t o0 = 0; o0 < g.out_ch; o0 += kOutBlock) {
       const int64_t ob = std::min<int64_t>(kOutBlock, g.out_ch - o0);
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
@@ -128,7 +137,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const auto yd = dy.dimensions();
   if (kd.size() != 4 || yd.size() != 4) return jaxdl::Invalid(kKernel, "dy must be [B, OH, OW, O], dk [KH, KW, C, O]");
   Geometry g;
-  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], &g); error.failure()) return error;
+  if (auto error = ReadGeometry(x, kd[0], kd[1], kd[3], 0, 0, &g); error.failure()) return error;
   if (kd[2] != g.in_ch || yd[0] != g.batch || yd[1] != g.out_h || yd[2] != g.out_w ||
       yd[3] != g.out_ch) {
     return jaxdl::Invalid(kKernel, "dy's shape does not match x and dk");
@@ -150,7 +159,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
     float* sum = partial.data() + group * taps;
     in.resize(g.in_ch * g.height * g.row_pitch);
     grad.assign(g.out_ch * g.out_h * g.out_pitch, 0.0f);  // zero lanes past out_w
-    ToPlanar(xs + image * g.height * g.width * g.in_ch, g, in.data());
+    ToPlanar(xs + image * g.in_height * g.in_width * g.in_ch, g, in.data());
     const float* src = dys + image * g.out_h * g.out_w * g.out_ch;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
@@ -208,7 +217,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvForward, ForwardImpl,
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x
                                   .Arg<ffi::Buffer<ffi::F32>>()  // kernel
-                                  .Ret<ffi::Buffer<ffi::F32>>());  // y
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // y
+                                  .Attr<int64_t>("pad_h")
+                                  .Attr<int64_t>("pad_w"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvKernelGrad, KernelGradImpl,
                               ffi::Ffi::Bind()

@@ -11,6 +11,8 @@ for bit from run to run (the kernel gradient sums images in fixed groups).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 
 from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitioned
@@ -27,19 +29,27 @@ _KERNEL_GRAD_RULE = "b h w c, b y x o -> i j c o"
 _WINDOW = ("h", "w", "c", "i", "j", "o", "y", "x")  # inside an image: never split
 
 _forward_p = ffi_primitive(
-    FORWARD, lambda x, k: [jax.core.ShapedArray(
-        (x.shape[0], x.shape[1] - k.shape[0] + 1, x.shape[2] - k.shape[1] + 1, k.shape[3]),
-        x.dtype)],
-    sharding_rule=_FORWARD_RULE, replicated_factors=_WINDOW, multiple_results=True)
+    FORWARD, lambda x, k, *, pad_h, pad_w: [jax.core.ShapedArray(
+        (x.shape[0], x.shape[1] + 2 * pad_h - k.shape[0] + 1,
+         x.shape[2] + 2 * pad_w - k.shape[1] + 1, k.shape[3]), x.dtype)],
+    sharding_rule=_FORWARD_RULE, replicated_factors=_WINDOW, multiple_results=True,
+    int_attributes=("pad_h", "pad_w"))
 _kernel_grad_p = ffi_primitive(
     KERNEL_GRAD, lambda x, dy: [jax.core.ShapedArray(
         (x.shape[1] - dy.shape[1] + 1, x.shape[2] - dy.shape[2] + 1, x.shape[3], dy.shape[3]),
         x.dtype)],
     sharding_rule=_KERNEL_GRAD_RULE, replicated_factors=_WINDOW, multiple_results=True)
 
-# Images stay on their devices; the kernel gradient is summed over them.
-_forward = row_partitioned(_forward_p, _FORWARD_RULE, _WINDOW, rows_in=(0, None),
-                           rows_out=(0,))
+
+
+@functools.lru_cache(maxsize=None)
+def _forward(pad_h: int, pad_w: int):
+    """The forward call for one padding. Images stay on their devices."""
+    return row_partitioned(_forward_p, _FORWARD_RULE, _WINDOW, rows_in=(0, None),
+                           rows_out=(0,), pad_h=pad_h, pad_w=pad_w)
+
+
+# The kernel gradient is summed over the devices' images.
 _kernel_grad = row_partitioned(_kernel_grad_p, _KERNEL_GRAD_RULE, _WINDOW, rows_in=(0, 0),
                                rows_out=(None,), reduction_factors=("b",))
 
@@ -50,11 +60,15 @@ def usable(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> bool:
             and x.dtype == kernel.dtype == jax.numpy.float32 and LIBRARY.available())
 
 
-@jax.jit
-def conv2d(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """VALID stride-1 `x [B, H, W, C]` * HWIO `kernel` -> `[B, H', W', O]`."""
+@functools.partial(jax.jit, static_argnames="padding")
+def conv2d(x: jax.Array, kernel: jax.Array, padding: tuple[int, int] = (0, 0)) -> jax.Array:
+    """Stride-1 `x [B, H, W, C]` * HWIO `kernel` -> `[B, H', W', O]`.
+
+    `padding = (ph, pw)` zeros on each side of the image, added while the kernel
+    copies it (no padded copy in XLA); `H' = H + 2 ph - kh + 1`.
+    """
     LIBRARY.require()
-    return _forward(x, kernel)[0]
+    return _forward(*padding)(x, kernel)[0]
 
 
 @jax.jit

@@ -197,7 +197,7 @@ def ffi_primitive(target: str, abstract_eval: Callable, *, sharding_rule: str,
 
 def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
                     replicated_factors: tuple[str, ...], *, rows_in: tuple, rows_out: tuple,
-                    reduction_factors: tuple[str, ...] = ()):
+                    reduction_factors: tuple[str, ...] = (), **params):
     """`primitive.bind` under `custom_partitioning`: each device runs its own rows.
 
     Under vmap it loops over the mapped axis (custom_partitioning has no vmap rule).
@@ -213,11 +213,15 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
       rows_in, rows_out: each operand's / result's row dim, or None: replicated,
         or, for a result whose rows were summed away (a weight gradient), summed
         over the devices (`reduction_factors` names those factors for Shardy).
+      params: bound with every call (the primitive's static attributes).
     """
+
+    def bind(*args):
+        return tuple(primitive.bind(*args, **params))
 
     @custom_partitioning
     def call(*args):
-        return tuple(primitive.bind(*args))
+        return bind(*args)
 
     def shardings(mesh, axes, rows, shapes):
         return tuple(NamedSharding(mesh, P(*[axes if dim == row else None
@@ -235,7 +239,7 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
         axes = row_axes(arg_shapes)
 
         def per_device(*args):
-            results = tuple(primitive.bind(*args))
+            results = bind(*args)
             if axes is None or not reduction_factors:
                 return results
             return tuple(lax.psum(r, axes) if row is None else r
