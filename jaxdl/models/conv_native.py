@@ -45,13 +45,13 @@ _kernel_grad_p = ffi_primitive(
 @functools.lru_cache(maxsize=None)
 def _forward(pad_h: int, pad_w: int):
     """The forward call for one padding. Images stay on their devices."""
-    return row_partitioned(_forward_p, _FORWARD_RULE, _WINDOW, rows_in=(0, None),
-                           rows_out=(0,), pad_h=pad_h, pad_w=pad_w)
+    return row_partitioned(_forward_p, rows_in=(0, None), rows_out=(0,), pad_h=pad_h,
+                           pad_w=pad_w)
 
 
 # The kernel gradient is summed over the devices' images.
-_kernel_grad = row_partitioned(_kernel_grad_p, _KERNEL_GRAD_RULE, _WINDOW, rows_in=(0, 0),
-                               rows_out=(None,), reduction_factors=("b",))
+_kernel_grad = row_partitioned(_kernel_grad_p, rows_in=(0, 0), rows_out=(None,),
+                               reduction_factors=("b",))
 
 
 def usable(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> bool:

@@ -52,10 +52,8 @@ _backward_p = ffi_primitive(BACKWARD, _backward_avals, sharding_rule=_BACKWARD_R
                             replicated_factors=("t", "y", "h", "z"), multiple_results=True)
 
 # The batch dim of each operand and result (None: replicated, e.g. weights).
-_forward = row_partitioned(_forward_p, _FORWARD_RULE, ("t", "h", "z"),
-                           rows_in=(1, 1, 0, 0, None, None), rows_out=(1, 1, 1))
-_backward = row_partitioned(_backward_p, _BACKWARD_RULE, ("t", "y", "h", "z"),
-                            rows_in=(1, 1, 1, 1, 0, 0, None), rows_out=(1, 0, 0))
+_forward = row_partitioned(_forward_p, rows_in=(1, 1, 0, 0, None, None), rows_out=(1, 1, 1))
+_backward = row_partitioned(_backward_p, rows_in=(1, 1, 1, 1, 0, 0, None), rows_out=(1, 0, 0))
 
 
 def usable(*arrays: jax.Array, hidden: int, steps: int) -> bool:

@@ -92,15 +92,23 @@ def _forward(w_i, w_h, b, xs, keep, c0, h0):
 
     Returns `(final carry, outputs [T, B, H], (t, c, h) stacked over time)`.
     """
-    steps, batch, features = xs.shape
-    hidden = w_h.shape[0]
+    steps, hidden = xs.shape[0], w_h.shape[0]
     # An einsum, not a [T*B, F] reshape: merging T with B would force a batch
     # sharded over devices to be gathered onto every one of them.
     projected = jnp.einsum("tbf,fz->tbz", xs, w_i)
     if lstm_native.usable(projected, c0, h0, w_h, b, hidden=hidden, steps=steps):
         t, c, h = lstm_native.forward(projected, keep, c0, h0, w_h, b)
-        outputs = jnp.where(keep, h, jnp.zeros_like(h))
-        return (c[-1], h[-1]), outputs, (t, c, h)
+        final = (c[-1], h[-1])
+    else:
+        final, (t, c, h) = _forward_loop(projected, keep, c0, h0, w_h, b)
+    outputs = jnp.where(keep, h, jnp.zeros_like(h))
+    return final, outputs, (t, c, h)
+
+
+def _forward_loop(projected, keep, c0, h0, w_h, b):
+    """The forward recurrence in XLA: `(final carry, (t, c, h) stacked over time)`."""
+    steps, batch, _ = projected.shape
+    hidden = w_h.shape[0]
     scale = _gate_scale(hidden, projected.dtype)
 
     def body(step, state):
@@ -119,9 +127,7 @@ def _forward(w_i, w_h, b, xs, keep, c0, h0):
 
     carries = jnp.zeros((steps, batch, 2 * hidden), projected.dtype)
     c_final, h_final, t, carries = lax.fori_loop(0, steps, body, (c0, h0, projected, carries))
-    c, h = carries[..., :hidden], carries[..., hidden:]
-    outputs = jnp.where(keep, h, jnp.zeros_like(h))
-    return (c_final, h_final), outputs, (t, c, h)
+    return (c_final, h_final), (t, carries[..., :hidden], carries[..., hidden:])
 
 
 @jax.custom_vjp

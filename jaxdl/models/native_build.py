@@ -176,6 +176,8 @@ def ffi_primitive(target: str, abstract_eval: Callable, *, sharding_rule: str,
     replicated_in_order = _in_rule_order(sharding_rule, replicated_factors)
     primitive = jex_core.Primitive(target)
     primitive.multiple_results = multiple_results
+    # Kept for `row_partitioned`, which gives custom_partitioning the same rule.
+    primitive.sharding_rule, primitive.replicated_factors = sharding_rule, replicated_in_order
     primitive.def_abstract_eval(abstract_eval)
 
     def lower(ctx, *args, **params):
@@ -195,8 +197,7 @@ def ffi_primitive(target: str, abstract_eval: Callable, *, sharding_rule: str,
     return primitive
 
 
-def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
-                    replicated_factors: tuple[str, ...], *, rows_in: tuple, rows_out: tuple,
+def row_partitioned(primitive: jex_core.Primitive, *, rows_in: tuple, rows_out: tuple,
                     reduction_factors: tuple[str, ...] = (), **params):
     """`primitive.bind` under `custom_partitioning`: each device runs its own rows.
 
@@ -208,8 +209,8 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
     operand's rows, everything else (weights) is replicated.
 
     Args:
-      primitive: a `multiple_results` FFI primitive.
-      sharding_rule, replicated_factors: as for `ffi_primitive` (Shardy).
+      primitive: a `multiple_results` primitive from `ffi_primitive` (its Shardy
+        rule and replicated factors serve here too).
       rows_in, rows_out: each operand's / result's row dim, or None: replicated,
         or, for a result whose rows were summed away (a weight gradient), summed
         over the devices (`reduction_factors` names those factors for Shardy).
@@ -248,10 +249,10 @@ def row_partitioned(primitive: jex_core.Primitive, sharding_rule: str,
         return (mesh, per_device, shardings(mesh, axes, rows_out, result_shape),
                 shardings(mesh, axes, rows_in, arg_shapes))
 
-    call.def_partition(partition, infer_sharding_from_operands=infer,
-                       sharding_rule=sharding_rule,
-                       need_replication_factors=_in_rule_order(sharding_rule, replicated_factors),
-                       reduction_factors=_in_rule_order(sharding_rule, reduction_factors))
+    rule = primitive.sharding_rule
+    call.def_partition(partition, infer_sharding_from_operands=infer, sharding_rule=rule,
+                       need_replication_factors=primitive.replicated_factors,
+                       reduction_factors=_in_rule_order(rule, reduction_factors))
 
     # custom_partitioning has no vmap rule: under vmap, a loop over the mapped axis.
     @jax.custom_batching.custom_vmap
