@@ -33,15 +33,18 @@ def run_command(args: list[str], **kwargs):
                           capture_output=True, text=True, **kwargs)
 
 
-def run_on_forced_devices(code: str, devices: int = 8, timeout: float = 300.0) -> list[str]:
-    """Run python ``code`` in a subprocess on ``devices`` forced host devices.
+def run_on_forced_devices(code: str, devices: int = 8, args: tuple[str, ...] = (),
+                          timeout: float = 300.0) -> list[str]:
+    """Run python ``code`` (argv: ``args``) in a subprocess on ``devices`` forced CPU devices.
 
     The device count is fixed when jax starts, hence the subprocess. Returns the
     words of its stdout; fails the test, with the stderr tail, on a non-zero exit.
     """
     import subprocess
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               JAX_PLATFORMS="cpu",
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.split()

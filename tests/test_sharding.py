@@ -8,18 +8,14 @@ is imported). The driver below trains the same tiny MLP and saves parameters.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_on_forced_devices
 from jax.sharding import PartitionSpec as P
 
 from jaxdl import distributed
 from jaxdl.errors import ConfigError
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DRIVER = '''
 import json, sys
@@ -90,15 +86,7 @@ json.dump(info, open(f"{out}/{mode}.json", "w"))
 
 
 def _run_driver(tmp_path, mode: str, devices: int) -> dict:
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    proc = subprocess.run([sys.executable, str(driver), str(tmp_path), mode], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_on_forced_devices(DRIVER, devices, args=(str(tmp_path), mode))
     return json.load(open(tmp_path / f"{mode}.json"))
 
 
