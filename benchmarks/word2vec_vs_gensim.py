@@ -36,8 +36,8 @@ from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.evaluation.word_similarity import evaluate_word_pairs
 from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.models.word2vec_corpus import Word2VecCorpus
-from jaxdl.models.word2vec_train import Word2VecSettings, fit_word2vec
+from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.host_loop import Word2VecSettings, fit_word2vec
 
 PAIR_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from jaxdl.config import default_config
 from jaxdl.data.augment import CIFAR10_MEAN, CIFAR10_STD
-from jaxdl.vision_experiment import data_config, run_image_classification
+from jaxdl.recipes.vision import data_config, run_image_classification
 
 STEPS_PER_EPOCH = 50_000 // 128
 

@@ -21,7 +21,7 @@ Data: `cifar-10-batches-py/` (or its parent, or `cifar-10-python.tar.gz`) in
 from __future__ import annotations
 
 from jaxdl.config import default_config
-from jaxdl.vision_experiment import data_config, run_image_classification
+from jaxdl.recipes.vision import data_config, run_image_classification
 
 # The tutorial prints this; it is not measured by jaxdl.
 TUTORIAL_REPORTED_TEST_ACCURACY = 0.54

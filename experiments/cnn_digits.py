@@ -12,7 +12,7 @@ Expected: test accuracy ≥ 0.985. Measured on a 2-core CPU (Intel Xeon, shared)
 from __future__ import annotations
 
 from jaxdl.config import default_config
-from jaxdl.vision_experiment import data_config, run_image_classification
+from jaxdl.recipes.vision import data_config, run_image_classification
 
 
 def get_config():

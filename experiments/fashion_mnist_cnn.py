@@ -1,7 +1,7 @@
 """The MNIST CNN recipe on Fashion-MNIST (same IDX format, 10 clothing classes).
 
 Model and optimiser as in `mnist_cnn` (`SmallCNN` at 28×28, Adam lr 1e-3 with a
-cosine decay, batch 64; `jaxdl.vision_experiment.mnist_family_config`), for 10
+cosine decay, batch 64; `jaxdl.recipes.vision.mnist_family_config`), for 10
 epochs; inputs standardised with Fashion-MNIST's mean 0.2860 / std 0.3530.
 
 Expected: test accuracy about 0.92 (what this two-convolution architecture is
@@ -16,7 +16,7 @@ Data: the four IDX files (raw or .gz) in `--config.data.dir`, or
 
 from __future__ import annotations
 
-from jaxdl.vision_experiment import mnist_family_config, run_image_classification
+from jaxdl.recipes.vision import mnist_family_config, run_image_classification
 
 
 def get_config():

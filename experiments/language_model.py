@@ -36,7 +36,7 @@ from jaxdl.data.text import Vocab
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.sequence import RNNLanguageModel
-from jaxdl.sequence_tasks import language_model_task
+from jaxdl.train.sequence_tasks import language_model_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

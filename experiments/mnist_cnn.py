@@ -4,7 +4,7 @@ Model: `SmallCNN` at 28×28 (conv 32@3×3 → conv 64@3×3 → 2×2 max-pool →
 → dropout 0.5), the architecture of PyTorch's and Keras's MNIST examples; inputs
 standardised with MNIST's mean 0.1307 / std 0.3081 like PyTorch's example; Adam
 lr 1e-3 with a cosine decay to 0 over 3 epochs, batch 64 (2,811 steps). The recipe
-is `jaxdl.vision_experiment.mnist_family_config`.
+is `jaxdl.recipes.vision.mnist_family_config`.
 
 Expected: test accuracy ≥ 0.99 after 3 epochs (the PyTorch and Keras examples
 report about 0.99 for this architecture after 1–3 epochs). NOT RUN HERE: this
@@ -22,7 +22,7 @@ and t10k-labels-idx1-ubyte (raw or .gz) in `--config.data.dir`, or pass
 
 from __future__ import annotations
 
-from jaxdl.vision_experiment import mnist_family_config, run_image_classification
+from jaxdl.recipes.vision import mnist_family_config, run_image_classification
 
 
 def get_config():

@@ -38,7 +38,7 @@ from jaxdl.data.text_readers import read_conllu
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.sequence import LSTMTagger
-from jaxdl.sequence_tasks import tagging_task
+from jaxdl.train.sequence_tasks import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

@@ -32,10 +32,10 @@ from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentence
 from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
                                                 compare_encoders, random_word_vectors)
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
-from jaxdl.models.sentence_encoder import train_rnn_sentence_encoder
-from jaxdl.models.word2vec_corpus import Word2VecCorpus
-from jaxdl.models.word2vec_fit import fit_word2vec_model, word2vec_fit_config
-from jaxdl.models.word2vec_train import Word2VecSettings
+from jaxdl.recipes.sentence_encoder import train_rnn_sentence_encoder
+from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
+from jaxdl.word2vec.host_loop import Word2VecSettings
 
 
 def get_config():

@@ -36,7 +36,7 @@ from jaxdl.data.text_readers import read_fasttext
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.sequence_tasks import sequence_classification_task
+from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

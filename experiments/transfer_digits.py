@@ -27,14 +27,14 @@ import numpy as np
 from flax import nnx
 from ml_collections import ConfigDict
 
-from jaxdl import composed
+from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.vision import load_digits_images
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe_run
 from jaxdl.evaluation.plots import plots_dir
-from jaxdl.models import conv as conv_lib
+from jaxdl.ops import conv as conv_lib
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit

@@ -1,6 +1,6 @@
 """Pretrained word vectors for a sentence classifier, against random embeddings.
 
-Pretraining (T1): skip-gram word2vec (``jaxdl.models.word2vec_train``) on a
+Pretraining (T1): skip-gram word2vec (``jaxdl.word2vec.host_loop``) on a
 corpus — ``config.data.corpus`` (a text file or directory, see
 ``jaxdl.data.text_readers.read_corpus``) or the embedded English corpus, with
 every sentence of the classifier's test split removed so that no test text is
@@ -32,7 +32,7 @@ import numpy as np
 from flax import nnx
 from ml_collections import ConfigDict
 
-from jaxdl import composed
+from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.sequence_sets import classification_dataset
@@ -43,8 +43,8 @@ from jaxdl.evaluation.few_shot import draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.models.word2vec_train import train_word2vec
-from jaxdl.sequence_tasks import sequence_classification_task
+from jaxdl.word2vec.host_loop import train_word2vec
+from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.train.loop import fit
 from jaxdl.transfer import LabelBudgetSource, has_own_checkpoint
 from jaxdl.workdir import fit_summary

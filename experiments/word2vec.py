@@ -30,9 +30,9 @@ from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.projection import plot_word_projection
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.evaluation.word_similarity import evaluate_word_pairs
-from jaxdl.models.word2vec_corpus import Word2VecCorpus
-from jaxdl.models.word2vec_fit import fit_word2vec_model, word2vec_fit_config
-from jaxdl.models.word2vec_train import Word2VecSettings
+from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
+from jaxdl.word2vec.host_loop import Word2VecSettings
 from jaxdl.workdir import fit_summary
 
 GENSIM_TEST_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",

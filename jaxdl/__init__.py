@@ -30,14 +30,14 @@ from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
 from jaxdl.metrics import Metric
 from jaxdl.models.backprop import manual_gradients
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
-from jaxdl.models.conv import Conv2d, conv2d
+from jaxdl.ops.conv import Conv2d, conv2d
 from jaxdl.models.linear import LinearRegression, LogisticRegression, least_squares
 from jaxdl.models.mlp import MLP
 from jaxdl.models.perceptron import Perceptron, train_perceptron
 from jaxdl.models.resnet import ResNet18, ResNet20
 from jaxdl.models.rnn import RNN
 from jaxdl.models.sequence import LSTMTagger, RNNClassifier, RNNLanguageModel
-from jaxdl.models.word2vec_fit import fit_word2vec_model
+from jaxdl.word2vec.training import fit_word2vec_model
 from jaxdl.optim import make_optimizer
 from jaxdl.evaluation.few_shot import few_shot_probe
 from jaxdl.evaluation.sentence_encoders import MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from jaxdl import composed
+from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
 from jaxdl.run import load_experiment

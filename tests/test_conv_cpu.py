@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from jaxdl.errors import ConfigError
-from jaxdl.models import conv, conv_native
-from jaxdl.models.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
+from jaxdl.ops import conv, conv_native
+from jaxdl.ops.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
 
 
 def _lax_conv(x, kernel, strides, padding="VALID"):

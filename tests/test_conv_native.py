@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import run_on_forced_devices
 
-from jaxdl.models import conv_native
+from jaxdl.kernels import conv_direct
 
 pytestmark = pytest.mark.skipif(
     not conv_native.LIBRARY.available(),
@@ -78,7 +78,7 @@ def test_calling_an_unavailable_kernel_says_why(monkeypatch):
 SHARDED = '''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from jaxdl.models import conv_native
+from jaxdl.kernels import conv_direct
 mesh = Mesh(np.array(jax.devices()), ("data",))
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.normal(size=(16, 10, 12, 3)), jnp.float32)
@@ -107,7 +107,7 @@ def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed()
 
 def test_fit_scans_steps_on_native_convolutions_and_not_on_xla_ones():
     from benchmarks.workloads import FitPath, cnn_workload
-    from jaxdl.models import conv
+    from jaxdl.ops import conv
     from jaxdl.train.step import cpu_safe_steps_per_loop
 
     workload = cnn_workload(num_examples=256)

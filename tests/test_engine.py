@@ -158,7 +158,7 @@ def test_compilation_cache_writes_entries(tmp_path):
 @pytest.mark.parametrize("padding,strides", [("VALID", (1, 1)), ("SAME", (2, 2)),
                                              (((1, 2), (0, 1)), (1, 2))])
 def test_im2col_convolution_equals_lax_forward_and_gradients(padding, strides):
-    from jaxdl.models.conv_matmul import conv2d_matmul
+    from jaxdl.ops.conv_matmul import conv2d_matmul
     key_x, key_k = jax.random.split(jax.random.PRNGKey(0))
     x = jax.random.normal(key_x, (2, 9, 10, 3))
     kernel = jax.random.normal(key_k, (3, 4, 3, 5))
@@ -182,7 +182,7 @@ def test_im2col_convolution_equals_lax_forward_and_gradients(padding, strides):
 
 
 def test_conv_seam_dispatches_to_im2col(monkeypatch):
-    from jaxdl.models import conv
+    from jaxdl.ops import conv
     x = jnp.ones((1, 6, 6, 2))
     kernel = jnp.arange(3 * 3 * 2 * 4, dtype=jnp.float32).reshape(3, 3, 2, 4) / 10
     want = conv.conv2d(x, kernel, padding="SAME", precision="highest")

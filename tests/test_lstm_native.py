@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import run_on_forced_devices
 
-from jaxdl.models import lstm_native
-from jaxdl.models.lstm_scan import lstm_sequence
+from jaxdl.kernels import lstm_recurrence
+from jaxdl.ops.lstm_scan import lstm_sequence
 
 pytestmark = pytest.mark.skipif(
     not lstm_native.LIBRARY.available(),
@@ -79,8 +79,8 @@ def test_vmap_loops_over_the_mapped_axis():
 SHARDED = '''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from jaxdl.models import lstm_native
-from jaxdl.models.lstm_scan import lstm_sequence
+from jaxdl.kernels import lstm_recurrence
+from jaxdl.ops.lstm_scan import lstm_sequence
 mesh = Mesh(np.array(jax.devices()), ("data",))
 rng = np.random.default_rng(0)
 w_i, w_h = (jnp.asarray(rng.normal(size=s) * 0.3, jnp.float32) for s in ((3, 64), (16, 64)))

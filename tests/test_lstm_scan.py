@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxdl.models import lstm_native, rnn_cells
-from jaxdl.models.lstm_scan import is_standard_lstm
+from jaxdl.kernels import lstm_recurrence, rnn_cells
+from jaxdl.ops.lstm_scan import is_standard_lstm
 
 # Row 1 is right-padded, row 2 has a hole in the middle: held steps must pass
 # the carry and its gradient through unchanged wherever they are.

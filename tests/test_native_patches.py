@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import run_on_forced_devices
 
-from jaxdl.models import native_patches
-from jaxdl.models.native_patches import blocked_patches, stack_patches
+from jaxdl.kernels import blocked_patches
+from jaxdl.kernels.blocked_patches import blocked_patches, stack_patches
 
 pytestmark = pytest.mark.skipif(not native_patches.available(),
                                 reason=f"no native kernel: {native_patches.unavailable_reason()}")
@@ -79,7 +79,7 @@ def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch,
     _forget(monkeypatch)
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
-    with caplog.at_level(logging.WARNING, logger="jaxdl.models.native_build"):
+    with caplog.at_level(logging.WARNING, logger="jaxdl.kernels.build"):
         assert not native_patches.available()
         assert not native_patches.available()  # asked twice, warned once
     assert "no C++ compiler" in native_patches.unavailable_reason()
@@ -111,7 +111,7 @@ def test_jaxdl_native_0_turns_the_kernel_off(monkeypatch):
 SHARDED = '''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from jaxdl.models.native_patches import blocked_patches, stack_patches
+from jaxdl.kernels.blocked_patches import blocked_patches, stack_patches
 mesh = Mesh(np.array(jax.devices()), ("data",))
 grouped = jax.device_put(jnp.asarray(np.random.default_rng(0).normal(size=(16, 12, 5, 6)),
                                      jnp.float32), NamedSharding(mesh, P("data")))

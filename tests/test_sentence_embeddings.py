@@ -13,7 +13,7 @@ from jaxdl.errors import ConfigError
 from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
                                                 compare_encoders, random_word_vectors)
 from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.models.sentence_encoder import (neighbour_words_dataset, sentence_lm_dataset,
+from jaxdl.recipes.sentence_encoder import (neighbour_words_dataset, sentence_lm_dataset,
                                           train_rnn_sentence_encoder)
 from jaxdl.models.sequence import RNNLanguageModel
 

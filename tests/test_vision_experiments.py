@@ -26,7 +26,7 @@ from jaxdl.errors import ConfigError
 from jaxdl.optim import make_optimizer
 from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.state import create_train_state, params_sha256, split_model
-from jaxdl.vision_experiment import build_model, data_config, image_task, load_image_splits
+from jaxdl.recipes.vision import build_model, data_config, image_task, load_image_splits
 
 def learnable_images(num: int, size: int, channels: int, seed: int):
     """uint8 images `[num, size, size, channels]` whose class (0..9) is a bright

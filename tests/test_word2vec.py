@@ -9,9 +9,9 @@ from gensim.test.utils import datapath
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.models.word2vec import make_batch
-from jaxdl.models.word2vec_corpus import Word2VecCorpus, alias_table, keep_probability, noise_distribution
-from jaxdl.models.word2vec_train import Word2VecSettings, fit_word2vec
+from jaxdl.word2vec.sgns import make_batch
+from jaxdl.word2vec.corpus import Word2VecCorpus, alias_table, keep_probability, noise_distribution
+from jaxdl.word2vec.host_loop import Word2VecSettings, fit_word2vec
 
 
 @pytest.fixture(scope="module")

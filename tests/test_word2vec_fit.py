@@ -8,10 +8,10 @@ import optax
 import pytest
 
 from jaxdl.errors import ConfigError
-from jaxdl.models.word2vec_corpus import Word2VecCorpus
-from jaxdl.models.word2vec_fit import (Word2VecModel, Word2VecSource, fit_word2vec_model,
+from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.training import (Word2VecModel, Word2VecSource, fit_word2vec_model,
                                        make_word2vec_step, word2vec_fit_config, word2vec_task)
-from jaxdl.models.word2vec_train import Word2VecSettings, fit_word2vec
+from jaxdl.word2vec.host_loop import Word2VecSettings, fit_word2vec
 from jaxdl.train.loop import fit
 from jaxdl.train.state import params_sha256
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl.models import word2vec, word2vec_native
+from jaxdl.word2vec import sgns as word2vec, word2vec_native
 
 pytestmark = pytest.mark.skipif(
     not word2vec_native.LIBRARY.available(),

@@ -9,7 +9,7 @@ Encoders:
   every call embeds with the same projection;
 * `RNNSentenceEncoder`: the final hidden state of a trained recurrent language
   model over `<s> w1 … wn`, or the mean / max of its states (see
-  `jaxdl.models.sentence_encoder` for training).
+  `jaxdl.recipes.sentence_encoder` for training).
 
 `compare_encoders` scores any of them by a linear probe and nearest-sentence retrieval.
 """

@@ -1,7 +1,7 @@
 """Small convolutional classifiers: the PyTorch CIFAR-10 tutorial net, LeNet-5, and
 a digits CNN.
 
-Every model takes NHWC images, convolves through `jaxdl.models.conv`, exposes
+Every model takes NHWC images, convolves through `jaxdl.ops.conv`, exposes
 `features(x, *, rngs=None) -> [B, D]` (the penultimate representation) and keeps
 its classifier in `head` (an `nnx.Linear`), so that transfer learning can
 re-initialise `head` and probe `features`.
@@ -10,7 +10,7 @@ re-initialise `head` and probe `features`.
 import jax
 from flax import nnx
 
-from jaxdl.models.conv import Conv2d, max_pool
+from jaxdl.ops.conv import Conv2d, max_pool
 
 
 def _flatten(x: jax.Array) -> jax.Array:

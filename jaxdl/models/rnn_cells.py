@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxdl.errors import ConfigError
-from jaxdl.models.lstm_scan import fused_weights, is_standard_lstm, lstm_sequence
+from jaxdl.ops.lstm_scan import fused_weights, is_standard_lstm, lstm_sequence
 
 # A cell's carry: an array [B, H] (Elman, GRU) or a tuple (c, h) (LSTM).
 Carry = Any
@@ -157,7 +157,7 @@ def _lstm_directions(cells, time_major_inputs, mask, initial_carries, reverse):
     """`masked_scan_directions` for LSTM cells, one `lstm_sequence` per direction.
 
     Same results as scanning the cells step by step (up to float summation
-    order), much faster: see `jaxdl.models.lstm_scan`.
+    order), much faster: see `jaxdl.ops.lstm_scan`.
     """
     keep = jnp.swapaxes(mask, 0, 1)[..., None] > 0  # [T, B, 1]
     carries, outputs = [], []

@@ -30,7 +30,7 @@ from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.logging import MetricsLogger, progress_bar
 from jaxdl.train.state import TrainState, count_params, create_train_state, params_sha256, split_model
 from jaxdl.train.task import Task
-from jaxdl.validation import check_data_fits_model
+from jaxdl.train.validation import check_data_fits_model
 
 
 @dataclasses.dataclass

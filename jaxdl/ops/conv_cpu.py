@@ -48,9 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxdl.models import conv_native
-from jaxdl.models.conv_matmul import output_size
-from jaxdl.models.native_patches import blocked_patches
+from jaxdl.kernels import conv_direct
+from jaxdl.ops.conv_matmul import output_size
+from jaxdl.kernels.blocked_patches import blocked_patches
 
 # A patch row is copied in runs of bx * sw * C values; about 12 floats measured
 # best (conv 3 -> 6: bx 4 beat 2 and 7; conv 6 -> 16: bx 2 beat 1 and 5).

@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitioned
+from jaxdl.kernels.build import NativeLibrary, ffi_primitive, row_partitioned
 
 FORWARD, BACKWARD = "jaxdl_lstm_forward", "jaxdl_lstm_backward"
 

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax.interpreters import batching
 
-from jaxdl.models.native_build import NativeLibrary, ffi_primitive
+from jaxdl.kernels.build import NativeLibrary, ffi_primitive
 
 TARGET = "jaxdl_blocked_patches"
 

@@ -34,9 +34,9 @@ from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.metrics import Metric
-from jaxdl.models.word2vec import init_params, make_batch, sgns_update
-from jaxdl.models.word2vec_corpus import Word2VecArrays, Word2VecCorpus
-from jaxdl.models.word2vec_train import Word2VecSettings, learning_rate
+from jaxdl.word2vec.sgns import init_params, make_batch, sgns_update
+from jaxdl.word2vec.corpus import Word2VecArrays, Word2VecCorpus
+from jaxdl.word2vec.host_loop import Word2VecSettings, learning_rate
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.train.state import TrainState
 from jaxdl.train.task import Task

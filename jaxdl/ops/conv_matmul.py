@@ -8,7 +8,7 @@ both gradients are GEMMs too (``dkernel = patchesᵀ · dy``, ``dpatches = dy ·
 kernelᵀ`` folded back by adds). Results equal ``lax.conv_general_dilated`` up to
 float summation order.
 
-Layout: images NHWC, kernels HWIO, as in ``jaxdl.models.conv``.
+Layout: images NHWC, kernels HWIO, as in ``jaxdl.ops.conv``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def conv2d_matmul(x: jax.Array, kernel: jax.Array, *, strides: tuple[int, int],
       kernel: ``[kh, kw, Cin, Cout]`` (HWIO).
       strides: ``(sh, sw)``.
       padding: ``'SAME'``, ``'VALID'`` or ``((top, bottom), (left, right))``
-        (already normalised by ``jaxdl.models.conv``).
+        (already normalised by ``jaxdl.ops.conv``).
       precision: ``jax.lax`` precision of the matmul (None: the default).
     Returns:
       ``[B, H', W', Cout]``.

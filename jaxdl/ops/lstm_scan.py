@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax import lax
 from flax import nnx
 
-from jaxdl.models import lstm_native
+from jaxdl.kernels import lstm_recurrence
 
 
 def fused_weights(cell: nnx.LSTMCell) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.models.word2vec import Params, init_params, make_batch, sgns_update
-from jaxdl.models.word2vec_corpus import Word2VecArrays, Word2VecCorpus
+from jaxdl.word2vec.sgns import Params, init_params, make_batch, sgns_update
+from jaxdl.word2vec.corpus import Word2VecArrays, Word2VecCorpus
 
 
 def learning_rate(step: jax.Array, total_steps: int, alpha: float, min_alpha: float) -> jax.Array:

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxdl.errors import ConfigError
-from jaxdl.models.conv_cpu import conv2d_cpu
-from jaxdl.models.conv_matmul import conv2d_matmul, explicit_padding
+from jaxdl.ops.conv_cpu import conv2d_cpu
+from jaxdl.ops.conv_matmul import conv2d_matmul, explicit_padding
 
 Padding = str | int | Sequence[tuple[int, int]]
 

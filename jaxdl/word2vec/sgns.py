@@ -27,8 +27,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxdl.models import word2vec_native
-from jaxdl.models.word2vec_corpus import Word2VecArrays
+from jaxdl.kernels import sgns_update
+from jaxdl.word2vec.corpus import Word2VecArrays
 
 Params = dict[str, jax.Array]
 Batch = dict[str, jax.Array]

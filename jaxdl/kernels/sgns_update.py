@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.models.native_build import NativeLibrary
+from jaxdl.kernels.build import NativeLibrary
 
 TARGET = "jaxdl_sgns_update"
 LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate"})

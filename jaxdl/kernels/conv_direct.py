@@ -15,7 +15,7 @@ import functools
 
 import jax
 
-from jaxdl.models.native_build import NativeLibrary, ffi_primitive, row_partitioned
+from jaxdl.kernels.build import NativeLibrary, ffi_primitive, row_partitioned
 
 FORWARD, KERNEL_GRAD = "jaxdl_conv_forward", "jaxdl_conv_kernel_grad"
 

@@ -28,7 +28,7 @@ from jaxdl.data.text import Vocab, pad_batch
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.sentence_encoders import RNNSentenceEncoder
 from jaxdl.models.sequence import RNNLanguageModel
-from jaxdl.sequence_tasks import language_model_task, per_token_weights
+from jaxdl.train.sequence_tasks import language_model_task, per_token_weights
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.train.task import Task
 

@@ -1,0 +1,1 @@
+"""Native CPU kernels (C++ through the XLA FFI): the build cache, the FFI glue, one .py + .cc per kernel."""

@@ -1,0 +1,1 @@
+"""Reusable experiment building blocks: vision, text, composed sub-runs, the transfer sweep."""

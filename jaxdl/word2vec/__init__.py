@@ -1,0 +1,1 @@
+"""word2vec: corpus, batches and update, model, training through `fit`."""
