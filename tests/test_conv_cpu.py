@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from jaxdl.errors import ConfigError
-from jaxdl.ops import conv, conv_native
+from jaxdl.kernels import conv_direct
+from jaxdl.ops import conv
 from jaxdl.ops.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
 
 
@@ -30,10 +31,10 @@ def _lax_conv(x, kernel, strides, padding="VALID"):
 def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides, native,
                                              monkeypatch):
     """As accurate as XLA's own float32 convolution, against a float64 reference."""
-    if native and not conv_native.LIBRARY.available():
-        pytest.skip(f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
+    if native and not conv_direct.LIBRARY.available():
+        pytest.skip(f"no native conv: {conv_direct.LIBRARY.unavailable_reason()}")
     if not native:
-        monkeypatch.setattr(conv_native, "usable", lambda *args: False)
+        monkeypatch.setattr(conv_direct, "usable", lambda *args: False)
     rng = np.random.default_rng(0)
     x64 = rng.normal(size=x_shape)
     k64 = rng.normal(size=kernel_shape)
@@ -79,7 +80,7 @@ def test_auto_takes_the_direct_path_for_small_stride_1_convolutions_on_cpu(monke
 
     few, many = jaxpr((1, 16, 16, 3), (5, 5, 3, 6)), jaxpr((1, 16, 16, 16), (3, 3, 16, 32))
     assert "custom_vjp_call" in few and "custom_vjp_call" in many
-    if conv_native.LIBRARY.available():  # the direct C++ forward for both
+    if conv_direct.LIBRARY.available():  # the direct C++ forward for both
         assert "jaxdl_conv_forward" in few and "jaxdl_conv_forward" in many
         assert "conv_general_dilated" not in few + many
     else:

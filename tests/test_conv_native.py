@@ -11,8 +11,8 @@ from conftest import run_on_forced_devices
 from jaxdl.kernels import conv_direct
 
 pytestmark = pytest.mark.skipif(
-    not conv_native.LIBRARY.available(),
-    reason=f"no native conv: {conv_native.LIBRARY.unavailable_reason()}")
+    not conv_direct.LIBRARY.available(),
+    reason=f"no native conv: {conv_direct.LIBRARY.unavailable_reason()}")
 
 
 def _lax(x, kernel):
@@ -32,16 +32,16 @@ def _arrays(x_shape=(19, 12, 21, 3), kernel_shape=(3, 5, 3, 10), seed=0):
 def test_the_kernel_gradient_repeats_bit_for_bit():
     # 19 images: groups of 8, 8 and 3, taken by whichever thread is free.
     x, kernel, dy = _arrays()
-    first = np.asarray(conv_native.kernel_grad(x, dy))
+    first = np.asarray(conv_direct.kernel_grad(x, dy))
     for _ in range(5):
-        assert np.array_equal(np.asarray(conv_native.kernel_grad(x, dy)), first)
+        assert np.array_equal(np.asarray(conv_direct.kernel_grad(x, dy)), first)
     _, pullback = jax.vjp(lambda k: _lax(x, k), kernel)
     np.testing.assert_allclose(first, pullback(dy)[0], rtol=1e-4, atol=1e-4)
 
 
 def test_padding_is_added_while_copying_the_image():
     x, kernel, _ = _arrays(x_shape=(3, 7, 9, 2), kernel_shape=(3, 4, 2, 5))
-    got = conv_native.conv2d(x, kernel, padding=(2, 3))
+    got = conv_direct.conv2d(x, kernel, padding=(2, 3))
     want = jax.lax.conv_general_dilated(x, kernel, (1, 1), ((2, 2), (3, 3)),
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                         precision="highest")
@@ -52,7 +52,7 @@ def test_padding_is_added_while_copying_the_image():
 def test_vmap_loops_over_the_mapped_axis():
     x, kernel, _ = _arrays(x_shape=(2, 9, 9, 2), kernel_shape=(3, 3, 2, 4))
     kernels = jnp.stack([kernel, -kernel, 2 * kernel])
-    got = jax.vmap(conv_native.conv2d, in_axes=(None, 0))(x, kernels)
+    got = jax.vmap(conv_direct.conv2d, in_axes=(None, 0))(x, kernels)
     for k, one in enumerate(kernels):
         np.testing.assert_allclose(got[k], _lax(x, one), rtol=1e-5, atol=1e-5)
 
@@ -60,19 +60,19 @@ def test_vmap_loops_over_the_mapped_axis():
 def test_a_nan_pixel_reaches_exactly_the_outputs_that_read_it():
     x, kernel, _ = _arrays(x_shape=(2, 9, 9, 2), kernel_shape=(3, 3, 2, 4))
     x = x.at[1, 4, 4, 0].set(jnp.nan)
-    nan = np.isnan(np.asarray(conv_native.conv2d(x, kernel)))
+    nan = np.isnan(np.asarray(conv_direct.conv2d(x, kernel)))
     expected = np.zeros(nan.shape, bool)
     expected[1, 2:5, 2:5, :] = True  # outputs whose 3x3 window covers (4, 4)
     assert np.array_equal(nan, expected)
 
 
 def test_calling_an_unavailable_kernel_says_why(monkeypatch):
-    monkeypatch.setattr(conv_native.LIBRARY, "_ok", False)
-    monkeypatch.setattr(conv_native.LIBRARY, "_why", "no C++ compiler: CXX='c++' is not on PATH")
+    monkeypatch.setattr(conv_direct.LIBRARY, "_ok", False)
+    monkeypatch.setattr(conv_direct.LIBRARY, "_why", "no C++ compiler: CXX='c++' is not on PATH")
     x, kernel, _ = _arrays(x_shape=(1, 5, 5, 1), kernel_shape=(3, 3, 1, 1))
     with pytest.raises(RuntimeError, match=r"conv_direct.cc is unavailable: no C\+\+ compiler"):
-        conv_native.conv2d.__wrapped__(x, kernel)
-    assert not conv_native.usable(x, kernel, (1, 1))
+        conv_direct.conv2d.__wrapped__(x, kernel)
+    assert not conv_direct.usable(x, kernel, (1, 1))
 
 
 SHARDED = '''
@@ -86,8 +86,8 @@ kernel = jnp.asarray(rng.normal(size=(3, 3, 3, 5)), jnp.float32)
 dy = jnp.asarray(rng.normal(size=(16, 8, 10, 5)), jnp.float32)
 images = NamedSharding(mesh, P("data"))
 xs, dys = jax.device_put(x, images), jax.device_put(dy, images)
-forward = jax.jit(conv_native.conv2d)
-grad = jax.jit(conv_native.kernel_grad)
+forward = jax.jit(conv_direct.conv2d)
+grad = jax.jit(conv_direct.kernel_grad)
 y = forward(xs, kernel)
 hlo = forward.lower(xs, kernel).compile().as_text() + grad.lower(xs, dys).compile().as_text()
 calls = [l for l in hlo.split("\\\\n") if 'custom_call_target="jaxdl_conv' in l]

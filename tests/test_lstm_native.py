@@ -12,8 +12,8 @@ from jaxdl.kernels import lstm_recurrence
 from jaxdl.ops.lstm_scan import lstm_sequence
 
 pytestmark = pytest.mark.skipif(
-    not lstm_native.LIBRARY.available(),
-    reason=f"no native LSTM: {lstm_native.LIBRARY.unavailable_reason()}")
+    not lstm_recurrence.LIBRARY.available(),
+    reason=f"no native LSTM: {lstm_recurrence.LIBRARY.unavailable_reason()}")
 
 
 def _inputs(steps=5, batch=6, features=3, hidden=16, dtype=jnp.float32, seed=0):
@@ -96,7 +96,7 @@ def loss(w_h, xs, keep, c0):
 step = jax.jit(jax.value_and_grad(loss))
 value, grad = step(w_h, xs_s, keep_s, zeros_s)
 hlo = step.lower(w_h, xs_s, keep_s, zeros_s).compile().as_text()
-lstm_native.usable = lambda *a, **k: False  # the XLA loops, one device's worth
+lstm_recurrence.usable = lambda *a, **k: False  # the XLA loops, one device's worth
 want_value, want_grad = jax.jit(jax.value_and_grad(loss))(w_h, xs, keep, zeros)
 # Per device: 16 rows / 8 = 2 (the whole batch would be f32[5,16,64]).
 calls = [l for l in hlo.split("\\n") if 'custom_call_target="jaxdl_lstm_forward"' in l]

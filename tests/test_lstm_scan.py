@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxdl.kernels import lstm_recurrence, rnn_cells
+from jaxdl.kernels import lstm_recurrence
+from jaxdl.models import rnn_cells
 from jaxdl.ops.lstm_scan import is_standard_lstm
 
 # Row 1 is right-padded, row 2 has a hole in the middle: held steps must pass
@@ -16,7 +17,7 @@ MASK = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 1]], np
 # single-row tail); every third row is all padding from step 2 on.
 MASK9 = np.tile(MASK, (3, 1))
 MASK9[::3, 2:] = 0
-NATIVE = lstm_native.LIBRARY.available()
+NATIVE = lstm_recurrence.LIBRARY.available()
 
 
 def _cell_scan(cell, xs, mask, carry, reverse):
@@ -44,7 +45,7 @@ def _fused_scan(cell, xs, mask, carry, reverse):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_outputs_final_state_and_every_gradient_match_the_cell(reverse, hidden, mask):
     if hidden % 16 == 0 and not NATIVE:
-        pytest.skip(f"no native LSTM kernel: {lstm_native.LIBRARY.unavailable_reason()}")
+        pytest.skip(f"no native LSTM kernel: {lstm_recurrence.LIBRARY.unavailable_reason()}")
     batch = len(mask)
     cell = nnx.LSTMCell(5, hidden, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(cell)

@@ -12,8 +12,8 @@ from conftest import run_on_forced_devices
 from jaxdl.kernels import blocked_patches
 from jaxdl.kernels.blocked_patches import blocked_patches, stack_patches
 
-pytestmark = pytest.mark.skipif(not native_patches.available(),
-                                reason=f"no native kernel: {native_patches.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(not blocked_patches.available(),
+                                reason=f"no native kernel: {blocked_patches.unavailable_reason()}")
 
 # (grouped shape [..., H, G, R], kh, groups, sh, out_h, blocks)
 CASES = [
@@ -70,8 +70,8 @@ def test_vmap_maps_over_an_extra_batch_axis():
 
 def _forget(monkeypatch):
     """Make the next `available()` build again; monkeypatch restores the outcome."""
-    monkeypatch.setattr(native_patches.LIBRARY, "_ok", None)
-    monkeypatch.setattr(native_patches.LIBRARY, "_why", "")
+    monkeypatch.setattr(blocked_patches.LIBRARY, "_ok", None)
+    monkeypatch.setattr(blocked_patches.LIBRARY, "_why", "")
 
 
 def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch, tmp_path,
@@ -80,10 +80,10 @@ def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch,
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
     with caplog.at_level(logging.WARNING, logger="jaxdl.kernels.build"):
-        assert not native_patches.available()
-        assert not native_patches.available()  # asked twice, warned once
-    assert "no C++ compiler" in native_patches.unavailable_reason()
-    assert "no-such-compiler" in native_patches.unavailable_reason()
+        assert not blocked_patches.available()
+        assert not blocked_patches.available()  # asked twice, warned once
+    assert "no C++ compiler" in blocked_patches.unavailable_reason()
+    assert "no-such-compiler" in blocked_patches.unavailable_reason()
     assert len([r for r in caplog.records if "blocked_patches.cc unavailable" in r.message]) == 1
     grouped = _grouped((2, 9, 5, 6))
     got = jax.jit(lambda g: blocked_patches(g, 3, 2, 1, 7, 4))
@@ -96,16 +96,16 @@ def test_a_failing_compiler_reports_its_exit_status(monkeypatch, tmp_path):
     _forget(monkeypatch)
     monkeypatch.setenv("CXX", "false")  # exits 1 without output
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
-    assert not native_patches.available()
-    assert "exited with 1" in native_patches.unavailable_reason()
+    assert not blocked_patches.available()
+    assert "exited with 1" in blocked_patches.unavailable_reason()
     assert not list((tmp_path / "cache").glob("*.so"))  # nothing half-built is left
 
 
 def test_jaxdl_native_0_turns_the_kernel_off(monkeypatch):
     _forget(monkeypatch)
     monkeypatch.setenv("JAXDL_NATIVE", "0")
-    assert not native_patches.available()
-    assert native_patches.unavailable_reason() == "JAXDL_NATIVE=0"
+    assert not blocked_patches.available()
+    assert blocked_patches.unavailable_reason() == "JAXDL_NATIVE=0"
 
 
 SHARDED = '''

@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl.word2vec import sgns as word2vec, word2vec_native
+from jaxdl.kernels import sgns_update as sgns_kernel
+from jaxdl.word2vec import sgns as word2vec
 
 pytestmark = pytest.mark.skipif(
-    not word2vec_native.LIBRARY.available(),
-    reason=f"no native word2vec: {word2vec_native.LIBRARY.unavailable_reason()}")
+    not sgns_kernel.LIBRARY.available(),
+    reason=f"no native word2vec: {sgns_kernel.LIBRARY.unavailable_reason()}")
 
 VOCAB, DIM, CENTRES, WINDOW, NOISE = 500, 40, 96, 6, 5
 
@@ -36,7 +37,7 @@ def _params_and_batch(seed=0, per_pair=False):
 
 
 def _xla_update(params, batch, lr, monkeypatch):
-    monkeypatch.setattr(word2vec_native, "usable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(sgns_kernel, "usable", lambda *args, **kwargs: False)
     return jax.jit(lambda p: word2vec.sgns_update.__wrapped__(p, batch, lr, sg=True,
                                                                row_cap=4.0))(params)
 
@@ -44,7 +45,7 @@ def _xla_update(params, batch, lr, monkeypatch):
 def test_native_update_equals_the_xla_update_up_to_rounding(monkeypatch):
     params, batch = _params_and_batch()
     native, native_stats = jax.jit(
-        lambda p: word2vec_native.sgns_update(p, batch, 0.5, row_cap=4.0))(params)
+        lambda p: sgns_kernel.sgns_update(p, batch, 0.5, row_cap=4.0))(params)
     want, want_stats = _xla_update(params, batch, 0.5, monkeypatch)
     for name in ("input", "output"):
         moved = np.max(np.abs(np.asarray(want[name]) - np.asarray(params[name])))
@@ -57,7 +58,7 @@ def test_native_update_equals_the_xla_update_up_to_rounding(monkeypatch):
 
 def test_the_update_repeats_bit_for_bit():
     params, batch = _params_and_batch(seed=1)
-    step = jax.jit(lambda p: word2vec_native.sgns_update(p, batch, 0.5, row_cap=4.0)[0])
+    step = jax.jit(lambda p: sgns_kernel.sgns_update(p, batch, 0.5, row_cap=4.0)[0])
     first = step(params)
     for _ in range(3):
         again = step(params)
@@ -77,4 +78,4 @@ def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
     params, batch = _params_and_batch()
     batch = {**batch, "contexts": batch["contexts"].at[3, 2].set(VOCAB)}
     with pytest.raises(Exception, match="a context id is outside the vocabulary"):
-        jax.block_until_ready(word2vec_native.sgns_update(params, batch, 0.1, row_cap=4.0))
+        jax.block_until_ready(sgns_kernel.sgns_update(params, batch, 0.1, row_cap=4.0))

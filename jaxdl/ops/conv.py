@@ -149,9 +149,9 @@ def conv2d(
         )
     strides, padding = _pair(strides, "strides"), _lax_padding(padding)
     impl = _resolved_impl(x.shape, kernel.shape, strides)
-    if impl == "matmul":  # im2col + one GEMM (jaxdl/models/conv_matmul.py)
+    if impl == "matmul":  # im2col + one GEMM (jaxdl/ops/conv_matmul.py)
         return conv2d_matmul(x, kernel, strides=strides, padding=padding, precision=precision)
-    if impl == "direct":  # column-blocked patches and GEMMs (jaxdl/models/conv_cpu.py)
+    if impl == "direct":  # column-blocked patches and GEMMs (jaxdl/ops/conv_cpu.py)
         pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
         if any(p for pair in pads for p in pair):
             x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))

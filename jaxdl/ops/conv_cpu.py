@@ -2,7 +2,7 @@
 
 `conv2d_cpu` (what the conv seam calls) has two formulations, chosen at trace time:
 
-  * direct kernels (`conv_native.py`, AVX-512 C++ compiled on first use) for the
+  * direct kernels (`conv_direct.py`, AVX-512 C++ compiled on first use) for the
     output and both gradients, float32 stride 1: the tutorial CNN's step 4.8 ->
     4.5 ms on 2 cores against the GEMM formulation below at 5.4 ms;
   * otherwise (another CPU, no compiler, strides, other dtypes) the GEMMs below.
@@ -22,7 +22,7 @@ than im2col's and copied in 48-byte runs instead of 12; the GEMM does 1.6x the
 multiply-adds, cheap at these sizes. The output comes out NHWC, no transpose.
 JAX differentiates the slices, the stack and the GEMM into GEMMs and adds. The
 patches themselves are copied by a small C++ kernel where one can be built
-(`native_patches.py`: 4x faster than XLA's slices here, bitwise the same values).
+(`blocked_patches.py`: 4x faster than XLA's slices here, bitwise the same values).
 
 Without the direct kernels, `conv2d_cpu` runs the forward pass on XLA's own
 convolution where that is fast (16 output channels or more) and always takes
@@ -133,15 +133,15 @@ def _xla_conv(x, kernel, strides):
 def conv2d_cpu(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
     """VALID cross-correlation of NHWC `x [B, H, W, C]` with HWIO `kernel`.
 
-    The direct C++ kernels where `conv_native.usable`; otherwise the forward pass
+    The direct C++ kernels where `conv_direct.usable`; otherwise the forward pass
     is the blocked GEMM for fewer than `XLA_FORWARD_MIN_OUT_CHANNELS` output
     channels and XLA's convolution from there on (fast there, and it saves no
     patch matrix), and the backward pass the blocked formulation's.
 
     Returns `[B, H', W', O]` with `H' = (H - kh) // sh + 1`.
     """
-    if conv_native.usable(x, kernel, strides):
-        return conv_native.conv2d(x, kernel)
+    if conv_direct.usable(x, kernel, strides):
+        return conv_direct.conv2d(x, kernel)
     if kernel.shape[-1] < XLA_FORWARD_MIN_OUT_CHANNELS:
         return conv2d_blocked(x, kernel, strides)
     return _xla_conv(x, kernel, strides)
@@ -165,14 +165,14 @@ def _materialised(x: jax.Array) -> jax.Array:
 
 def _conv_bwd(strides, residuals, dy):
     x, kernel = residuals
-    if conv_native.usable(x, kernel, strides):
+    if conv_direct.usable(x, kernel, strides):
         # Direct kernels: dx is the full correlation of dy with the flipped,
         # transposed kernel, i.e. the forward kernel on dy padded by kh-1, kw-1
         # (zeros the kernel adds while copying dy, not a padded copy in XLA).
         kh, kw = kernel.shape[:2]
-        dx = conv_native.conv2d(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2),
+        dx = conv_direct.conv2d(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2),
                                 padding=(kh - 1, kw - 1))
-        return dx, conv_native.kernel_grad(x, dy)
+        return dx, conv_direct.kernel_grad(x, dy)
     # The blocked formulation's own gradient: its forward GEMM is dead here and
     # XLA drops it; the patches are rebuilt (or shared with the forward pass).
     _, pullback = jax.vjp(lambda x, kernel: conv2d_blocked(x, kernel, strides), x, kernel)

@@ -96,8 +96,8 @@ def _forward(w_i, w_h, b, xs, keep, c0, h0):
     # An einsum, not a [T*B, F] reshape: merging T with B would force a batch
     # sharded over devices to be gathered onto every one of them.
     projected = jnp.einsum("tbf,fz->tbz", xs, w_i)
-    if lstm_native.usable(projected, c0, h0, w_h, b, hidden=hidden, steps=steps):
-        t, c, h = lstm_native.forward(projected, keep, c0, h0, w_h, b)
+    if lstm_recurrence.usable(projected, c0, h0, w_h, b, hidden=hidden, steps=steps):
+        t, c, h = lstm_recurrence.forward(projected, keep, c0, h0, w_h, b)
         final = (c[-1], h[-1])
     else:
         final, (t, c, h) = _forward_loop(projected, keep, c0, h0, w_h, b)
@@ -172,9 +172,9 @@ def _lstm_bwd(residuals, cotangents):
                                tanh_c * o * (1 - o)], axis=-1)
     carry_factors = jnp.concatenate([d_c_from_h, f], axis=-1)  # [T, B, 2H]: one slice per step
     steps = xs.shape[0]
-    if lstm_native.usable(factors, d_outputs, d_c_final, d_h_final, w_h, hidden=hidden,
+    if lstm_recurrence.usable(factors, d_outputs, d_c_final, d_h_final, w_h, hidden=hidden,
                           steps=steps):
-        d_z, d_c0, d_h0 = lstm_native.backward(factors, carry_factors, keep, d_outputs,
+        d_z, d_c0, d_h0 = lstm_recurrence.backward(factors, carry_factors, keep, d_outputs,
                                                d_c_final, d_h_final, w_h)
         return _input_and_weight_grads(w_i, xs, h_prev, d_z) + (None, d_c0, d_h0)
     w_h_t = w_h.T

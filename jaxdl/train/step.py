@@ -331,7 +331,7 @@ def cpu_safe_steps_per_loop(steps_per_loop: int, train_step: StepFn, state: Trai
     SmallCNN on 8×8 digits, 245 ms per step scanned against 9.5 ms per single
     step). k single dispatches give bitwise the same result, so on CPU a step
     that convolves with XLA falls back to them. Convolutions on jaxdl's native
-    CPU kernels (`conv_native`, custom calls) scan at full speed and keep k. The
+    CPU kernels (`jaxdl.kernels.conv_direct`, custom calls) scan at full speed and keep k. The
     step is traced abstractly; nothing runs.
     """
     if steps_per_loop == 1 or jax.default_backend() != "cpu":

@@ -27,7 +27,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxdl.kernels import sgns_update
+from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec.corpus import Word2VecArrays
 
 Params = dict[str, jax.Array]
@@ -195,8 +195,8 @@ def sgns_update(
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
         and `pairs` (number of trained examples: pairs in skip-gram, centres in CBOW).
     """
-    if word2vec_native.usable(params, batch, sg=sg):
-        return word2vec_native.sgns_update(params, batch, lr, row_cap=row_cap)
+    if sgns_kernel.usable(params, batch, sg=sg):
+        return sgns_kernel.sgns_update(params, batch, lr, row_cap=row_cap)
     inputs, outputs = params["input"], params["output"]
     centres, contexts, negatives = batch["centres"], batch["contexts"], batch["negatives"]
     mask = batch["context_mask"]
