@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import run_on_forced_devices
 
-from jaxdl.kernels import blocked_patches
+from jaxdl.kernels import blocked_patches as patches_kernel
 from jaxdl.kernels.blocked_patches import blocked_patches, stack_patches
 
-pytestmark = pytest.mark.skipif(not blocked_patches.available(),
-                                reason=f"no native kernel: {blocked_patches.unavailable_reason()}")
+pytestmark = pytest.mark.skipif(not patches_kernel.available(),
+                                reason=f"no native kernel: {patches_kernel.unavailable_reason()}")
 
 # (grouped shape [..., H, G, R], kh, groups, sh, out_h, blocks)
 CASES = [
@@ -70,8 +70,8 @@ def test_vmap_maps_over_an_extra_batch_axis():
 
 def _forget(monkeypatch):
     """Make the next `available()` build again; monkeypatch restores the outcome."""
-    monkeypatch.setattr(blocked_patches.LIBRARY, "_ok", None)
-    monkeypatch.setattr(blocked_patches.LIBRARY, "_why", "")
+    monkeypatch.setattr(patches_kernel.LIBRARY, "_ok", None)
+    monkeypatch.setattr(patches_kernel.LIBRARY, "_why", "")
 
 
 def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch, tmp_path,
@@ -80,10 +80,10 @@ def test_a_missing_compiler_falls_back_to_pure_jax_with_one_warning(monkeypatch,
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
     with caplog.at_level(logging.WARNING, logger="jaxdl.kernels.build"):
-        assert not blocked_patches.available()
-        assert not blocked_patches.available()  # asked twice, warned once
-    assert "no C++ compiler" in blocked_patches.unavailable_reason()
-    assert "no-such-compiler" in blocked_patches.unavailable_reason()
+        assert not patches_kernel.available()
+        assert not patches_kernel.available()  # asked twice, warned once
+    assert "no C++ compiler" in patches_kernel.unavailable_reason()
+    assert "no-such-compiler" in patches_kernel.unavailable_reason()
     assert len([r for r in caplog.records if "blocked_patches.cc unavailable" in r.message]) == 1
     grouped = _grouped((2, 9, 5, 6))
     got = jax.jit(lambda g: blocked_patches(g, 3, 2, 1, 7, 4))
@@ -96,16 +96,16 @@ def test_a_failing_compiler_reports_its_exit_status(monkeypatch, tmp_path):
     _forget(monkeypatch)
     monkeypatch.setenv("CXX", "false")  # exits 1 without output
     monkeypatch.setenv("JAXDL_NATIVE_CACHE", str(tmp_path / "cache"))
-    assert not blocked_patches.available()
-    assert "exited with 1" in blocked_patches.unavailable_reason()
+    assert not patches_kernel.available()
+    assert "exited with 1" in patches_kernel.unavailable_reason()
     assert not list((tmp_path / "cache").glob("*.so"))  # nothing half-built is left
 
 
 def test_jaxdl_native_0_turns_the_kernel_off(monkeypatch):
     _forget(monkeypatch)
     monkeypatch.setenv("JAXDL_NATIVE", "0")
-    assert not blocked_patches.available()
-    assert blocked_patches.unavailable_reason() == "JAXDL_NATIVE=0"
+    assert not patches_kernel.available()
+    assert patches_kernel.unavailable_reason() == "JAXDL_NATIVE=0"
 
 
 SHARDED = '''
