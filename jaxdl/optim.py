@@ -50,7 +50,7 @@ def make_schedule(cfg: ConfigDict, total_steps: int) -> optax.ScalarOrSchedule:
 
     A constant rate is returned as a float, not a schedule: optax then keeps no
     step count for it, one state leaf and one update fewer per step (measurable
-    in issue 8's per-dispatch overhead benchmark on small models).
+    in `benchmarks/overhead.py` on small models).
     """
     lr, name = cfg.lr, cfg.schedule
     if name == "constant":

@@ -1,14 +1,14 @@
 """`lstm_scan`'s two time loops as C++ kernels (`lstm_recurrence.cc`), when usable.
 
-XLA:CPU runs a while loop's body sequentially on one thread; on 2 cores the
-LSTM tagger's per-step `[32, 128] x [128, 512]` product took 34 us there, and
-its two loops were over half of the training step. The kernels give each
+XLA:CPU runs a while loop's body sequentially on one thread, so the LSTM's
+small per-step `[B, H] x [H, 4H]` product and its two time loops dominated the
+training step (figures: docs/SEQUENCE_RESULTS.md). The kernels give each
 thread its own batch rows for the whole sequence (rows of an LSTM never meet),
 with an AVX-512 register-tiled product and Eigen's tanh approximation, so the
 results equal the XLA loops up to float rounding.
 
 Used for float32 on CPU when the hidden size is a multiple of 16, the CPU has
-AVX-512F, and the library builds (`native_build.py`); otherwise the XLA loops.
+AVX-512F, and the library builds (`build.py`); otherwise the XLA loops.
 """
 
 from __future__ import annotations
