@@ -25,11 +25,10 @@ from jaxdl.evaluation.few_shot import few_shot_probe_run
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.ops import conv as conv_lib
 from jaxdl.recipes import transfer_sweep as sweep
-from jaxdl.recipes.composed import ALL_LABELS
 from jaxdl.recipes.vision import rotation_split, select_classes
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-from jaxdl.transfer import MODES, maybe_init_from, mode_settings
+from jaxdl.transfer import MODES, maybe_init_from
 from jaxdl.workdir import fit_summary
 
 
@@ -46,7 +45,7 @@ def get_config() -> ConfigDict:
     config.pretrain = dict(kind="supervised", num_steps=600)
     # A linear head on frozen features is a convex problem that takes larger
     # steps: linear_probe_lr is 10x the base rate, fixed before any result was seen.
-    config.downstream = dict(modes=MODES, labels_per_class=(1, 2, 5, 10, 20, ALL_LABELS),
+    config.downstream = dict(modes=MODES, labels_per_class=(1, 2, 5, 10, 20, sweep.ALL_LABELS),
                              seeds=(0, 1, 2), num_steps=200, eval_every=10, linear_probe_lr=1e-2)
     config.report = dict(curve_steps=(10, 20, 50, 100, 200), curve_budgets=(10, 0),
                          few_shot_ks=(1, 5, 10))
@@ -89,10 +88,9 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         return fit_summary(f"{config.experiment}/pretrain", result, sub, pretrain_kind=sub.pretrain.kind)
 
     def configure(sub: ConfigDict) -> None:
+        sweep.set_mode_transfer(sub, pretrain_dir)
         if sub.mode == "linear_probe":
             sub.optimizer.lr = config.downstream.linear_probe_lr
-        sub.transfer.init_from = "" if sub.mode == "scratch" else pretrain_dir
-        sub.transfer.dont_load, sub.transfer.frozen = mode_settings(sub.mode).values()
 
     def downstream_fn(sub: ConfigDict, sub_dir: str) -> dict:
         model = make_model(sub, num_classes)

@@ -28,7 +28,6 @@ from jaxdl.config import default_config
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes import transfer_sweep as sweep
-from jaxdl.recipes.composed import ALL_LABELS
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
 from jaxdl.train.sequence_tasks import sequence_classification_task
@@ -51,7 +50,7 @@ def get_config() -> ConfigDict:
     config.word2vec = dict(epochs=5, window=5, negative=5, min_count=2, sample=1e-3)
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
-    config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, ALL_LABELS),
+    config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, sweep.ALL_LABELS),
                              seeds=(0, 1, 2), num_steps=300, eval_every=50)
     return config
 

@@ -29,10 +29,11 @@ from jaxdl.recipes import composed
 from jaxdl.recipes.progress import SubrunProgress
 from jaxdl.train.loop import fit
 from jaxdl.train.task import Task
-from jaxdl.transfer import LabelBudgetSource
+from jaxdl.transfer import LabelBudgetSource, mode_settings
 from jaxdl.workdir import fit_summary
 
 TrainFn = Callable[[ConfigDict, str], dict]
+ALL_LABELS = composed.ALL_LABELS  # the label budget "every labelled training example"
 
 
 def require_workdir(config: ConfigDict, workdir: str | None) -> str:
@@ -101,6 +102,17 @@ def run_transfer_sweep(config: ConfigDict, workdir: str, *, pretrain_config: Con
                                      seeds=ds.seeds, make_config=make_config,
                                      train_fn=downstream_fn, progress=progress)
     return pretrain, results
+
+
+def set_mode_transfer(config: ConfigDict, init_from: str, *, head: str = "head") -> None:
+    """``config.transfer`` of ``jaxdl.transfer``'s modes, chosen by ``config.mode``.
+
+    ``scratch`` loads nothing; ``linear_probe`` and ``fine_tune`` load ``init_from``
+    except ``head/`` (re-initialised); ``linear_probe`` freezes all but the head.
+    """
+    settings = mode_settings(config.mode, head=head)
+    config.transfer.init_from = "" if config.mode == "scratch" else init_from
+    config.transfer.dont_load, config.transfer.frozen = settings["dont_load"], settings["frozen"]
 
 
 def fit_downstream(model: nnx.Module, task: Task, pool: ArrayDataset, test: ArrayDataset,
@@ -186,5 +198,6 @@ def sweep_summary(config: ConfigDict, results: list[dict], table: list[dict], ma
                                      headline=headline, **extra)
 
 
-__all__ = ["require_workdir", "subrun_config", "run_transfer_sweep", "fit_downstream",
+__all__ = ["ALL_LABELS", "require_workdir", "subrun_config", "run_transfer_sweep",
+           "set_mode_transfer", "fit_downstream",
            "table_report", "curve_report", "few_shot_markdown", "sweep_summary"]
