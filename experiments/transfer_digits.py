@@ -44,7 +44,7 @@ def get_config() -> ConfigDict:
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=10, log_every=50)
     config.pretrain = dict(kind="supervised", num_steps=600)
     # A linear head on frozen features is a convex problem that takes larger
-    # steps: linear_probe_lr is 10x the base rate, fixed before any result was seen.
+    # steps: linear_probe_lr is ten times the base rate, fixed before any result was seen.
     config.downstream = dict(modes=MODES, labels_per_class=(1, 2, 5, 10, 20, sweep.ALL_LABELS),
                              seeds=(0, 1, 2), num_steps=200, eval_every=10, linear_probe_lr=1e-2)
     config.report = dict(curve_steps=(10, 20, 50, 100, 200), curve_budgets=(10, 0),

@@ -15,7 +15,8 @@ from typing import TextIO
 
 
 def format_duration(seconds: float) -> str:
-    """``"42s"``, ``"3m05s"`` or ``"1h02m"``."""
+    """Seconds as whole seconds under a minute, minutes and seconds under an hour, else
+    hours and minutes (``"<s>s"``, ``"<m>m<ss>s"``, ``"<h>h<mm>m"``)."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
