@@ -8,7 +8,6 @@ Running the same command again in the same DIR resumes from the latest checkpoin
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from ml_collections import config_flags
 
 from jaxdl.config import flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.recipes.report import final_report
 from jaxdl.workdir import prepare_workdir, write_summary
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
@@ -91,10 +91,7 @@ def main(argv: list[str]) -> None:
     if summary is not None:
         summary.setdefault("wall_seconds", round(time.time() - start, 3))
         write_summary(workdir, summary)
-        print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
-                         indent=2))
-        if "table_markdown" in summary:
-            print(summary["table_markdown"])
+        print(final_report(summary, workdir))  # the headline result, then the paths
 
 
 def entry() -> None:
