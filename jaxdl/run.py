@@ -18,7 +18,10 @@ from ml_collections import config_flags
 
 from jaxdl.config import flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
-from jaxdl.workdir import prepare_workdir, write_summary
+from jaxdl.config_schema import validate_config
+from jaxdl.interruption import interrupted_message
+from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
+from jaxdl.workdir_lock import hold_workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it holds a run).")
@@ -85,20 +88,41 @@ def main(argv: list[str]) -> None:
     if not workdir:
         raise app.UsageError("--workdir is required")
     module = load_experiment(flags.FLAGS["config"].config_filename)
-    prepare_workdir(workdir, config)
-    start = time.time()
-    summary = module.run(config, workdir)
+    validate_config(config, defaults=module.get_config(),
+                    schema=getattr(module, "CONFIG_SCHEMA", None))
+    ensure_writable(workdir)
+    import jax  # after ``initialize``: the process index is known only then
+    # Processes of a multi-process run share the lock process 0 takes.
+    with hold_workdir(workdir, enabled=jax.process_index() == 0):
+        try:
+            prepare_workdir(workdir, config)
+            start = time.time()
+            summary = module.run(config, workdir)
+        except KeyboardInterrupt:
+            raise RunInterrupted(interrupted_message(workdir)) from None
+        except BaseException:
+            discard_unstarted(workdir)
+            raise
+        if summary is not None:
+            summary.setdefault("wall_seconds", round(time.time() - start, 3))
+            write_summary(workdir, summary)
     if summary is not None:
-        summary.setdefault("wall_seconds", round(time.time() - start, 3))
-        write_summary(workdir, summary)
         print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
                          indent=2))
         if "table_markdown" in summary:
             print(summary["table_markdown"])
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C: carries the one-line report of where the run stopped."""
+
+
 def entry() -> None:
-    """Console entry: check overrides, then hand over to absl."""
+    """Console entry: check overrides, then hand over to absl.
+
+    Exit codes: 0 done, 2 a jaxdl error (bad config or data, workdir in use, ...),
+    130 interrupted by Ctrl-C.
+    """
     try:
         check_overrides(sys.argv[1:])
     except JaxdlError as err:
@@ -110,6 +134,11 @@ def entry() -> None:
     except JaxdlError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        print(str(err) if isinstance(err, RunInterrupted) else "interrupted before the run "
+              "started; nothing was written", file=sys.stderr)
+        sys.stderr.flush()
+        sys.exit(130)
 
 
 if __name__ == "__main__":
