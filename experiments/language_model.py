@@ -45,7 +45,7 @@ def get_config():
     config = default_config()
     config.experiment = "language_model"
     config.data = dict(corpus="", level="word", lower=True, max_vocab=10000, min_count=2,
-                       seq_len=32, test_fraction=0.1, split_seed=0)
+                       seq_len=32, test_fraction=0.1, split_seed=0, encoding="utf-8")
     config.model = dict(cell="lstm", embed_dim=128, hidden_dim=256, num_layers=1, dropout=0.2)
     config.sample = dict(num=3, length=30, temperature=0.8)
     config.optimizer.name = "adam"
@@ -68,7 +68,8 @@ def load_sentences(config) -> list[list[str]]:
     """Token lists of the configured corpus, as words or as characters."""
     check_choice(config, "data.level", ("word", "char"))
     if config.data.corpus:
-        sentences = read_corpus(config.data.corpus, lower=config.data.lower)
+        sentences = read_corpus(config.data.corpus, lower=config.data.lower,
+                                encoding=config.data.encoding)
     else:
         sentences = embedded_corpus()  # already lower-cased
     if config.data.level == "char":

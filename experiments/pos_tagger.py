@@ -46,7 +46,8 @@ from jaxdl.workdir import fit_summary
 def get_config():
     config = default_config()
     config.experiment = "pos_tagger"
-    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20)
+    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20,
+                       encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, num_layers=1, char_features=True,
                         char_embed_dim=16, char_hidden_dim=32, dropout=0.25, word_dropout=0.05)
     config.optimizer.name = "adam"
@@ -68,7 +69,7 @@ def load_tagged(config) -> tuple[list, list]:
                               f"--config.data.{key}=en_ewt-ud-{key}.conllu (no treebank ships with Python)")
     splits = []
     for key in ("train", "test"):
-        sentences = [s for s in read_conllu(config.data[key]) if s]
+        sentences = [s for s in read_conllu(config.data[key], encoding=config.data.encoding) if s]
         if not sentences:
             raise DataError(f"{config.data[key]}: no sentences with words (config.data.{key})")
         splits.append(sentences)

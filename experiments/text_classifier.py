@@ -45,7 +45,7 @@ def get_config():
     config = default_config()
     config.experiment = "text_classifier"
     config.data = dict(train="", test="", lower=True, min_count=2, max_len=48,
-                       max_per_class=400, test_fraction=0.2, split_seed=0)
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
     config.model = dict(cell="lstm", embed_dim=64, hidden_dim=128, bidirectional=True,
                         pooling="mean", num_layers=1, dropout=0.3)
     config.optimizer.name = "adam"
@@ -73,7 +73,7 @@ def load_splits(config) -> tuple[tuple[list, list], tuple[list, list]]:
                               seed=config.data.split_seed)
     splits = []
     for path in files:
-        texts, labels = read_fasttext(path)
+        texts, labels = read_fasttext(path, encoding=config.data.encoding)
         splits.append(([tokenize(t, lower=config.data.lower) for t in texts], [ls[0] for ls in labels]))
     return splits[0], splits[1]
 

@@ -57,7 +57,7 @@ def get_config() -> ConfigDict:
     config = default_config()
     config.experiment = "transfer_text"
     config.data = dict(train="", test="", corpus="", lower=True, min_count=2, max_len=32,
-                       max_per_class=400, test_fraction=0.2, split_seed=0)
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, dropout=0.3)
     config.word2vec = dict(epochs=5, window=5, negative=5, min_count=2, sample=1e-3)
     config.optimizer.name = "adam"
@@ -87,7 +87,8 @@ def _text_classifier():
 
 def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:
     """The word2vec corpus without any sentence of the classifier's test split."""
-    corpus = (read_corpus(config.data.corpus, lower=config.data.lower) if config.data.corpus
+    corpus = (read_corpus(config.data.corpus, lower=config.data.lower,
+                          encoding=config.data.encoding) if config.data.corpus
               else embedded_corpus())
     held_out = {tuple(s) for s in test_sentences}
     return [s for s in corpus if tuple(s) not in held_out]
