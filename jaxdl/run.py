@@ -43,6 +43,10 @@ def load_experiment(path: str):
     return module
 
 
+# What absl's boolean parser accepts (compared lower-cased).
+_BOOL_WORDS = ("true", "false", "t", "f", "1", "0")
+
+
 def check_overrides(argv: list[str]) -> None:
     """Fail early, naming the closest key, on ``--config.KEY`` that does not exist."""
     config_path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
@@ -68,6 +72,9 @@ def check_override_type(key: str, raw: str, config, arg: str) -> None:
     default = config
     for part in key.split("."):
         default = default[part]
+    if type(default) is bool and raw.lower() not in _BOOL_WORDS:
+        raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag {arg!r}); "
+                          f"expected a bool: True or False, like its default {default!r}")
     for kind, expected in ((int, "an integer"), (float, "a number")):
         if type(default) is kind:  # bool is a subclass of int: checked by ``is``
             try:
@@ -88,6 +95,27 @@ def main(argv: list[str]) -> None:
     if not workdir:
         raise app.UsageError("--workdir is required")
     module = load_experiment(flags.FLAGS["config"].config_filename)
+    summary = run_experiment(module, config, workdir)
+    if summary is not None:
+        print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
+                         indent=2))
+        if "table_markdown" in summary:
+            print(summary["table_markdown"])
+
+
+def run_experiment(module, config, workdir: str) -> dict | None:
+    """Validate, lock ``workdir``, run ``module.run(config, workdir)``, write the summary.
+
+    Nothing is written before ``config`` passes ``validate_config`` (with specs
+    inferred from ``module.get_config()`` and the module's ``CONFIG_SCHEMA``).
+
+    Returns:
+      The summary (None if the experiment returns none).
+    Raises:
+      ConfigError, DataError, CheckpointError, WorkdirLockedError: bad input, a
+        workdir in use or belonging to another run.
+      RunInterrupted: Ctrl-C, with the report of where the run stopped.
+    """
     validate_config(config, defaults=module.get_config(),
                     schema=getattr(module, "CONFIG_SCHEMA", None))
     ensure_writable(workdir)
@@ -106,11 +134,7 @@ def main(argv: list[str]) -> None:
         if summary is not None:
             summary.setdefault("wall_seconds", round(time.time() - start, 3))
             write_summary(workdir, summary)
-    if summary is not None:
-        print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
-                         indent=2))
-        if "table_markdown" in summary:
-            print(summary["table_markdown"])
+    return summary
 
 
 class RunInterrupted(Exception):

@@ -16,7 +16,6 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
-from jaxdl.config_schema import validate_config
 from jaxdl.errors import CheckpointError, ConfigError
 from jaxdl.train.run_identity import (append_history, check_checkpoint_identity,
                                       finished_checkpoint_steps, read_history, run_identity,
@@ -92,19 +91,19 @@ def ensure_writable(workdir: str) -> None:
 
 
 def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Validate ``config``, refuse another run's directory, then write ``config.json``.
+    """Refuse another run's directory, then write ``config.json``.
 
-    Nothing is written before the checks pass. Each call also appends the config
+    Nothing is written before the checks pass (``jaxdl.run`` validates the
+    values first, with ``jaxdl.config_schema.validate_config``). Each call also appends the config
     and the step it starts from to ``config_history.jsonl`` and records the run's
     identity next to its checkpoints.
 
     Raises:
-      ConfigError: a bad value, or the workdir holds a run with another config
-        (unless ``config.force_resume``).
+      ConfigError: the workdir holds a run with another config (unless
+        ``config.force_resume``).
       CheckpointError: the directory cannot be written, or its checkpoints belong
         to another run (unless ``config.force_resume``).
     """
-    validate_config(config)
     ensure_writable(workdir)
     path = os.path.join(workdir, "config.json")
     current = config_to_dict(config)
