@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
+from jaxdl.config_schema import flat_items
 from jaxdl.errors import CheckpointError, ConfigError
 from jaxdl.train.run_identity import (append_history, check_checkpoint_identity,
                                       finished_checkpoint_steps, read_history, run_identity,
@@ -33,16 +34,6 @@ def write_json_atomic(path: str, payload: Any) -> None:
         json.dump(payload, f, indent=2, sort_keys=False, default=str)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:
@@ -66,7 +57,7 @@ def environment() -> dict:
 
 def config_differences(saved: Mapping, current: Mapping) -> list[str]:
     """Dotted keys whose values differ, ignoring resume-neutral keys."""
-    a, b = _flatten(saved), _flatten(current)
+    a, b = flat_items(saved), flat_items(current)
     keys = sorted(set(a) | set(b))
     return [f"{k}: saved={a.get(k, '<absent>')!r} now={b.get(k, '<absent>')!r}"
             for k in keys if a.get(k) != b.get(k) and k not in RESUME_NEUTRAL_KEYS]
@@ -93,10 +84,11 @@ def ensure_writable(workdir: str) -> None:
 def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
     """Refuse another run's directory, then write ``config.json``.
 
-    Nothing is written before the checks pass (``jaxdl.run`` validates the
-    values first, with ``jaxdl.config_schema.validate_config``). Each call also appends the config
-    and the step it starts from to ``config_history.jsonl`` and records the run's
-    identity next to its checkpoints.
+    Nothing is written before the checks pass (``jaxdl.run`` validates the values
+    first, with ``jaxdl.config_schema.validate_config``). Each call also appends
+    the config and the step it starts from (the newest finished checkpoint's) to
+    ``config_history.jsonl`` and records the run's identity next to its
+    checkpoints.
 
     Raises:
       ConfigError: the workdir holds a run with another config (unless

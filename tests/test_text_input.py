@@ -137,6 +137,11 @@ def test_empty_inputs_are_refused_naming_the_file(tmp_path):
                          (read_fasttext, "no labelled line")):
         with pytest.raises(DataError, match=rf"{path}: {what}; expected a non-empty file"):
             reader(path)
+    labels_only = tmp_path / "labels.txt"
+    labels_only.write_text("__label__a\n__label__b\n")
+    with pytest.raises(DataError, match=rf"{labels_only}: all 2 labelled lines have labels but "
+                                        "no text"):
+        read_fasttext(labels_only)
     comments = tmp_path / "comments.conllu"
     comments.write_text("# sent_id = 1\n")
     with pytest.raises(DataError, match=rf"{comments}: no CoNLL-U sentence with a word"):

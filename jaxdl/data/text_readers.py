@@ -229,7 +229,7 @@ def read_fasttext(
 
     Raises:
       DataError: `file:line` of a non-blank line without any label; a file with
-        no labelled line.
+        no labelled line, or with labels but no text on any line.
     """
     texts, labels = [], []
     for number, line in enumerate(_lines(read_text(path, encoding=encoding)), start=1):
@@ -246,4 +246,6 @@ def read_fasttext(
         labels.append(line_labels)
     if not texts:
         _refuse_empty(path, "no labelled line")
+    if not any(texts):
+        _refuse_empty(path, f"all {len(texts)} labelled lines have labels but no text")
     return texts, labels
