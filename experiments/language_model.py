@@ -39,7 +39,7 @@ def get_config():
     config = default_config()
     config.experiment = "language_model"
     config.data = dict(corpus="", level="word", lower=True, max_vocab=10000, min_count=2,
-                       seq_len=32, test_fraction=0.1, split_seed=0)
+                       seq_len=32, test_fraction=0.1, split_seed=0, encoding="utf-8")
     config.model = dict(cell="lstm", embed_dim=128, hidden_dim=256, num_layers=1, dropout=0.2)
     config.sample = dict(num=3, length=30, temperature=0.8)
     config.optimizer.update(name="adam", lr=3e-3, grad_clip_norm=1.0, schedule="cosine",

@@ -41,7 +41,8 @@ from jaxdl.workdir import fit_summary
 def get_config():
     config = default_config()
     config.experiment = "pos_tagger"
-    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20)
+    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20,
+                       encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, num_layers=1, char_features=True,
                         char_embed_dim=16, char_hidden_dim=32, dropout=0.25, word_dropout=0.05)
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=5.0)

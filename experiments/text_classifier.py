@@ -39,7 +39,7 @@ def get_config():
     config = default_config()
     config.experiment = "text_classifier"
     config.data = dict(train="", test="", lower=True, min_count=2, max_len=48,
-                       max_per_class=400, test_fraction=0.2, split_seed=0)
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
     config.model = dict(cell="lstm", embed_dim=64, hidden_dim=128, bidirectional=True,
                         pooling="mean", num_layers=1, dropout=0.3)
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0, schedule="cosine")

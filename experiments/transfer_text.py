@@ -45,7 +45,7 @@ def get_config() -> ConfigDict:
     config = default_config()
     config.experiment = "transfer_text"
     config.data = dict(train="", test="", corpus="", lower=True, min_count=2, max_len=32,
-                       max_per_class=400, test_fraction=0.2, split_seed=0)
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, dropout=0.3)
     config.word2vec = dict(epochs=5, window=5, negative=5, min_count=2, sample=1e-3)
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)

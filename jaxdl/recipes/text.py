@@ -53,7 +53,7 @@ def load_labelled_splits(data: ConfigDict) -> tuple[Split, Split]:
                               seed=data.split_seed)
     splits = []
     for path in files:
-        texts, labels = read_fasttext(path)
+        texts, labels = read_fasttext(path, encoding=data.get("encoding", "utf-8"))
         splits.append(([tokenize(t, lower=data.lower) for t in texts], [ls[0] for ls in labels]))
     return splits[0], splits[1]
 
@@ -61,7 +61,7 @@ def load_labelled_splits(data: ConfigDict) -> tuple[Split, Split]:
 def load_corpus(data: ConfigDict) -> list[list[str]]:
     """Token lists of ``data.corpus`` (lower-cased if ``data.lower``), or the embedded corpus."""
     if data.corpus:
-        return read_corpus(data.corpus, lower=data.lower)
+        return read_corpus(data.corpus, lower=data.lower, encoding=data.get("encoding", "utf-8"))
     return embedded_corpus()  # already lower-cased
 
 
@@ -80,7 +80,7 @@ def load_tagged(data: ConfigDict) -> tuple[list, list]:
                               "with Python)")
     splits = []
     for key in ("train", "test"):
-        sentences = [s for s in read_conllu(data[key]) if s]
+        sentences = [s for s in read_conllu(data[key], encoding=data.get("encoding", "utf-8")) if s]
         if not sentences:
             raise DataError(f"{data[key]}: no sentences with words (config.data.{key})")
         splits.append(sentences)
