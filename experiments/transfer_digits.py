@@ -30,15 +30,16 @@ from ml_collections import ConfigDict
 from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.data.vision import load_digits_images
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe_run
+from jaxdl.evaluation.few_shot import few_shot_probe_run
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.ops import conv as conv_lib
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-from jaxdl.transfer import MODES, LabelBudgetSource, maybe_init_from, mode_settings
+from jaxdl.transfer import MODES, maybe_init_from, mode_settings
 from jaxdl.workdir import fit_summary
 
 PRETRAIN_KINDS = ("supervised", "rotation")
