@@ -36,17 +36,17 @@ from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.sequence_sets import classification_dataset
+from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.data.text import Vocab
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.few_shot import draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.word2vec.host_loop import train_word2vec
 from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.train.loop import fit
-from jaxdl.transfer import LabelBudgetSource, has_own_checkpoint
+from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.workdir import fit_summary
 
 MODES = ("random", "static", "non_static")
@@ -167,7 +167,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         model = RNNClassifier(len(vocab), len(classes), m.embed_dim, m.hidden_dim, cell="lstm",
                               pooling="mean", dropout=m.dropout, rngs=nnx.Rngs(sub.seed))
         coverage = None
-        if sub.transfer.init_from and not has_own_checkpoint(sub_dir):
+        if sub.transfer.init_from and not has_checkpoint(sub_dir):
             coverage = set_embedding(model, vocab, sub.transfer.init_from)
         indices = draw_k_per_class(pool.arrays["y"], sub.labels_per_class, sub.seed)
         source = LabelBudgetSource(pool, indices, sub.train.batch_size, seed=sub.seed)

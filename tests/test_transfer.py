@@ -13,15 +13,16 @@ from flax import nnx
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.errors import CheckpointError, DataError, ShapeMismatchError
-from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe, few_shot_probe_run
+from jaxdl.evaluation.few_shot import few_shot_probe, few_shot_probe_run
 from jaxdl.evaluation.paired_stats import mean_std, paired_difference
 from jaxdl.models.mlp import MLP
 from jaxdl.optim import param_path
 from jaxdl.train import task as task_lib
+from jaxdl.train.checkpoint import resolve_checkpoint
 from jaxdl.train.loop import fit
-from jaxdl.transfer import (LabelBudgetSource, fit_gradually_unfrozen, load_pretrained,
-                            maybe_init_from, mode_settings, resolve_checkpoint)
+from jaxdl.transfer import fit_gradually_unfrozen, load_pretrained, maybe_init_from, mode_settings
 
 
 def _flat(tree) -> dict[str, np.ndarray]:
@@ -206,7 +207,7 @@ def test_word_vectors_fill_exactly_the_covered_embedding_rows(tmp_path):
     from jaxdl.data.text import Vocab
     from jaxdl.errors import ConfigError
     from jaxdl.models.sequence import RNNClassifier
-    from jaxdl.run import load_experiment
+    from jaxdl.experiment_file import load_experiment
 
     text = load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments",
                                         "transfer_text.py"))
