@@ -12,7 +12,7 @@ import pytest
 from jaxdl.recipes import composed
 from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
-from jaxdl.run import load_experiment
+from jaxdl.experiment_file import load_experiment
 
 EXPERIMENT = os.path.join(os.path.dirname(__file__), "..", "experiments", "transfer_digits.py")
 
