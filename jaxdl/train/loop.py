@@ -115,7 +115,9 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     prepared = prepare(model, task, train, config=config, eval_data=eval_data, mesh=mesh,
                        train_step=train_step, tx=tx)
     tc = config.train
-    source, total, state = prepared.source, prepared.total_steps, prepared.state
+    source, total = prepared.source, prepared.total_steps
+    # fit owns the state from here: each dispatch donates it, a restore replaces it.
+    state, prepared.state = prepared.state, None
     step_fn, loop_fn, arrays = prepared.step_fn, prepared.loop_fn, prepared.arrays
     eval_fn, eval_data, eval_arrays = prepared.eval_fn, prepared.eval_data, prepared.eval_arrays
     mesh, input_sharding = prepared.mesh, prepared.input_sharding
@@ -185,7 +187,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     steps_per_loop = step_lib.cpu_safe_steps_per_loop(
         tc.steps_per_loop, step_fn, state, source.make_batch, arrays,
         source.step_inputs(step, 1)[0])
-    acc = None
+    acc = new_accumulator = None
     bar = progress_bar(total, step, tc.progress_bar and jax.process_index() == 0)
     try:
         while step < total and not stopper.stopped:
@@ -195,7 +197,9 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
             k = steps_per_loop if boundary - step >= steps_per_loop else 1
             inputs = distributed.put_step_inputs(source.step_inputs(step, k), input_sharding)
             if acc is None:
-                acc = prepared.new_accumulator()
+                if new_accumulator is None:
+                    new_accumulator = prepared.zero_stats(state, inputs[0])
+                acc = new_accumulator()
             profiler.before_dispatch(step)
             state, acc = loop_fn(state, acc, arrays, inputs)
             step += k

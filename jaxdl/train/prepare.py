@@ -39,7 +39,8 @@ class Prepared:
       total_steps: ``config.train.num_steps`` or ``num_epochs * steps_per_epoch``.
       graphdef_eval: the model's graph in inference mode (for exporting, evaluating).
       tx: the optimizer whose state ``state.opt_state`` holds.
-      state: the fresh ``TrainState`` placed with ``state_shardings``.
+      state: the fresh ``TrainState`` placed with ``state_shardings`` (the first
+        ``loop_fn`` call donates its buffers; ``fit`` drops it from here).
       state_shardings: how each leaf of ``state`` is laid out on ``mesh``.
       replicated: the replicated sharding of ``mesh``.
       input_sharding: how step inputs ``[k, B, ...]`` are laid out (``B`` over ``data``).
@@ -50,7 +51,6 @@ class Prepared:
       eval_fn: jitted ``(params, model_state, arrays, idx [n, b], masks [n, b]) -> stats``.
       eval_data: split name -> ``ArrayDataset`` evaluated during and after training.
       eval_arrays: split name -> its device arrays.
-      new_accumulator: ``() -> LoopStats`` of zeros, placed replicated.
       ema_decay: ``config.train.ema_decay`` (0: no EMA of the parameters).
     """
 
@@ -69,8 +69,17 @@ class Prepared:
     eval_fn: Callable
     eval_data: dict[str, ArrayDataset]
     eval_arrays: dict[str, Any]
-    new_accumulator: Callable[[], step_lib.LoopStats]
     ema_decay: float
+
+    def zero_stats(self, state: TrainState, step_input: Any) -> Callable[[], step_lib.LoopStats]:
+        """A factory of empty accumulators for ``loop_fn``, placed replicated.
+
+        Args:
+          state: a state of this run (only shapes and dtypes are read).
+          step_input: one row ``[B, ...]`` of ``source.step_inputs`` (likewise).
+        """
+        return step_lib.make_zero_stats(self.step_fn, state, self.source.make_batch,
+                                        self.arrays, step_input, self.replicated)
 
 
 def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
@@ -119,12 +128,8 @@ def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     arrays = source.device_arrays(replicated)
     eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch, replicated)
     eval_arrays = {name: ds.device_arrays(replicated) for name, ds in eval_data.items()}
-    # Traced abstractly: only the step inputs' shape and dtype matter here.
-    new_accumulator = step_lib.make_zero_stats(step_fn, state, source.make_batch, arrays,
-                                               source.step_inputs(0, 1)[0], replicated)
     return Prepared(mesh=mesh, source=source, total_steps=total, graphdef_eval=graphdef_eval,
                     tx=tx, state=state, state_shardings=shardings, replicated=replicated,
                     input_sharding=input_sharding, step_fn=step_fn, loop_fn=loop_fn,
                     arrays=arrays, eval_fn=eval_fn, eval_data=eval_data,
-                    eval_arrays=eval_arrays, new_accumulator=new_accumulator,
-                    ema_decay=ema_decay)
+                    eval_arrays=eval_arrays, ema_decay=ema_decay)
