@@ -106,6 +106,14 @@ def test_unexplained_mismatch_lists_every_path_with_both_shapes(pretrained):
     assert "layers/1/kernel: missing in checkpoint, model has (4, 6)" in message
     assert "layers/1/bias: missing in checkpoint, model has (6,)" in message
     assert "head/" not in message.split("\n", 1)[1].split("Add regexes")[0]
+    # A layer the new model lacks is listed by name too.
+    with pytest.raises(ShapeMismatchError) as info:
+        load_pretrained(MLP(3, (), 2, rngs=nnx.Rngs(0)), workdir)
+    message = str(info.value)
+    assert "(3 parameter(s) not explained by config.transfer.dont_load)" in message
+    assert "layers/0/kernel: checkpoint has (3, 4), not in model" in message
+    assert "layers/0/bias: checkpoint has (4,), not in model" in message
+    assert "head/kernel: checkpoint (4, 2) vs model (3, 2)" in message
 
 
 def test_init_from_accepts_workdir_checkpoints_dir_and_step_dir(pretrained, tmp_path):
