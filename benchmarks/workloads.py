@@ -6,9 +6,10 @@ Workloads (synthetic data, shapes of the real experiments):
   lstm  a one-layer LSTM tagger (vocab 5000, embed 64, hidden 128, 17 tags) on
         length-32 sentences, batch 32, Adam 1e-3.
 
-``FitPath`` runs steps exactly the way ``jaxdl.train.loop.fit`` does (its step,
-its k-step loop, host-side batch indices placed per dispatch, metrics read back
-every ``log_every`` steps); ``HandWritten`` is the plain ``jax.jit`` train step a
+``FitPath`` runs steps exactly the way ``jaxdl.train.loop.fit`` does (the set-up
+of ``jaxdl.train.prepare.prepare``, which ``fit`` calls too: its step, its k-step
+loop; host-side batch indices placed per dispatch, metrics read back every
+``log_every`` steps); ``HandWritten`` is the plain ``jax.jit`` train step a
 JAX user would write for the same model (indices in, gather on the device,
 donated state). Both report seconds for ``n`` steps with compilation excluded.
 """
@@ -28,11 +29,9 @@ from flax import nnx
 
 from jaxdl import distributed
 from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
-from jaxdl.optim import make_optimizer
-from jaxdl.train import step as step_lib
+from jaxdl.data.arrays import ArrayDataset
 from jaxdl.train import task as task_lib
-from jaxdl.train.state import create_train_state, split_model
+from jaxdl.train.prepare import prepare
 
 
 @dataclasses.dataclass
@@ -128,24 +127,14 @@ class FitPath:
                  log_every: int = 50, batch_size: int | None = None):
         self.k, self.log_every = steps_per_loop, log_every
         config = workload.config(steps_per_loop)
-        mesh = mesh or distributed.make_mesh(1, 1)
-        graphdef, _, params, model_state = split_model(workload.make_model())
-        tx = make_optimizer(config.optimizer, params, 10**6)
-        state = create_train_state(params, model_state, tx, seed=0)
-        self.shardings = distributed.state_shardings(state, mesh, "replicated")
-        self.state = jax.device_put(state, self.shardings)
-        dataset = ArrayDataset(workload.arrays, name="train")
-        self.source = ArrayTrainSource(dataset, batch_size or workload.batch_size, seed=0)
-        self.step_fn = step_lib.make_train_step(graphdef, workload.task, tx)
-        self.input_sharding = distributed.batch_sharding(mesh, batch_axis=1)
-        replicated = distributed.replicated(mesh)
-        self.loop = step_lib.make_train_loop(
-            self.step_fn, self.source.make_batch, out_shardings=(self.shardings, replicated),
-            in_shardings=(self.shardings, replicated, replicated, self.input_sharding))
-        self.arrays = self.source.device_arrays(replicated)
-        first = jax.device_put(self.source.step_inputs(0, 1)[0])
-        self.zeros = step_lib.make_zero_stats(self.step_fn, self.state, self.source.make_batch,
-                                              self.arrays, first, distributed.replicated(mesh))
+        config.train.batch_size = batch_size or workload.batch_size
+        prepared = prepare(workload.make_model(), workload.task,
+                           ArrayDataset(workload.arrays, name="train"), config=config,
+                           mesh=mesh or distributed.make_mesh(1, 1))
+        self.state, self.source, self.arrays = prepared.state, prepared.source, prepared.arrays
+        self.loop = prepared.loop_fn
+        self.zeros = prepared.zero_stats(self.state, self.source.step_inputs(0, 1)[0])
+        self.input_sharding = prepared.input_sharding
         self.step = 0
         self.host_seconds = 0.0  # time spent computing and placing step inputs
         self.run(2 * self.k)  # compile

@@ -31,7 +31,7 @@ from jaxdl.recipes import transfer_sweep as sweep
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
 from jaxdl.train.sequence_tasks import sequence_classification_task
-from jaxdl.transfer import has_own_checkpoint
+from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.training import Word2VecSettings, fit_word2vec_model, word2vec_fit_config
 from jaxdl.workdir import fit_summary
@@ -95,7 +95,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                               cell="lstm", pooling="mean", dropout=m.dropout,
                               rngs=nnx.Rngs(sub.seed))
         coverage = None
-        if sub.transfer.init_from and not has_own_checkpoint(sub_dir):
+        if sub.transfer.init_from and not has_checkpoint(sub_dir):
             coverage = set_embedding(model, data.vocab, sub.transfer.init_from)
         return sweep.fit_downstream(model, task, data.train, data.test, sub, sub_dir,
                                     embedding_coverage=coverage)

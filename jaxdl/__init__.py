@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 
 from jaxdl import losses, metrics
 from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import ArrayTrainSource, LabelBudgetSource, TrainSource
 from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences
 from jaxdl.data.sklearn_sets import load_sklearn
 from jaxdl.data.text import Vocab, tokenize
@@ -57,10 +58,10 @@ __all__ = [
     "maybe_init_from", "read_conllu", "read_corpus", "read_fasttext", "read_idx",
     "save_word2vec_format", "tokenize", "write_conllu",
     "ArrayDataset", "ArrayTrainSource", "CheckpointError", "Checkpointer", "ConfigError",
-    "Conv2d", "DataError", "FitResult", "JaxdlError", "LSTMTagger", "LeNet5",
+    "Conv2d", "DataError", "FitResult", "JaxdlError", "LSTMTagger", "LabelBudgetSource", "LeNet5",
     "LinearRegression", "LogisticRegression", "MLP", "Metric", "NonFiniteError",
     "Perceptron", "RNN", "RNNClassifier", "RNNLanguageModel", "ResNet18", "ResNet20",
-    "ShapeMismatchError", "SmallCNN", "Task", "TrainState", "TutorialCNN",
+    "ShapeMismatchError", "SmallCNN", "Task", "TrainSource", "TrainState", "TutorialCNN",
     "binary_classification", "classification", "conv2d", "default_config", "fit",
     "least_squares", "load_sklearn", "losses", "make_eval_step", "make_mesh",
     "make_optimizer", "make_train_loop", "make_train_step", "manual_gradients", "metrics",

@@ -57,6 +57,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.train.compute_dtype = "float32"  # "bfloat16": bf16 forward/backward, float32 params
     c.train.ema_decay = 0.0  # > 0: keep an EMA of the parameters and evaluate with it
     c.train.compilation_cache_dir = ""  # persistent XLA compilation cache; "" off
+    c.train.profile_steps = ()  # (start, stop): jax.profiler trace of those steps in WORKDIR/profile
     c.train.progress_bar = True  # shown only when stderr is a terminal
     c.train.early_stopping_metric = ""  # e.g. "test/accuracy"; "" disables
     c.train.early_stopping_mode = "max"
@@ -136,6 +137,23 @@ def validate_core(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{key}={value!r}; expected a positive integer")
     if config.optimizer.lr <= 0:
         raise ConfigError(f"config.optimizer.lr={config.optimizer.lr!r}; expected > 0")
+    if config.train.get("profile_steps"):
+        check_profile_steps(config.train.profile_steps)
     if config.train.num_steps <= 0 and config.train.num_epochs <= 0:
         raise ConfigError("config.train.num_steps and config.train.num_epochs are both 0; "
                           "expected one of them positive")
+
+
+def check_profile_steps(steps: Any) -> tuple[int, int]:
+    """``(start, stop)`` from ``config.train.profile_steps``, checked.
+
+    Raises:
+      ConfigError: not two integers with ``0 <= start < stop``.
+    """
+    ok = (isinstance(steps, (tuple, list)) and len(steps) == 2
+          and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+          and 0 <= steps[0] < steps[1])
+    if not ok:
+        raise ConfigError(f"config.train.profile_steps={steps!r}; expected () or (start, stop), "
+                          "two integers with 0 <= start < stop (global steps; stop excluded)")
+    return int(steps[0]), int(steps[1])

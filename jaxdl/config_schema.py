@@ -102,6 +102,9 @@ CORE_SCHEMA: dict[str, Spec] = {
     "train.compute_dtype": Spec(str, choices=("float32", "bfloat16", "float16")),
     "train.ema_decay": FRACTION,
     "train.compilation_cache_dir": Spec(str),
+    # () or (start, stop); the order and the run's length are checked by
+    # jaxdl.config.check_profile_steps.
+    "train.profile_steps": Spec(tuple, element=COUNT),
     "train.progress_bar": BOOL,
     "train.early_stopping_metric": Spec(str),
     "train.early_stopping_mode": Spec(str, choices=("max", "min")),

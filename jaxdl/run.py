@@ -7,8 +7,6 @@ Running the same command again in the same DIR resumes from the latest checkpoin
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 import time
 
@@ -18,6 +16,7 @@ from ml_collections import config_flags
 from jaxdl.config import flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.config_schema import validate_config
+from jaxdl.experiment_file import load_experiment
 from jaxdl.interruption import interrupted_message
 from jaxdl.recipes.report import final_report
 from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
@@ -28,19 +27,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it ho
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
-
-
-def load_experiment(path: str):
-    """Import an experiment module from a file path (``experiments/<name>.py``)."""
-    path = path.split(":", 1)[0]
-    if not os.path.exists(path):
-        raise JaxdlError(f"experiment file {path!r} not found; expected "
-                         "--config=experiments/<name>.py")
-    name = os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(f"jaxdl_experiment_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # What absl's boolean parser accepts (compared lower-cased).

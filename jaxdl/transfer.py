@@ -21,12 +21,12 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from flax import nnx
 from ml_collections import ConfigDict
 
-from jaxdl.errors import CheckpointError, ConfigError, ShapeMismatchError
+from jaxdl.errors import ConfigError
 from jaxdl.optim import param_path
+from jaxdl.train.checkpoint import check_shapes, has_checkpoint, read_weights, resolve_checkpoint
 
 # The three downstream modes of a transfer experiment, as transfer config values.
 # The head is always re-initialised; a linear probe freezes everything else.
@@ -53,64 +53,6 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
-def _step_dirs(directory: str) -> list[tuple[int, str]]:
-    """Finished orbax step directories under ``directory`` (unfinished ones have a
-    non-numeric temporary name and are skipped), oldest first."""
-    found = []
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if name.isdigit() and os.path.isdir(os.path.join(path, "state")):
-            found.append((int(name), path))
-    return sorted(found)
-
-
-def resolve_checkpoint(init_from: str) -> tuple[str, int]:
-    """The step directory ``init_from`` names: ``(path, step)``.
-
-    Args:
-      init_from: a run workdir, its ``checkpoints/`` directory, or a step directory.
-    Raises:
-      CheckpointError: nothing readable is there.
-    """
-    if not os.path.isdir(init_from):
-        raise CheckpointError(f"config.transfer.init_from={init_from!r} does not exist; expected "
-                              "a run's workdir, its checkpoints/ directory or a checkpoint step "
-                              "directory")
-    if os.path.isdir(os.path.join(init_from, "state")):
-        name = os.path.basename(os.path.normpath(init_from))
-        return init_from, int(name) if name.isdigit() else -1
-    directory = os.path.join(init_from, "checkpoints")
-    steps = _step_dirs(directory if os.path.isdir(directory) else init_from)
-    if not steps:
-        raise CheckpointError(f"config.transfer.init_from={init_from!r} holds no finished "
-                              "checkpoint; expected checkpoints/<step>/state written by fit "
-                              "(did the pretraining run finish?)")
-    step, path = steps[-1]
-    return path, step
-
-
-def read_pretrained(step_dir: str) -> dict[str, np.ndarray]:
-    """The parameters and model state of one checkpoint, by path (host arrays).
-
-    Returns:
-      ``{"conv1/kernel": array, ..., "bn/mean": array}`` — ``params`` and
-      ``model_state`` leaves flattened to their ``param_path``.
-    """
-    path = os.path.join(os.path.abspath(step_dir), "state")
-    checkpointer = ocp.PyTreeCheckpointer()
-    tree = checkpointer.metadata(path).item_metadata.tree
-    wanted = {k: tree[k] for k in ("params", "model_state") if tree.get(k) is not None}
-    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), wanted)
-    restore_args = jax.tree.map(lambda m: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
-    restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
-        item=abstract, restore_args=restore_args, partial_restore=True))
-    flat = {}
-    for part in restored.values():
-        for key_path, leaf in jax.tree_util.tree_flatten_with_path(part)[0]:
-            flat[param_path(key_path)] = np.asarray(leaf)
-    return flat
-
-
 def _model_leaves(model: nnx.Module) -> tuple[Any, Any, dict[str, Any]]:
     _, params, rest = nnx.split(model, nnx.Param, ...)
     params, rest = params.to_pure_dict(), rest.to_pure_dict()
@@ -127,7 +69,8 @@ def load_pretrained(model: nnx.Module, init_from: str,
 
     Args:
       model: the new model, freshly initialised (updated in place).
-      init_from: see ``resolve_checkpoint``.
+      init_from: a run workdir, its ``checkpoints/`` directory or a step directory
+        (``jaxdl.train.checkpoint.resolve_checkpoint``).
       dont_load: regexes; matching paths keep their fresh values, whatever the
         checkpoint holds for them (a new head of another size, say).
     Returns:
@@ -137,29 +80,16 @@ def load_pretrained(model: nnx.Module, init_from: str,
         side or has another shape; the message lists every such path with both
         shapes.
     """
-    step_dir, step = resolve_checkpoint(init_from)
-    saved = read_pretrained(step_dir)
+    step_dir, step = resolve_checkpoint(init_from, setting="config.transfer.init_from")
+    saved = read_weights(step_dir)
     params, rest, current = _model_leaves(model)
     patterns = [re.compile(p) for p in dont_load]
     skip = lambda path: any(p.search(path) for p in patterns)  # noqa: E731
-    problems = []
-    for path in sorted(set(saved) | set(current)):
-        if skip(path):
-            continue
-        if path not in saved:
-            problems.append(f"  {path}: missing in checkpoint, model has "
-                            f"{tuple(np.shape(current[path]))}")
-        elif path not in current:
-            problems.append(f"  {path}: checkpoint has {saved[path].shape}, not in model")
-        elif saved[path].shape != tuple(np.shape(current[path])):
-            problems.append(f"  {path}: checkpoint {saved[path].shape} vs model "
-                            f"{tuple(np.shape(current[path]))}")
-    if problems:
-        raise ShapeMismatchError(
-            f"checkpoint {step_dir} does not fit this model ({len(problems)} parameter(s) not "
-            "explained by config.transfer.dont_load):\n" + "\n".join(problems) +
-            "\nAdd regexes of the paths to re-initialise to config.transfer.dont_load, "
-            "e.g. ('^head/',).")
+    check_shapes({p: v.shape for p, v in saved.items() if not skip(p)},
+                 {p: tuple(np.shape(v)) for p, v in current.items() if not skip(p)}, step_dir,
+                 unexplained_by="config.transfer.dont_load",
+                 hint="Add regexes of the paths to re-initialise to config.transfer.dont_load, "
+                      "e.g. ('^head/',).")
 
     loaded, reinitialised = [], []
 
@@ -177,12 +107,6 @@ def load_pretrained(model: nnx.Module, init_from: str,
     return LoadReport(os.path.abspath(step_dir), step, sorted(loaded), sorted(reinitialised))
 
 
-def has_own_checkpoint(workdir: str | None) -> bool:
-    """Whether ``workdir`` already holds a finished checkpoint of its own run."""
-    directory = os.path.join(workdir, "checkpoints") if workdir else ""
-    return bool(directory) and os.path.isdir(directory) and bool(_step_dirs(directory))
-
-
 def maybe_init_from(model: nnx.Module, config: ConfigDict,
                     workdir: str | None = None) -> LoadReport | None:
     """Load ``config.transfer.init_from`` into ``model`` before ``fit``, if set.
@@ -194,7 +118,7 @@ def maybe_init_from(model: nnx.Module, config: ConfigDict,
       The ``LoadReport``, or None when nothing was loaded.
     """
     init_from = config.transfer.init_from
-    if not init_from or has_own_checkpoint(workdir):
+    if not init_from or has_checkpoint(workdir):
         return None
     return load_pretrained(model, init_from, tuple(config.transfer.dont_load))
 
@@ -213,54 +137,6 @@ def mode_settings(mode: str, *, head: str = "head") -> dict[str, tuple]:
     head_re = f"^{re.escape(head)}/"
     return {"dont_load": (head_re,) if mode != "scratch" else (),
             "frozen": (f"^(?!{re.escape(head)}/)",) if mode == "linear_probe" else ()}
-
-
-class LabelBudgetSource:
-    """Training batches drawn only from ``indices`` of a larger labelled pool.
-
-    The device holds the whole pool, so every label budget of a sweep compiles
-    the same program (same array and batch shapes); a batch of ``batch_size``
-    may exceed the budget, in which case it continues into the next epoch's
-    permutation. Position ``p = step * batch_size + j`` takes element
-    ``p % n`` of epoch ``p // n``'s permutation of the ``n`` indices, drawn
-    from ``(seed, epoch)`` — a pure function of ``(seed, step)`` as the trainer
-    requires. Implements the ``fit`` source protocol.
-
-    Args:
-      dataset: the labelled pool (``ArrayDataset``).
-      indices: the examples this run may learn from (e.g. ``draw_k_per_class``).
-      batch_size: examples per step.
-      seed: the data-order seed.
-    """
-
-    def __init__(self, dataset, indices: np.ndarray, batch_size: int, *, seed: int):
-        from jaxdl.data.arrays import ArrayTrainSource  # its make_batch is ours too
-        self.dataset = dataset
-        self.indices = np.asarray(indices, np.int32)
-        if self.indices.size == 0:
-            raise ConfigError("LabelBudgetSource got no indices; expected at least one example")
-        self.batch_size, self.seed = int(batch_size), int(seed)
-        self.steps_per_epoch = max(1, -(-len(self.indices) // self.batch_size))
-        self.make_batch = ArrayTrainSource.make_batch
-
-    def _epoch(self, epoch: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, epoch])
-        return self.indices[rng.permutation(len(self.indices))]
-
-    def step_inputs(self, step: int, num_steps: int) -> np.ndarray:
-        """Pool indices of ``num_steps`` steps from ``step``: int32 ``[k, batch_size]``."""
-        n = len(self.indices)
-        positions = (step * self.batch_size
-                     + np.arange(num_steps * self.batch_size)).reshape(num_steps, -1)
-        epochs = positions // n
-        out = np.empty_like(positions, dtype=np.int32)
-        for epoch in np.unique(epochs):
-            where = epochs == epoch
-            out[where] = self._epoch(int(epoch))[positions[where] % n]
-        return out
-
-    def device_arrays(self, sharding=None):
-        return self.dataset.device_arrays(sharding)
 
 
 def fit_gradually_unfrozen(model: nnx.Module, task, train, *, config: ConfigDict,
@@ -290,7 +166,7 @@ def fit_gradually_unfrozen(model: nnx.Module, task, train, *, config: ConfigDict
         stage_config.train.num_steps = int(num_steps)
         stage_config.transfer.frozen = tuple(frozen)
         stage_dir = os.path.join(workdir, f"stage{index}") if workdir else None
-        if index and stage_dir and not has_own_checkpoint(stage_dir):
+        if index and stage_dir and not has_checkpoint(stage_dir):
             load_pretrained(model, os.path.join(workdir, f"stage{index - 1}"))
         results.append(fit(model, task, train, config=stage_config, eval_data=eval_data,
                            workdir=stage_dir))

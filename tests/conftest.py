@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -13,11 +12,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def load_experiment(name: str):
     """Import ``experiments/<name>.py`` as a module."""
-    path = os.path.join(REPO, "experiments", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"test_experiment_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from jaxdl.experiment_file import load_experiment as load_file
+    return load_file(os.path.join(REPO, "experiments", f"{name}.py"))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from jaxdl.recipes.progress import SubrunProgress, format_duration
 from jaxdl.recipes.report import final_report, headline
 from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
-from jaxdl.run import load_experiment
+from jaxdl.experiment_file import load_experiment
 
 EXPERIMENT = os.path.join(os.path.dirname(__file__), "..", "experiments", "transfer_digits.py")
 

@@ -15,7 +15,8 @@ from flax import nnx
 
 import fault_runs
 from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import ArrayTrainSource
 from jaxdl.errors import NonFiniteError
 from jaxdl.models.mlp import MLP
 from jaxdl.train.checkpoint import Checkpointer

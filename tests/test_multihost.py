@@ -8,7 +8,6 @@ parameters to ``params.npz`` so runs can be compared leaf by leaf.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ import pytest
 
 from jaxdl import multihost
 from jaxdl.errors import ConfigError
+from jaxdl.experiment_file import load_experiment
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,7 +31,8 @@ import jax
 import numpy as np
 from flax import nnx
 from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import ArrayTrainSource
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
@@ -129,9 +130,7 @@ def runs(tmp_path_factory):
         f.write(EXPERIMENT)
     two = str(root / "two")
     procs = _start_pair(config_path, two)  # starts first: it is the slow part
-    spec = importlib.util.spec_from_file_location("tiny_mh_reference", config_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_experiment(config_path)
     single = str(root / "single")
     os.makedirs(single)
     module.run(module.get_config(), single)

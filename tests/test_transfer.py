@@ -13,15 +13,16 @@ from flax import nnx
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.errors import CheckpointError, DataError, ShapeMismatchError
-from jaxdl.evaluation.few_shot import draw_k_per_class, few_shot_probe, few_shot_probe_run
+from jaxdl.evaluation.few_shot import few_shot_probe, few_shot_probe_run
 from jaxdl.evaluation.paired_stats import mean_std, paired_difference
 from jaxdl.models.mlp import MLP
 from jaxdl.optim import param_path
 from jaxdl.train import task as task_lib
+from jaxdl.train.checkpoint import resolve_checkpoint
 from jaxdl.train.loop import fit
-from jaxdl.transfer import (LabelBudgetSource, fit_gradually_unfrozen, load_pretrained,
-                            maybe_init_from, mode_settings, resolve_checkpoint)
+from jaxdl.transfer import fit_gradually_unfrozen, load_pretrained, maybe_init_from, mode_settings
 
 
 def _flat(tree) -> dict[str, np.ndarray]:
@@ -105,6 +106,14 @@ def test_unexplained_mismatch_lists_every_path_with_both_shapes(pretrained):
     assert "layers/1/kernel: missing in checkpoint, model has (4, 6)" in message
     assert "layers/1/bias: missing in checkpoint, model has (6,)" in message
     assert "head/" not in message.split("\n", 1)[1].split("Add regexes")[0]
+    # A layer the new model lacks is listed by name too.
+    with pytest.raises(ShapeMismatchError) as info:
+        load_pretrained(MLP(3, (), 2, rngs=nnx.Rngs(0)), workdir)
+    message = str(info.value)
+    assert "(3 parameter(s) not explained by config.transfer.dont_load)" in message
+    assert "layers/0/kernel: checkpoint has (3, 4), not in model" in message
+    assert "layers/0/bias: checkpoint has (4,), not in model" in message
+    assert "head/kernel: checkpoint (4, 2) vs model (3, 2)" in message
 
 
 def test_init_from_accepts_workdir_checkpoints_dir_and_step_dir(pretrained, tmp_path):
@@ -206,7 +215,7 @@ def test_word_vectors_fill_exactly_the_covered_embedding_rows(tmp_path):
     from jaxdl.data.text import Vocab
     from jaxdl.errors import ConfigError
     from jaxdl.models.sequence import RNNClassifier
-    from jaxdl.run import load_experiment
+    from jaxdl.experiment_file import load_experiment
 
     text = load_experiment(os.path.join(os.path.dirname(__file__), "..", "experiments",
                                         "transfer_text.py"))

@@ -1,15 +1,12 @@
-"""In-memory datasets: deterministic batch order, padded evaluation, sklearn sets.
+"""In-memory datasets: named splits of equal-length arrays, padded evaluation batches.
 
-The batch at training step ``s`` is a pure function of ``(seed, s)``: epoch
-``e = s // steps_per_epoch`` is a permutation drawn from ``(seed, e)``, and step
-``s`` takes the next ``batch_size`` indices of it (``drop_remainder``). Resuming a
-run therefore needs only the step number. The arrays themselves are placed on the
-device once; a step ships only its ``int32`` indices and gathers there.
+Training order lives in ``jaxdl.data.sources`` (``ArrayTrainSource`` shuffles an
+``ArrayDataset`` per epoch); evaluation covers every example once in padded
+batches of static shape.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Mapping
 
 import jax
@@ -77,51 +74,6 @@ class ArrayDataset:
             idx = np.pad(idx, (0, batch_size - len(idx)))
             batches.append((idx, mask))
         return batches
-
-
-class ArrayTrainSource:
-    """Training batches of an ``ArrayDataset``: shuffled per epoch, drop-remainder.
-
-    Implements the trainer's source protocol: ``device_arrays``, ``step_inputs``
-    (host side, cheap) and ``make_batch`` (pure, inside jit).
-    """
-
-    def __init__(self, dataset: ArrayDataset, batch_size: int, *, seed: int):
-        if batch_size > dataset.num_examples:
-            raise DataError(f"train batch_size={batch_size} is larger than dataset "
-                            f"'{dataset.name}' ({dataset.num_examples} examples); expected "
-                            f"batch_size <= {dataset.num_examples}")
-        if batch_size < 1:
-            raise DataError(f"batch_size={batch_size}; expected a positive integer")
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.seed = seed
-        self.steps_per_epoch = dataset.num_examples // batch_size
-
-    @functools.lru_cache(maxsize=2)
-    def epoch_permutation(self, epoch: int) -> np.ndarray:
-        """The permutation of epoch ``epoch``: a pure function of ``(seed, epoch)``."""
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.dataset.num_examples).astype(np.int32)
-
-    def step_inputs(self, step: int, num_steps: int) -> np.ndarray:
-        """Indices of ``num_steps`` consecutive steps from ``step``: int32 ``[k, B]``."""
-        out = np.empty((num_steps, self.batch_size), np.int32)
-        for i in range(num_steps):
-            epoch, within = divmod(step + i, self.steps_per_epoch)
-            start = within * self.batch_size
-            out[i] = self.epoch_permutation(epoch)[start:start + self.batch_size]
-        return out
-
-    def device_arrays(self, sharding=None) -> Batch:
-        return self.dataset.device_arrays(sharding)
-
-    @staticmethod
-    def make_batch(arrays: Batch, indices: jax.Array) -> Batch:
-        """Gather the examples at ``indices [B]``; every example is real (mask 1)."""
-        batch = {k: jnp.take(v, indices, axis=0) for k, v in arrays.items()}
-        batch["mask"] = jnp.ones(indices.shape, jnp.float32)
-        return batch
 
 
 def gather_eval_batch(arrays: Batch, indices: jax.Array, mask: jax.Array) -> Batch:

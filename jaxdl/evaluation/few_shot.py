@@ -14,39 +14,12 @@ import jax
 import numpy as np
 from flax import nnx
 
+from jaxdl.data.sources import draw_k_per_class
 from jaxdl.errors import DataError
 from jaxdl.evaluation.paired_stats import mean_std
 from jaxdl.evaluation.probe import linear_probe_accuracy
 
 FeaturesFn = Callable[[np.ndarray], np.ndarray]
-
-
-def draw_k_per_class(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Indices of ``k`` examples of every class, a pure function of ``(seed, class)``.
-
-    Each class's examples are permuted with ``default_rng([seed, class])`` and
-    the first ``k`` taken, so budgets are nested: the 5-shot set of a seed
-    contains its 1-shot set.
-
-    Args:
-      labels: int ``[N]``.
-      k: examples per class; 0 means all of them.
-      seed: which subset.
-    Returns:
-      int64 ``[k * num_classes]`` indices into ``labels``, sorted.
-    Raises:
-      DataError: a class has fewer than ``k`` examples.
-    """
-    labels = np.asarray(labels)
-    chosen = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        if k > len(members):
-            raise DataError(f"class {int(cls)} has {len(members)} labelled examples; "
-                            f"expected at least k={k} to draw {k} per class")
-        order = np.random.default_rng([int(seed), int(cls)]).permutation(members)
-        chosen.append(order[:k] if k else order)
-    return np.sort(np.concatenate(chosen))
 
 
 def model_features_fn(model: nnx.Module, *, batch_size: int = 512) -> FeaturesFn:

@@ -11,60 +11,21 @@ with the same table as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import time
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import jax
-from jax.experimental.compilation_cache import compilation_cache
 from ml_collections import ConfigDict
 
 from jaxdl.evaluation.paired_stats import mean_std, paired_difference
 from jaxdl.evaluation.plots import plot_lines
 from jaxdl.recipes.progress import SubrunProgress
+from jaxdl.train.compilation_cache import shared_compilation_cache
 from jaxdl.workdir import prepare_workdir, write_summary
 
 ALL_LABELS = 0  # a label budget of 0 means "every labelled training example"
-
-
-@contextlib.contextmanager
-def shared_compilation_cache(directory: str | None = None) -> Iterator[None]:
-    """Let sub-runs with identical shapes reuse compiled XLA programs.
-
-    Every ``fit`` builds fresh step functions, so ``jax.jit`` cannot see that the
-    55 downstream runs of a sweep compile the same programs; XLA's persistent
-    cache, keyed by the program itself, can. Inside the ``with`` block the cache
-    is on (unless the user already configured one); afterwards the previous
-    settings return. Results are unaffected: a cached executable is the same binary.
-
-    Args:
-      directory: cache location; default ``$JAXDL_XLA_CACHE`` or ``~/.cache/jaxdl/xla``.
-    """
-    if jax.config.jax_compilation_cache_dir:  # the user's own cache wins
-        yield
-        return
-    directory = directory or os.environ.get(
-        "JAXDL_XLA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "jaxdl", "xla"))
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    previous = {name: getattr(jax.config, name) for name in names}
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:  # no writable cache: just compile every time
-        yield
-        return
-    for name, value in zip(names, (directory, 0.0, 0)):
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()  # the cache is set up once per process otherwise
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            jax.config.update(name, value)
-        compilation_cache.reset_cache()
 
 
 def subrun_name(mode: str, labels_per_class: int, seed: int) -> str:

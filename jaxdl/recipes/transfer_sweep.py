@@ -23,13 +23,13 @@ from ml_collections import ConfigDict
 
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.few_shot import draw_k_per_class
+from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
 from jaxdl.recipes import composed
 from jaxdl.recipes.progress import SubrunProgress
 from jaxdl.train.loop import fit
 from jaxdl.train.task import Task
-from jaxdl.transfer import LabelBudgetSource, mode_settings
+from jaxdl.transfer import mode_settings
 from jaxdl.workdir import fit_summary
 
 TrainFn = Callable[[ConfigDict, str], dict]

@@ -8,6 +8,11 @@ into a temporary directory and renames it when complete, so an unfinished
 checkpoint is never listed. A checkpoint that fails to restore is moved aside to
 ``corrupt_checkpoints/`` (never deleted) with a warning, and the previous one is
 used instead.
+
+This module is the one reader of that layout: ``resolve_checkpoint`` finds the
+step directory a path names, ``read_weights`` reads a step's parameters and
+model state by path (for ``jaxdl.transfer``), and ``check_shapes`` lists every
+parameter whose shape differs between a checkpoint and a model.
 """
 
 from __future__ import annotations
@@ -15,14 +20,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any
+from typing import Any, Mapping
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxdl.errors import CheckpointError
+from jaxdl.errors import CheckpointError, ShapeMismatchError
+from jaxdl.optim import param_path
 
 log = logging.getLogger("jaxdl")
+
+CHECKPOINTS = "checkpoints"  # a run's checkpoints: CHECKPOINTS/<step>/{state,meta}
+STATE = "state"  # the TrainState item of a step directory
 
 
 class _SkipMissingMetadataNotice(logging.Filter):
@@ -89,7 +99,7 @@ class Checkpointer:
     def __init__(self, workdir: str, *, max_to_keep: int = 3, best_metric: str = "",
                  best_mode: str = "max", keep_best: int = 1):
         self.workdir = os.path.abspath(workdir)
-        self.directory = os.path.join(self.workdir, "checkpoints")
+        self.directory = os.path.join(self.workdir, CHECKPOINTS)
         self.latest = _manager(self.directory, max_to_keep=max_to_keep)
         self.best_metric = best_metric
         self.best = (_manager(os.path.join(self.workdir, "checkpoints_best"),
@@ -159,26 +169,109 @@ class Checkpointer:
             self.best.close()
 
 
-def check_same_structure(saved_metadata: Any, target: Any, where: str) -> None:
-    """Raise ``ShapeMismatchError`` listing each path whose shape differs or is missing."""
-    from jaxdl.errors import ShapeMismatchError
-    from jaxdl.optim import param_path
+def leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    """``{param_path: shape}`` of every leaf of ``tree`` (arrays or orbax metadata)."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {param_path(p): tuple(getattr(v, "shape", ())) for p, v in flat}
 
-    def shapes(tree):
-        flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-        return {param_path(p): tuple(getattr(v, "shape", ())) for p, v in flat}
 
-    saved = shapes(saved_metadata)
-    wanted = shapes(target)
+def check_shapes(saved: Mapping[str, tuple], wanted: Mapping[str, tuple], where: str, *,
+                 unexplained_by: str = "", hint: str = "") -> None:
+    """Raise ``ShapeMismatchError`` listing each path whose shape differs or is missing.
+
+    Args:
+      saved: ``{path: shape}`` in the checkpoint.
+      wanted: ``{path: shape}`` of the model (or state) it is read into.
+      where: the checkpoint, named in the message.
+      unexplained_by: the setting that could have excused the paths left in
+        (e.g. ``"config.transfer.dont_load"``), named in the message.
+      hint: a last line saying how to fix it.
+    """
     problems = []
     for path in sorted(set(saved) | set(wanted)):
         if path not in saved:
             problems.append(f"  {path}: missing in checkpoint, model has {wanted[path]}")
         elif path not in wanted:
-            problems.append(f"  {path}: in checkpoint {saved[path]}, not in model")
+            problems.append(f"  {path}: checkpoint has {saved[path]}, not in model")
         elif saved[path] != wanted[path]:
             problems.append(f"  {path}: checkpoint {saved[path]} vs model {wanted[path]}")
     if problems:
+        excuse = f" not explained by {unexplained_by}" if unexplained_by else ""
         raise ShapeMismatchError(
-            f"checkpoint {where} does not fit this model ({len(problems)} parameter(s)):\n"
-            + "\n".join(problems))
+            f"checkpoint {where} does not fit this model ({len(problems)} parameter(s){excuse}):\n"
+            + "\n".join(problems) + (f"\n{hint}" if hint else ""))
+
+
+def check_same_structure(saved_metadata: Any, target: Any, where: str) -> None:
+    """Raise ``ShapeMismatchError`` unless ``saved_metadata`` has ``target``'s leaf shapes."""
+    check_shapes(leaf_shapes(saved_metadata), leaf_shapes(target), where)
+
+
+def step_dirs(directory: str) -> list[tuple[int, str]]:
+    """Finished step directories ``(step, path)`` under ``directory``, oldest first.
+
+    An unfinished checkpoint has a non-numeric temporary name and is skipped.
+    """
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if name.isdigit() and os.path.isdir(os.path.join(path, STATE)):
+            found.append((int(name), path))
+    return sorted(found)
+
+
+def has_checkpoint(workdir: str | None) -> bool:
+    """Whether the run in ``workdir`` has written a finished checkpoint."""
+    return bool(workdir) and bool(step_dirs(os.path.join(workdir, CHECKPOINTS)))
+
+
+def resolve_checkpoint(path: str, *, setting: str = "checkpoint path") -> tuple[str, int]:
+    """The step directory ``path`` names, and its step: ``(step_dir, step)``.
+
+    Args:
+      path: a run workdir (its newest checkpoint), its ``checkpoints/``
+        directory, or one step directory (step -1 if its name is not a number).
+      setting: what ``path`` came from, named in errors (e.g.
+        ``"config.transfer.init_from"``).
+    Raises:
+      CheckpointError: nothing readable is there.
+    """
+    if not os.path.isdir(path):
+        raise CheckpointError(f"{setting}={path!r} does not exist; expected a run's workdir, "
+                              "its checkpoints/ directory or a checkpoint step directory")
+    if os.path.isdir(os.path.join(path, STATE)):
+        name = os.path.basename(os.path.normpath(path))
+        return path, int(name) if name.isdigit() else -1
+    directory = os.path.join(path, CHECKPOINTS)
+    steps = step_dirs(directory if os.path.isdir(directory) else path)
+    if not steps:
+        raise CheckpointError(f"{setting}={path!r} holds no finished checkpoint; expected "
+                              f"{CHECKPOINTS}/<step>/{STATE} written by fit (did that run finish?)")
+    step, step_dir = steps[-1]
+    return step_dir, step
+
+
+def read_weights(step_dir: str) -> dict[str, np.ndarray]:
+    """The parameters and model state of one checkpoint, by path (host arrays).
+
+    Only those two sub-trees are read; the optimizer state stays on disk.
+
+    Returns:
+      ``{"conv1/kernel": array, ..., "bn/mean": array}`` — ``params`` and
+      ``model_state`` leaves flattened to their ``param_path``.
+    """
+    path = os.path.join(os.path.abspath(step_dir), STATE)
+    checkpointer = ocp.PyTreeCheckpointer()
+    tree = checkpointer.metadata(path).item_metadata.tree
+    wanted = {k: tree[k] for k in ("params", "model_state") if tree.get(k) is not None}
+    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), wanted)
+    restore_args = jax.tree.map(lambda m: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+    restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
+        item=abstract, restore_args=restore_args, partial_restore=True))
+    flat = {}
+    for part in restored.values():
+        for key_path, leaf in jax.tree_util.tree_flatten_with_path(part)[0]:
+            flat[param_path(key_path)] = np.asarray(leaf)
+    return flat

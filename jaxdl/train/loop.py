@@ -4,14 +4,16 @@ The host only schedules: it computes each dispatch's batch indices (a pure
 function of seed and step), launches the jitted k-step loop, and reads metrics
 back at log, eval and checkpoint boundaries. Re-running with the same workdir
 resumes from the newest readable checkpoint and ends bit-identical to an
-uninterrupted run.
+uninterrupted run. The set-up before the first step (state, sharding, jitted
+steps) is ``jaxdl.train.prepare.prepare``; ``config.train.profile_steps`` traces
+chosen steps (``jaxdl.train.profile``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import jax
 import numpy as np
@@ -20,18 +22,17 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxdl import distributed
-from jaxdl.config import validate_core
-from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource, gather_eval_batch
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import TrainSource
 from jaxdl.errors import NonFiniteError
 from jaxdl.metrics import compute_metrics
-from jaxdl.optim import make_optimizer
 from jaxdl.train import step as step_lib
 from jaxdl.train.checkpoint import Checkpointer
-from jaxdl.train.setting_checks import check_settings_take_effect
 from jaxdl.train.logging import MetricsLogger, progress_bar
-from jaxdl.train.state import TrainState, count_params, create_train_state, params_sha256, split_model
+from jaxdl.train.prepare import prepare
+from jaxdl.train.profile import StepProfiler
+from jaxdl.train.state import TrainState, count_params, params_sha256
 from jaxdl.train.task import Task
-from jaxdl.train.validation import check_data_fits_model
 
 
 @dataclasses.dataclass
@@ -49,25 +50,16 @@ class FitResult:
     stopped_early: bool
 
 
-def _next_boundary(step: int, total: int, intervals) -> int:
+def _next_boundary(step: int, total: int, intervals, points=()) -> int:
+    """The first step after ``step`` that is a multiple of an interval or one of ``points``."""
     nxt = total
     for every in intervals:
         if every:
             nxt = min(nxt, (step // every + 1) * every)
+    for point in points:
+        if point > step:
+            nxt = min(nxt, point)
     return nxt
-
-
-def _enable_compilation_cache(directory: str) -> None:
-    """Persist compiled executables under ``directory`` (re-runs skip compiling)."""
-    from jax.experimental.compilation_cache import compilation_cache
-    if jax.config.jax_compilation_cache_dir != directory:
-        # JAX decides once per process whether the cache is in use; a process that
-        # already compiled without it must forget that decision.
-        compilation_cache.reset_cache()
-    jax.config.update("jax_compilation_cache_dir", directory)
-    # Cache even fast compiles: the steps of small experiments compile in < 1 s.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
 class _EarlyStopping:
@@ -96,7 +88,7 @@ class _EarlyStopping:
                 "stopped": self.stopped}
 
 
-def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
+def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         config: ConfigDict, eval_data: Mapping[str, ArrayDataset] | None = None,
         workdir: str | None = None, mesh: jax.sharding.Mesh | None = None,
         train_step: Callable | None = None,
@@ -106,8 +98,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     Args:
       model: an ``nnx.Module`` (updated in place with the trained values).
       task: loss, metrics and how to call the model.
-      train: an ``ArrayDataset`` or any source with ``steps_per_epoch``,
-        ``device_arrays``, ``step_inputs`` and ``make_batch``.
+      train: an ``ArrayDataset`` or any ``jaxdl.data.sources.TrainSource``.
       config: a config from ``jaxdl.config.default_config()`` (or extending it).
       eval_data: named splits evaluated every ``train.eval_every`` steps and at the end.
       workdir: where checkpoints and logs go; None trains in memory only.
@@ -121,28 +112,16 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
       A ``FitResult``; ``metrics[split][name]`` are the final evaluations.
     """
     start_time = time.time()
-    validate_core(config)
+    prepared = prepare(model, task, train, config=config, eval_data=eval_data, mesh=mesh,
+                       train_step=train_step, tx=tx)
     tc = config.train
-    if tc.get("compilation_cache_dir"):
-        _enable_compilation_cache(tc.compilation_cache_dir)
-    eval_data = dict(eval_data or {})
-    check_data_fits_model(model, task, {"train": train, **eval_data})  # before compiling
-    mesh = mesh or distributed.make_mesh(config.mesh.data, config.mesh.model)
-    source = (ArrayTrainSource(train, tc.batch_size, seed=config.seed)
-              if isinstance(train, ArrayDataset) else train)
-    distributed.check_batch_divides(tc.batch_size, mesh, "config.train.batch_size")
-    total = tc.num_steps or tc.num_epochs * source.steps_per_epoch
-
-    graphdef_train, graphdef_eval, params, model_state = split_model(model)
-    check_settings_take_effect(config, params, eval_data, task.all_metrics())
-    if tx is None:
-        tx = make_optimizer(config.optimizer, params, total, frozen=config.transfer.frozen,
-                            lr_multipliers=config.transfer.lr_multipliers)
-    ema_decay = float(config.train.get("ema_decay", 0.0))
-    state = create_train_state(params, model_state, tx, seed=config.seed, ema=ema_decay > 0)
-    shardings = distributed.state_shardings(
-        state, mesh, config.mesh.get("param_sharding", "replicated"))
-    state = jax.device_put(state, shardings)
+    source, total = prepared.source, prepared.total_steps
+    # fit owns the state from here: each dispatch donates it, a restore replaces it.
+    state, prepared.state = prepared.state, None
+    step_fn, loop_fn, arrays = prepared.step_fn, prepared.loop_fn, prepared.arrays
+    eval_fn, eval_data, eval_arrays = prepared.eval_fn, prepared.eval_data, prepared.eval_arrays
+    mesh, input_sharding = prepared.mesh, prepared.input_sharding
+    profiler = StepProfiler(tc.get("profile_steps", ()), workdir, total_steps=total)
 
     checkpointer = meta = None
     if workdir:
@@ -158,21 +137,6 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
                            enabled=jax.process_index() == 0)
     stopper = _EarlyStopping(tc.early_stopping_metric, tc.early_stopping_mode,
                              tc.early_stopping_patience, (meta or {}).get("early_stopping"))
-
-    step_fn = train_step or step_lib.make_train_step(
-        graphdef_train, task, tx, nan_policy=config.nan_policy, ema_decay=ema_decay,
-        compute_dtype=tc.get("compute_dtype", "float32"),
-        grad_accum_steps=tc.get("grad_accum_steps", 1))
-    input_sharding = distributed.batch_sharding(mesh, batch_axis=1)
-    loop_fn = step_lib.make_train_loop(
-        step_fn, source.make_batch, out_shardings=(shardings, distributed.replicated(mesh)),
-        in_shardings=(shardings, distributed.replicated(mesh), distributed.replicated(mesh),
-                      input_sharding))
-    arrays = source.device_arrays(distributed.replicated(mesh))
-    eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch,
-                                      distributed.replicated(mesh))
-    eval_arrays = {name: ds.device_arrays(distributed.replicated(mesh))
-                   for name, ds in eval_data.items()}
     metrics_of = task.all_metrics()
 
     def evaluate(split: str, dataset: ArrayDataset, arrays_) -> dict[str, float]:
@@ -228,17 +192,18 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     try:
         while step < total and not stopper.stopped:
             boundary = _next_boundary(step, total, (tc.log_every, tc.eval_every,
-                                                    config.checkpoint.every_steps))
+                                                    config.checkpoint.every_steps),
+                                      profiler.boundaries)
             k = steps_per_loop if boundary - step >= steps_per_loop else 1
             inputs = distributed.put_step_inputs(source.step_inputs(step, k), input_sharding)
             if acc is None:
                 if new_accumulator is None:
-                    new_accumulator = step_lib.make_zero_stats(
-                        step_fn, state, source.make_batch, arrays, inputs[0],
-                        distributed.replicated(mesh))
+                    new_accumulator = prepared.zero_stats(state, inputs[0])
                 acc = new_accumulator()
+            profiler.before_dispatch(step)
             state, acc = loop_fn(state, acc, arrays, inputs)
             step += k
+            profiler.after_dispatch(step, state)
             bar.update(k)
             if step != boundary:
                 continue
@@ -259,6 +224,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
         if checkpointer and step not in checkpointer.steps():
             checkpointer.save(step, state, checkpoint_meta())
     finally:
+        profiler.close()
         bar.close()
 
     final: dict[str, dict[str, float]] = {}
