@@ -35,19 +35,11 @@ def get_config():
                               normalize_mean=CIFAR10_MEAN, normalize_std=CIFAR10_STD,
                               crop_padding=4, flip=True)
     config.model = dict(name="resnet20")
-    config.optimizer.name = "momentum"
-    config.optimizer.lr = 0.1
-    config.optimizer.momentum = 0.9
-    config.optimizer.nesterov = True
-    config.optimizer.weight_decay = 5e-4
-    config.optimizer.schedule = "warmup_cosine"
-    config.optimizer.warmup_steps = 2 * STEPS_PER_EPOCH
-    config.train.batch_size = 128
-    config.train.eval_batch_size = 1000
-    config.train.num_epochs = 100
-    config.train.log_every = 100
-    config.train.steps_per_loop = 20
-    config.train.eval_every = 10 * STEPS_PER_EPOCH
+    config.optimizer.update(name="momentum", lr=0.1, momentum=0.9, nesterov=True,
+                            weight_decay=5e-4, schedule="warmup_cosine",
+                            warmup_steps=2 * STEPS_PER_EPOCH)
+    config.train.update(batch_size=128, eval_batch_size=1000, num_epochs=100, log_every=100,
+                        steps_per_loop=20, eval_every=10 * STEPS_PER_EPOCH)
     config.checkpoint.every_steps = 10 * STEPS_PER_EPOCH
     return config
 

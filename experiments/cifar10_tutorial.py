@@ -34,12 +34,8 @@ def get_config():
     config.data = data_config("cifar10", dir="data/cifar10", download=False,
                               normalize_mean=(0.5, 0.5, 0.5), normalize_std=(0.5, 0.5, 0.5))
     config.model = dict(name="tutorial_cnn")
-    config.optimizer.name = "momentum"
-    config.optimizer.lr = 0.001
-    config.optimizer.momentum = 0.9
-    config.train.batch_size = 4
-    config.train.eval_batch_size = 1000
-    config.train.num_epochs = 2
+    config.optimizer.update(name="momentum", lr=0.001, momentum=0.9)
+    config.train.update(batch_size=4, eval_batch_size=1000, num_epochs=2)
     config.train.log_every = 2000  # the tutorial prints the loss every 2,000 mini-batches
     config.train.steps_per_loop = 250
     config.train.eval_every = 12500  # after each epoch

@@ -32,10 +32,7 @@ def get_config():
     config.model = dict(param_budget=12000, depths=(1, 2, 3, 4, 6), activation="relu")
     config.seeds = 3
     config.optimizer.lr = 2e-3
-    config.train.batch_size = 64
-    config.train.num_epochs = 30
-    config.train.log_every = 100
-    config.train.eval_train = False
+    config.train.update(batch_size=64, num_epochs=30, log_every=100, eval_train=False)
     return config
 
 

@@ -14,28 +14,22 @@ same vocabulary (`<unk>` included), scored on exactly the same held-out targets.
 The summary adds `samples`: text generated from `</s>` (a sentence start) at
 `config.sample.temperature`.
 
-Expected (2-core CPU, default word level): held-out perplexity ≈ 86 against
-the unigram's ≈ 327, 3.8× better (character level: ≈ 3.9 against ≈ 20.1); about
-4 minutes of CPU time (256 s user) for the default. Details in
-docs/SEQUENCE_RESULTS.md.
+Expected (default word level): held-out perplexity ≈ 86 against the unigram's
+≈ 327 (character level: ≈ 3.9 against ≈ 20.1). Details in docs/SEQUENCE_RESULTS.md.
 """
 
 from __future__ import annotations
-
-import os
 
 import jax
 import numpy as np
 from flax import nnx
 
 from jaxdl.config import check_choice, default_config
-from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.sequence_sets import (dataset_summary, language_model_dataset, split_in_blocks,
                                       token_stream, unigram_perplexity)
 from jaxdl.data.text import Vocab
-from jaxdl.data.text_readers import read_corpus
-from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.sequence import RNNLanguageModel
+from jaxdl.recipes.text import load_corpus, save_text_run
 from jaxdl.train.sequence_tasks import language_model_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -45,20 +39,13 @@ def get_config():
     config = default_config()
     config.experiment = "language_model"
     config.data = dict(corpus="", level="word", lower=True, max_vocab=10000, min_count=2,
-                       seq_len=32, test_fraction=0.1, split_seed=0)
+                       seq_len=32, test_fraction=0.1, split_seed=0, encoding="utf-8")
     config.model = dict(cell="lstm", embed_dim=128, hidden_dim=256, num_layers=1, dropout=0.2)
     config.sample = dict(num=3, length=30, temperature=0.8)
-    config.optimizer.name = "adam"
-    config.optimizer.lr = 3e-3
-    config.optimizer.grad_clip_norm = 1.0
-    config.optimizer.schedule = "cosine"
-    config.optimizer.min_lr_ratio = 0.1
-    config.train.batch_size = 32
-    config.train.num_steps = 1000
-    config.train.eval_batch_size = 256
-    config.train.log_every = 100
-    config.train.eval_every = 500
-    config.train.steps_per_loop = 20
+    config.optimizer.update(name="adam", lr=3e-3, grad_clip_norm=1.0, schedule="cosine",
+                            min_lr_ratio=0.1)
+    config.train.update(batch_size=32, num_steps=1000, eval_batch_size=256, log_every=100,
+                        eval_every=500, steps_per_loop=20)
     config.train.eval_train = False  # the held-out split is what matters; saves a pass
     config.checkpoint.every_steps = 500
     return config
@@ -67,10 +54,7 @@ def get_config():
 def load_sentences(config) -> list[list[str]]:
     """Token lists of the configured corpus, as words or as characters."""
     check_choice(config, "data.level", ("word", "char"))
-    if config.data.corpus:
-        sentences = read_corpus(config.data.corpus, lower=config.data.lower)
-    else:
-        sentences = embedded_corpus()  # already lower-cased
+    sentences = load_corpus(config.data)
     if config.data.level == "char":
         return [list(" ".join(sentence)) for sentence in sentences]
     return sentences
@@ -100,9 +84,7 @@ def run(config, workdir: str | None):
                              rngs=nnx.Rngs(config.seed))
     result = fit(model, language_model_task(), train, eval_data={"test": test},
                  config=config, workdir=workdir)
-    if workdir:
-        vocab.save(os.path.join(workdir, "vocab.json"))
-        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    save_text_run(workdir, result, vocab)
     unigram = unigram_perplexity(train, test, len(vocab))
     model_perplexity = result.metrics["test"]["perplexity"]
     return fit_summary(

@@ -11,9 +11,7 @@ report about 0.99 for this architecture after 1–3 epochs). NOT RUN HERE: this
 machine has no internet and no copy of MNIST, so jaxdl has not measured the
 accuracy; the loader and the whole pipeline are tested end to end on IDX fixture
 files written in the exact format (tests/test_vision_experiments.py). Time: not
-measured end to end. On a 2-core CPU the 64-channel convolution's forward +
-backward alone takes ~0.1 s at batch 64, i.e. a few minutes per epoch (estimate);
-docs/VISION_RESULTS.md has the measurements.
+measured end to end; docs/VISION_RESULTS.md has the step measurements.
 
 Data: put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
 and t10k-labels-idx1-ubyte (raw or .gz) in `--config.data.dir`, or pass

@@ -3,7 +3,7 @@
 Runs the mistake-driven rule online and in batch mode until a pass makes no
 mistake, then runs it again from the converged weights to show that no update is
 made after convergence. Baseline: scikit-learn's ``Perceptron``. Expected: 100%
-training accuracy for both modes within a few epochs, in seconds on a 2-core CPU.
+training accuracy for both modes within a few epochs.
 """
 
 from __future__ import annotations

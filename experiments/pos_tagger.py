@@ -20,13 +20,10 @@ sentence of either file, so nothing is truncated).
 
 Expected: on a fixture whose unseen words are recognisable only by their
 spelling (tests/test_sequence_experiments.py), OOV accuracy ≈ 1.0 with
-character features against ≈ 0.25 without; a few seconds to a minute on a
-2-core CPU for small files (measured numbers in docs/SEQUENCE_RESULTS.md).
+character features against ≈ 0.25 without (docs/SEQUENCE_RESULTS.md).
 """
 
 from __future__ import annotations
-
-import os
 
 from flax import nnx
 
@@ -34,10 +31,8 @@ from jaxdl.config import default_config
 from jaxdl.data.sequence_sets import (dataset_summary, out_of_vocabulary_mask, tagging_dataset,
                                       with_target_mask)
 from jaxdl.data.text import Vocab
-from jaxdl.data.text_readers import read_conllu
-from jaxdl.errors import ConfigError, DataError
-from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.sequence import LSTMTagger
+from jaxdl.recipes.text import load_tagged, save_text_run
 from jaxdl.train.sequence_tasks import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -46,37 +41,18 @@ from jaxdl.workdir import fit_summary
 def get_config():
     config = default_config()
     config.experiment = "pos_tagger"
-    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20)
+    config.data = dict(train="", test="", lower=True, min_count=1, max_len=0, max_word_len=20,
+                       encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, num_layers=1, char_features=True,
                         char_embed_dim=16, char_hidden_dim=32, dropout=0.25, word_dropout=0.05)
-    config.optimizer.name = "adam"
-    config.optimizer.lr = 2e-3
-    config.optimizer.grad_clip_norm = 5.0
-    config.train.batch_size = 16
-    config.train.num_epochs = 10
-    config.train.log_every = 50
-    config.train.eval_every = 0
-    config.train.steps_per_loop = 10
+    config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=5.0)
+    config.train.update(batch_size=16, num_epochs=10, log_every=50, eval_every=0,
+                        steps_per_loop=10)
     return config
 
 
-def load_tagged(config) -> tuple[list, list]:
-    """`(train_sentences, test_sentences)`, each sentence a list of `(form, upos)`."""
-    for key in ("train", "test"):
-        if not config.data[key]:
-            raise ConfigError(f"config.data.{key} is empty; expected a CoNLL-U file, e.g. "
-                              f"--config.data.{key}=en_ewt-ud-{key}.conllu (no treebank ships with Python)")
-    splits = []
-    for key in ("train", "test"):
-        sentences = [s for s in read_conllu(config.data[key]) if s]
-        if not sentences:
-            raise DataError(f"{config.data[key]}: no sentences with words (config.data.{key})")
-        splits.append(sentences)
-    return splits[0], splits[1]
-
-
 def run(config, workdir: str | None):
-    train_sentences, test_sentences = load_tagged(config)
+    train_sentences, test_sentences = load_tagged(config.data)
     lower = config.data.lower
     vocab = Vocab.build(([w.lower() if lower else w for w, _ in s] for s in train_sentences),
                         min_count=config.data.min_count)
@@ -99,9 +75,7 @@ def run(config, workdir: str | None):
                        dropout=m.dropout, rngs=nnx.Rngs(config.seed))
     task = tagging_task(word_dropout_rate=m.word_dropout, unk_id=vocab.unk_id)
     result = fit(model, task, train, eval_data=eval_data, config=config, workdir=workdir)
-    if workdir:
-        vocab.save(os.path.join(workdir, "vocab.json"))
-        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    save_text_run(workdir, result, vocab)
     oov_accuracy = result.metrics["test_oov"]["accuracy"] if "test_oov" in result.metrics else None
     return fit_summary(config.experiment, result, config,
                        test_accuracy=result.metrics["test"]["accuracy"], oov_accuracy=oov_accuracy,

@@ -4,7 +4,7 @@ Target ``f(x) = sin(3x) + 0.3·x²`` on [-2, 2] (noise-free training grid, a fin
 test grid). For each width, a one-hidden-layer tanh MLP is trained on the mean
 squared error; the summary reports test MSE per width and
 ``plots/universal_approximation.png`` shows the fits. Expected: test MSE falls
-by orders of magnitude from width 1 to 64; about 30 s on a 2-core CPU.
+by orders of magnitude from width 1 to 64 (timing: docs/CLASSICAL_RESULTS.md).
 """
 
 from __future__ import annotations
@@ -39,11 +39,8 @@ def get_config():
     config.model = dict(widths=(1, 2, 4, 8, 16, 32, 64), activation="tanh")
     config.optimizer.lr = 1e-2
     config.optimizer.schedule = "cosine"
-    config.train.batch_size = 64
-    config.train.num_steps = 3000
-    config.train.steps_per_loop = 50
-    config.train.log_every = 500
-    config.train.eval_train = False
+    config.train.update(batch_size=64, num_steps=3000, steps_per_loop=50, log_every=500,
+                        eval_train=False)
     return config
 
 

@@ -45,7 +45,7 @@ PLOT_WORDS = ("file", "directory", "path", "string", "bytes", "list", "dict", "t
 def get_config():
     config = default_config()
     config.experiment = "word2vec"
-    config.data = dict(corpus="", lower=True)
+    config.data = dict(corpus="", lower=True, encoding="utf-8")
     config.word2vec = dict(dim=100, window=5, negative=5, min_count=5, sample=1e-3, alpha=0.025,
                            min_alpha=1e-4, epochs=5, sg=True, shared_negatives=True, row_cap=16.0,
                            batch_centres=1024, steps_per_call=16)
@@ -111,7 +111,8 @@ def plot_words(vectors, config, workdir: str) -> dict:
 
 
 def run(config, workdir: str | None):
-    sentences = (read_corpus(config.data.corpus, lower=config.data.lower) if config.data.corpus
+    sentences = (read_corpus(config.data.corpus, lower=config.data.lower,
+                             encoding=config.data.encoding) if config.data.corpus
                  else embedded_corpus())
     settings = Word2VecSettings(**config.word2vec.to_dict(), seed=config.seed)
     corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)

@@ -5,7 +5,9 @@
 ``jax.devices()`` lists every process's devices, so ``make_mesh`` builds one
 global mesh and ``fit`` trains one data-parallel run: every process computes the
 same step indices and transfers only its own share of each batch; checkpoints
-are written by orbax cooperatively; only process 0 writes logs and summaries.
+are written by orbax cooperatively; only process 0 writes logs and summaries,
+and only process 0 takes the workdir's lock (``jaxdl.workdir_lock``), which
+the other processes of the run share.
 
 Without arguments, JAX's usual environment (e.g. a cluster scheduler's variables)
 is used by ``jax.distributed.initialize`` itself.

@@ -8,7 +8,6 @@ Running the same command again in the same DIR resumes from the latest checkpoin
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -18,7 +17,11 @@ from ml_collections import config_flags
 
 from jaxdl.config import flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
-from jaxdl.workdir import prepare_workdir, write_summary
+from jaxdl.config_schema import validate_config
+from jaxdl.interruption import interrupted_message
+from jaxdl.recipes.report import final_report
+from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
+from jaxdl.workdir_lock import hold_workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it holds a run).")
@@ -38,6 +41,10 @@ def load_experiment(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# What absl's boolean parser accepts (compared lower-cased).
+_BOOL_WORDS = ("true", "false", "t", "f", "1", "0")
 
 
 def check_overrides(argv: list[str]) -> None:
@@ -65,6 +72,9 @@ def check_override_type(key: str, raw: str, config, arg: str) -> None:
     default = config
     for part in key.split("."):
         default = default[part]
+    if type(default) is bool and raw.lower() not in _BOOL_WORDS:
+        raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag {arg!r}); "
+                          f"expected a bool: True or False, like its default {default!r}")
     for kind, expected in ((int, "an integer"), (float, "a number")):
         if type(default) is kind:  # bool is a subclass of int: checked by ``is``
             try:
@@ -85,20 +95,55 @@ def main(argv: list[str]) -> None:
     if not workdir:
         raise app.UsageError("--workdir is required")
     module = load_experiment(flags.FLAGS["config"].config_filename)
-    prepare_workdir(workdir, config)
-    start = time.time()
-    summary = module.run(config, workdir)
+    summary = run_experiment(module, config, workdir)
     if summary is not None:
-        summary.setdefault("wall_seconds", round(time.time() - start, 3))
-        write_summary(workdir, summary)
-        print(json.dumps({k: summary[k] for k in ("experiment", "metrics") if k in summary},
-                         indent=2))
-        if "table_markdown" in summary:
-            print(summary["table_markdown"])
+        print(final_report(summary, workdir))  # the headline result, then the paths
+
+
+def run_experiment(module, config, workdir: str) -> dict | None:
+    """Validate, lock ``workdir``, run ``module.run(config, workdir)``, write the summary.
+
+    Nothing is written before ``config`` passes ``validate_config`` (with specs
+    inferred from ``module.get_config()`` and the module's ``CONFIG_SCHEMA``).
+
+    Returns:
+      The summary (None if the experiment returns none).
+    Raises:
+      ConfigError, DataError, CheckpointError, WorkdirLockedError: bad input, a
+        workdir in use or belonging to another run.
+      RunInterrupted: Ctrl-C, with the report of where the run stopped.
+    """
+    validate_config(config, defaults=module.get_config(),
+                    schema=getattr(module, "CONFIG_SCHEMA", None))
+    ensure_writable(workdir)
+    import jax  # after ``initialize``: the process index is known only then
+    # Processes of a multi-process run share the lock process 0 takes.
+    with hold_workdir(workdir, enabled=jax.process_index() == 0):
+        try:
+            prepare_workdir(workdir, config)
+            start = time.time()
+            summary = module.run(config, workdir)
+        except KeyboardInterrupt:
+            raise RunInterrupted(interrupted_message(workdir)) from None
+        except BaseException:
+            discard_unstarted(workdir)
+            raise
+        if summary is not None:
+            summary.setdefault("wall_seconds", round(time.time() - start, 3))
+            write_summary(workdir, summary)
+    return summary
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C: carries the one-line report of where the run stopped."""
 
 
 def entry() -> None:
-    """Console entry: check overrides, then hand over to absl."""
+    """Console entry: check overrides, then hand over to absl.
+
+    Exit codes: 0 done, 2 a jaxdl error (bad config or data, workdir in use, ...),
+    130 interrupted by Ctrl-C.
+    """
     try:
         check_overrides(sys.argv[1:])
     except JaxdlError as err:
@@ -110,6 +155,11 @@ def entry() -> None:
     except JaxdlError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except (RunInterrupted, KeyboardInterrupt) as err:
+        print(str(err) if isinstance(err, RunInterrupted) else "interrupted before the run "
+              "started; nothing was written", file=sys.stderr)
+        sys.stderr.flush()
+        sys.exit(130)
 
 
 if __name__ == "__main__":

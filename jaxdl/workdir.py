@@ -16,10 +16,15 @@ from typing import Any, Mapping
 import jax
 import ml_collections
 
+from jaxdl.config_schema import flat_items
 from jaxdl.errors import CheckpointError, ConfigError
+from jaxdl.train.run_identity import (append_history, check_checkpoint_identity,
+                                      finished_checkpoint_steps, read_history, run_identity,
+                                      write_checkpoint_identity)
 
 # Keys that may differ between the first run and a resume without changing results.
 RESUME_NEUTRAL_KEYS = ("force_resume", "train.progress_bar")
+_created: list[str] = []  # config.json files this process wrote into new workdirs
 
 
 def write_json_atomic(path: str, payload: Any) -> None:
@@ -29,16 +34,6 @@ def write_json_atomic(path: str, payload: Any) -> None:
         json.dump(payload, f, indent=2, sort_keys=False, default=str)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:
@@ -62,18 +57,17 @@ def environment() -> dict:
 
 def config_differences(saved: Mapping, current: Mapping) -> list[str]:
     """Dotted keys whose values differ, ignoring resume-neutral keys."""
-    a, b = _flatten(saved), _flatten(current)
+    a, b = flat_items(saved), flat_items(current)
     keys = sorted(set(a) | set(b))
     return [f"{k}: saved={a.get(k, '<absent>')!r} now={b.get(k, '<absent>')!r}"
             for k in keys if a.get(k) != b.get(k) and k not in RESUME_NEUTRAL_KEYS]
 
 
-def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Create ``workdir``, refuse a different run's directory, write ``config.json``.
+def ensure_writable(workdir: str) -> None:
+    """Create ``workdir`` and check that files can be written in it.
 
     Raises:
       CheckpointError: the directory cannot be created or written.
-      ConfigError: it holds a run with another config (unless ``config.force_resume``).
     """
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -85,19 +79,76 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
         raise CheckpointError(f"workdir {workdir!r} is not writable ({err.strerror}); "
                               "expected a directory this user can create files in. "
                               "Choose another --workdir or fix its permissions.") from err
+
+
+def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Refuse another run's directory, then write ``config.json``.
+
+    Nothing is written before the checks pass (``jaxdl.run`` validates the values
+    first, with ``jaxdl.config_schema.validate_config``). Each call also appends
+    the config and the step it starts from (the newest finished checkpoint's) to
+    ``config_history.jsonl`` and records the run's identity next to its
+    checkpoints.
+
+    Raises:
+      ConfigError: the workdir holds a run with another config (unless
+        ``config.force_resume``).
+      CheckpointError: the directory cannot be written, or its checkpoints belong
+        to another run (unless ``config.force_resume``).
+    """
+    ensure_writable(workdir)
     path = os.path.join(workdir, "config.json")
     current = config_to_dict(config)
+    force = bool(config.get("force_resume", False))
+    saved = None
     if os.path.exists(path):
         with open(path) as f:
             saved = json.load(f).get("config", {})
         diffs = config_differences(saved, current)
-        if diffs and not config.get("force_resume", False):
+        if diffs and not force:
             raise ConfigError(
                 f"workdir {workdir!r} holds a run with a different config; refusing to "
                 f"resume. Differing keys:\n  " + "\n  ".join(diffs) +
                 "\nUse another --workdir, or pass --config.force_resume=True to resume anyway.")
-    if jax.process_index() == 0:
-        write_json_atomic(path, {"config": current, "environment": environment()})
+    identity = run_identity(current, RESUME_NEUTRAL_KEYS)
+    check_checkpoint_identity(workdir, identity, force=force, differences=config_differences)
+    if jax.process_index() != 0:
+        return
+    if saved is None:
+        _created.append(path)
+    elif not read_history(workdir):
+        # A workdir from before the history existed: keep its first config on record.
+        append_history(workdir, saved, start_step=0, note="recorded from config.json")
+    append_history(workdir, current, start_step=(finished_checkpoint_steps(workdir) or [0])[-1])
+    write_json_atomic(path, {"config": current, "environment": environment()})
+    write_checkpoint_identity(workdir, identity, write_json_atomic)
+
+
+def _has_results(workdir: str) -> bool:
+    """Whether anything under ``workdir`` was trained: a checkpoint, a log or a summary."""
+    for root, dirs, files in os.walk(workdir):
+        if finished_checkpoint_steps(root) or "summary.json" in files:
+            return True
+        if "metrics.jsonl" in files and os.path.getsize(os.path.join(root, "metrics.jsonl")):
+            return True
+        dirs[:] = [d for d in dirs if not d.startswith("checkpoints")]
+    return False
+
+
+def discard_unstarted(workdir: str) -> None:
+    """After a failed start, remove the ``config.json`` files this process created.
+
+    Only when nothing under ``workdir`` was trained, so that a corrected re-run of
+    a run that failed on bad input is not refused as "a different config".
+    Their starts stay in ``config_history.jsonl``.
+    """
+    if _has_results(workdir):
+        return
+    root = os.path.abspath(workdir)
+    for path in list(_created):
+        if os.path.abspath(path).startswith(root + os.sep) and os.path.exists(path):
+            os.remove(path)
+            _created.remove(path)
 
 
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@ tables for identical seeds (on a tiny transfer_digits)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -10,6 +11,8 @@ import shutil
 import pytest
 
 from jaxdl.recipes import composed
+from jaxdl.recipes.progress import SubrunProgress, format_duration
+from jaxdl.recipes.report import final_report, headline
 from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
 from jaxdl.run import load_experiment
@@ -125,3 +128,48 @@ def test_aggregate_orders_budgets_with_all_last():
         ("scratch", 5), ("fine_tune", 5), ("scratch", "all"), ("fine_tune", "all")]
     assert rows[1]["diff_vs_scratch_mean"] == pytest.approx(0.2)
     assert rows[1]["diff_vs_scratch_ci95"] == [None, None]  # one seed: no interval
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_writes_one_line_per_subrun_with_k_of_n_off_a_terminal():
+    stream = io.StringIO()
+    progress = SubrunProgress(3, stream=stream)
+    progress.started("pretrain")  # nothing off a terminal until it is finished
+    assert stream.getvalue() == ""
+    progress.finished("pretrain", seconds=5.0, estimate=False)
+    progress.finished("scratch k=2 seed=0", seconds=0.0, skipped=True)
+    progress.finished("fine_tune k=2 seed=0", seconds=65.0)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "[1/3] pretrain", "[2/3] scratch k=2 seed=0", "[3/3] fine_tune k=2 seed=0"]
+    assert "done in 5s" in lines[0] and "remaining unknown" in lines[0]
+    assert "finished earlier, skipped" in lines[1] and "remaining unknown" in lines[1]
+    assert "done in 1m05s" in lines[2] and "remaining" not in lines[2]
+    assert "\r" not in stream.getvalue()
+
+
+def test_progress_estimates_the_rest_from_trained_subruns_and_rewrites_on_a_terminal():
+    stream = _Terminal()
+    progress = SubrunProgress(4, stream=stream)
+    progress.finished("a", seconds=100.0)  # three of four left; 100 s each
+    assert stream.getvalue().endswith("(elapsed 0s, remaining ~5m00s)\n")
+    progress.started("b")
+    assert stream.getvalue().endswith("\r\x1b[K[2/4] b: training (elapsed 0s, remaining ~5m00s)")
+    assert format_duration(59.4) == "59s" and format_duration(3725) == "1h02m"
+
+
+def test_final_report_is_the_headline_then_the_paths(tmp_path):
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "loss.png").write_bytes(b"")
+    summary = {"experiment": "x", "metrics": {"test": {"accuracy": 0.98611, "loss": 0.0414}},
+               "baselines": {"sklearn": {"test": {"accuracy": 0.97}}}, "steps": 10}
+    assert final_report(summary, str(tmp_path)) == (
+        "test: accuracy 0.9861, loss 0.0414\nbaseline sklearn test: accuracy 0.9700\n\n"
+        f"summary: {tmp_path / 'summary.json'}\nplots: {tmp_path / 'plots'}/ (loss.png)")
+    (tmp_path / "table.md").write_text("| t |")
+    assert headline({**summary, "headline": "## T\n\n| t |"}) == "## T\n\n| t |"
+    assert f"table: {tmp_path / 'table.md'}" in final_report(summary, str(tmp_path))

@@ -9,6 +9,8 @@ appears (mid-write), and shortly after a checkpoint is finished.
 from __future__ import annotations
 
 import random
+import re
+import subprocess
 import signal
 import time
 
@@ -111,6 +113,35 @@ def test_torn_last_line_of_metrics_log_does_not_block_resume(tmp_path):
     (workdir / "metrics.jsonl").write_text("\n".join(kept) + '\n{"step": 160, "split": "tr')
 
     final = fault_runs.run_to_end(workdir)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert fault_runs.summary(workdir)["params_sha256"] == fault_runs.summary(reference)["params_sha256"]
+    assert fault_runs.events(workdir) == fault_runs.events(reference)
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes_exactly(tmp_path):
+    reference = fault_runs.reference_run()
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(fault_runs.command(workdir), cwd=fault_runs.REPO,
+                            env=fault_runs.run_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not fault_runs.finished_steps(workdir) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err[-3000:]  # no orbax/absl traceback
+    found = re.fullmatch(rf"interrupted: run {workdir} stopped after step (\d+); last "
+                         r"checkpoint: step (\d+) \(kept\)\. Re-running the same command "
+                         r"resumes from step (\d+)\.", lines[0])
+    assert found, lines[0]
+    stopped, kept, resumes = map(int, found.groups())
+    assert kept == resumes == fault_runs.finished_steps(workdir)[-1] and 0 < kept <= stopped < 160
+    assert not (workdir / ".lock").exists()
+
+    final = fault_runs.run_to_end(workdir)  # nothing was lost: same bits as uninterrupted
     assert final.returncode == 0, final.stderr[-3000:]
     assert fault_runs.summary(workdir)["params_sha256"] == fault_runs.summary(reference)["params_sha256"]
     assert fault_runs.events(workdir) == fault_runs.events(reference)

@@ -24,6 +24,7 @@ from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.loop import fit
+from jaxdl.train.run_identity import read_history
 from jaxdl.workdir import prepare_workdir
 
 
@@ -153,7 +154,8 @@ def test_run_command_refuses_other_config_then_force_resume_proceeds(tmp_path):
     refused = fault_runs.run_to_end(workdir, "--config.train.num_steps=8")
     assert refused.returncode == 2
     assert "train.num_steps: saved=160 now=8" in refused.stderr
-    assert not (workdir / "checkpoints").exists()  # refused before any work
+    assert not fault_runs.finished_steps(workdir)  # refused before any work
+    assert len(read_history(str(workdir))) == 1  # the refused start is not recorded
 
     forced = fault_runs.run_to_end(workdir, "--config.train.num_steps=8",
                                    "--config.force_resume=True")

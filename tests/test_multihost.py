@@ -152,7 +152,12 @@ def test_only_process_zero_writes_logs(runs):
     events = [json.loads(line) for line in open(os.path.join(runs["two"], "metrics.jsonl"))]
     train_steps = [e["step"] for e in events if e["split"] == "train"]
     assert train_steps == [10, 20, 30, 40]  # once each: process 1 wrote nothing
-    assert sorted(os.listdir(os.path.join(runs["two"], "checkpoints"))) == ["10", "20", "30", "40"]
+    assert sorted(n for n in os.listdir(os.path.join(runs["two"], "checkpoints"))
+                  if n.isdigit()) == ["10", "20", "30", "40"]
+    # One lock for the run: process 0 took it (process 1 would have been refused by
+    # it) and released it; one start recorded.
+    assert not os.path.exists(os.path.join(runs["two"], ".lock"))
+    assert len(open(os.path.join(runs["two"], "config_history.jsonl")).readlines()) == 1
 
 
 def test_kill_one_process_then_restart_both_resumes(runs):

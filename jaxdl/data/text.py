@@ -11,19 +11,46 @@ Example:
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import re
+import sys
+import unicodedata
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from jaxdl.errors import ConfigError, DataError
 
-# A word is a run of letters/digits/underscore (any script: `str` patterns are
-# Unicode-aware), optionally joined by inner apostrophes or hyphens ("don't",
-# "state-of-the-art"); every other non-space character is its own token.
-_TOKEN_PATTERN = re.compile(r"\w+(?:['\u2019\-]\w+)*|[^\w\s]")
+# Scripts written without spaces between words (Han ideographs, Japanese kana):
+# each character is a token, as BERT's tokenizer does, instead of one
+# sentence-long "word".
+_UNSPACED = ("\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+             "\U00020000-\U0002fa1f")
+
+
+@functools.cache
+def _token_pattern() -> re.Pattern:
+    """Words (letters with their combining marks), unspaced-script characters, marks.
+
+    A word is a run of letters/digits/underscore of any script together with the
+    combining marks (Unicode category M: accents in NFD text, Indic vowel signs
+    and viramas) and zero-width (non-)joiners that belong to it, optionally joined
+    by inner apostrophes or hyphens ("don't", "state-of-the-art"); every other
+    non-space character is its own token. ``re`` has no ``\\p{M}``, so the
+    marks' class is built once from ``unicodedata``.
+    """
+    marks = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c))[0] == "M"]
+    ranges, start = [], marks[0]
+    for previous, current in zip(marks, marks[1:] + [None]):
+        if current != previous + 1:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(previous))}")
+            start = current
+    letter = f"(?:[^\\W{_UNSPACED}]|[{''.join(ranges)}\u200c\u200d])"
+    word = f"{letter}+(?:['\u2019\\-]{letter}+)*"
+    return re.compile(f"[{_UNSPACED}]|{word}|[^\\w\\s]")
+
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -33,6 +60,11 @@ _VOCAB_FORMAT = "jaxdl.vocab"
 def tokenize(text: str, *, lower: bool = True) -> list[str]:
     """Splits text into words and punctuation marks.
 
+    The text is NFC-normalised first, so "café" typed with a combining accent
+    and with a precomposed "é" give the same token; letters keep their combining
+    marks and Indic words their vowel signs ("हिन्दी" stays one token); Chinese
+    and Japanese characters are one token each.
+
     Args:
       text: any Unicode text.
       lower: lower-case the tokens (`str.lower`, Unicode-aware).
@@ -40,9 +72,10 @@ def tokenize(text: str, *, lower: bool = True) -> list[str]:
     Returns:
       Tokens in order, e.g. `tokenize("Don't stop, Zoë!") == ["don't", "stop", ",", "zoë", "!"]`.
     """
+    text = unicodedata.normalize("NFC", text)
     if lower:
         text = text.lower()
-    return _TOKEN_PATTERN.findall(text)
+    return _token_pattern().findall(text)
 
 
 class Vocab:
@@ -82,6 +115,11 @@ class Vocab:
 
         Returns:
           The vocabulary; `len(vocab) <= max_size`.
+
+        Raises:
+          DataError: no token is kept (empty input, or every token rarer than
+            `min_count`): everything would map to `<unk>` and a model would
+            train on padding.
         """
         if min_count < 1:
             raise ConfigError(f"min_count={min_count} must be >= 1")
@@ -92,6 +130,11 @@ class Vocab:
             ((t, c) for t, c in counter.items() if c >= min_count and t not in SPECIALS),
             key=lambda item: (-item[1], item[0]),
         )
+        if not kept:
+            raise DataError(
+                f"vocabulary: no token occurs at least min_count={min_count} times ({sum(counter.values())} "
+                f"tokens, {len(counter)} distinct); the training input is empty or all its words would be "
+                "<unk>. Check the file and its encoding, or lower min_count")
         if max_size is not None:
             kept = kept[: max_size - len(SPECIALS)]
         return cls(list(SPECIALS) + [t for t, _ in kept], [0] * len(SPECIALS) + [c for _, c in kept])

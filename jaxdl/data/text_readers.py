@@ -1,8 +1,11 @@
 """Readers for the text formats people have: plain corpora, CoNLL-U, fastText labels.
 
-Every reader takes `encoding="utf-8"`. Text that does not decode raises
-`DataError` naming the file, line and byte offset and saying which argument
-to pass; a malformed record raises `DataError` with `file:line`.
+Every reader takes `encoding="utf-8"`, reads gzip-compressed files directly
+(recognised by their magic bytes, whatever the name) and accepts LF, CRLF and
+CR-only line ends. Text that does not decode raises `DataError` naming the
+file, line and byte offset and saying which argument to pass; a malformed
+record raises `DataError` with `file:line`; a file with nothing to read in it
+raises `DataError` naming it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import pathlib
 import re
 
+from jaxdl.data.opener import read_bytes
 from jaxdl.data.text import tokenize
 from jaxdl.errors import DataError
 
@@ -20,19 +24,17 @@ CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPRE
 _WORD_ID = re.compile(r"[1-9][0-9]*")
 _RANGE_ID = re.compile(r"[1-9][0-9]*-[1-9][0-9]*")
 _EMPTY_NODE_ID = re.compile(r"(0|[1-9][0-9]*)\.[1-9][0-9]*")
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 def read_text(path: str | os.PathLike, *, encoding: str = "utf-8") -> str:
-    """The decoded text of a file (a leading byte-order mark dropped).
+    """The decoded text of a file, gunzipped if need be (a leading byte-order mark dropped).
 
     Raises:
       DataError: the file is missing, or its bytes are not valid `encoding`
         (the message gives line, byte offset and how to choose an encoding).
     """
-    try:
-        raw = pathlib.Path(path).read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read the file: {error.strerror or error}") from error
+    raw = read_bytes(path)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
@@ -47,12 +49,17 @@ def read_text(path: str | os.PathLike, *, encoding: str = "utf-8") -> str:
 
 
 def _lines(text: str) -> list[str]:
-    # str.splitlines would also split on U+2028, U+0085 etc., which may occur
-    # inside words; the formats here are LF-terminated (a CR before it is dropped).
-    lines = text.split("\n")
+    # Universal newlines (LF, CRLF, CR alone, as old Mac files have), but not
+    # str.splitlines, which would also split on U+2028, U+0085 etc. inside words.
+    lines = _NEWLINE.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def _refuse_empty(path: str | os.PathLike, what: str) -> None:
+    raise DataError(f"{path}: {what}; expected a non-empty file (is it the right file, and "
+                    "is its encoding right?)")
 
 
 def list_text_files(path: str | os.PathLike) -> list[pathlib.Path]:
@@ -81,6 +88,9 @@ def read_corpus(path: str | os.PathLike, *, lower: bool = True, encoding: str = 
 
     Returns:
       One token list per non-blank line, files in sorted order.
+
+    Raises:
+      DataError: no line of any file holds a token.
     """
     sentences = []
     for file in list_text_files(path):
@@ -88,6 +98,8 @@ def read_corpus(path: str | os.PathLike, *, lower: bool = True, encoding: str = 
             tokens = tokenize(line, lower=lower)
             if tokens:
                 sentences.append(tokens)
+    if not sentences:
+        _refuse_empty(path, "no line holds a token")
     return sentences
 
 
@@ -162,8 +174,14 @@ def read_conllu(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[lis
     Returns:
       One list per sentence of `(FORM, UPOS)` for each syntactic word;
       multiword-token range rows (their words are kept) and empty nodes are skipped.
+
+    Raises:
+      DataError: the file holds no sentence with a word.
     """
-    return [sentence.words for sentence in read_conllu_sentences(path, encoding=encoding)]
+    sentences = [sentence.words for sentence in read_conllu_sentences(path, encoding=encoding)]
+    if not any(sentences):
+        _refuse_empty(path, "no CoNLL-U sentence with a word")
+    return sentences
 
 
 def write_conllu(
@@ -210,7 +228,8 @@ def read_fasttext(
       `(texts, labels)`: texts[i] a string, labels[i] its labels without the prefix.
 
     Raises:
-      DataError: `file:line` of a non-blank line without any label.
+      DataError: `file:line` of a non-blank line without any label; a file with
+        no labelled line, or with labels but no text on any line.
     """
     texts, labels = [], []
     for number, line in enumerate(_lines(read_text(path, encoding=encoding)), start=1):
@@ -225,4 +244,8 @@ def read_fasttext(
             )
         texts.append(" ".join(w for w in words if not w.startswith(label_prefix)))
         labels.append(line_labels)
+    if not texts:
+        _refuse_empty(path, "no labelled line")
+    if not any(texts):
+        _refuse_empty(path, f"all {len(texts)} labelled lines have labels but no text")
     return texts, labels

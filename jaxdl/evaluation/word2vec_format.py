@@ -7,6 +7,10 @@ Binary format: the header line `V D\\n`, then per word the word's bytes, one spa
 and D little-endian float32 values. The C tool (`word2vec.c`) writes a newline after
 each vector; gensim does not. The reader accepts both (a newline before a word is
 skipped), and the writer follows the C tool.
+
+Which of the two a file is, is read from its first record (``binary=None``); a
+file that contradicts an explicit ``binary=`` is refused with a ``DataError``
+instead of being parsed into garbage. Gzip-compressed files are read directly.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 
 import numpy as np
 
+from jaxdl.data.opener import open_binary
 from jaxdl.errors import DataError
 from jaxdl.evaluation.word_vectors import WordVectors
 
@@ -69,7 +74,7 @@ def _parse_header(line: bytes, path: str | os.PathLike, encoding: str) -> tuple[
 def load_word2vec_format(
     path: str | os.PathLike,
     *,
-    binary: bool = False,
+    binary: bool | None = None,
     limit: int | None = None,
     encoding: str = "utf-8",
     unicode_errors: str = "strict",
@@ -80,7 +85,7 @@ def load_word2vec_format(
 
     Args:
         path: the vector file.
-        binary: binary format (else text).
+        binary: True for the binary format, False for text, None to detect it.
         limit: read at most this many words (the first, most frequent ones).
         encoding: encoding of the words.
         unicode_errors: `str.decode` error handler for words ('replace' helps with
@@ -90,18 +95,55 @@ def load_word2vec_format(
         WordVectors with the words in file order, float32 vectors `[V, D]`.
 
     Raises:
-        DataError: bad header, a line or record that does not match the header, or a
-            file that ends early; the message names the file and line/record.
+        DataError: bad header, a line or record that does not match the header, a
+            file that ends early, no vectors at all, or a file in the other format
+            than ``binary`` says; the message names the file and line/record.
     """
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         header = handle.readline()
         vocab_size, dim = _parse_header(header, path, encoding)
+        if vocab_size == 0:
+            raise DataError(f"{path}:1: header '0 {dim}' announces no vectors; expected at "
+                            "least one word")
         if limit is not None:
             vocab_size = min(vocab_size, limit)
+        binary = _check_format(handle, path, dim, encoding, binary)
         reader = _read_binary if binary else _read_text
         words, vectors = reader(handle, path, vocab_size, dim, encoding, unicode_errors)
     keep = _first_occurrences(words)
     return WordVectors([words[i] for i in keep], vectors[keep])
+
+
+def _sniff(record: bytes, dim: int, encoding: str) -> str:
+    """``"text"``, ``"binary"`` or ``"unclear"`` for the first record after the header.
+
+    A binary record holds raw float32 bytes, among which control bytes; a text
+    record is a line ``word v1 … vD`` (a word in another encoding is left to the
+    text reader, whose error says which encoding to pass).
+    """
+    line = record.decode(encoding, errors="replace").rstrip("\r\n ")
+    if any(ord(ch) < 0x20 and ch != "\t" for ch in line):
+        return "binary"
+    return "text" if len(line.split(" ")) == dim + 1 else "unclear"
+
+
+def _check_format(handle, path, dim: int, encoding: str, binary: bool | None) -> bool:
+    """The format of the records after the header: ``binary`` checked, or detected."""
+    start = handle.tell()
+    record = handle.readline(64 * 1024 + 32 * dim)
+    handle.seek(start)
+    kind = _sniff(record, dim, encoding)
+    if binary is None:
+        return kind == "binary"
+    if binary and kind == "text":
+        raise DataError(f"{path}:2: binary=True, but the file is in the word2vec text format "
+                        f"(line 2 reads {record[:60]!r}); pass binary=False or leave binary "
+                        "unset to detect the format")
+    if not binary and kind == "binary":
+        raise DataError(f"{path}:2: binary=False, but the file looks like the word2vec binary "
+                        f"format (record 1 holds raw bytes {record[:30]!r}); pass binary=True "
+                        "or leave binary unset to detect the format")
+    return binary
 
 
 def _first_occurrences(words: list[str]) -> list[int]:

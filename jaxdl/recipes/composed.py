@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jax
@@ -23,6 +24,7 @@ from ml_collections import ConfigDict
 
 from jaxdl.evaluation.paired_stats import mean_std, paired_difference
 from jaxdl.evaluation.plots import plot_lines
+from jaxdl.recipes.progress import SubrunProgress
 from jaxdl.workdir import prepare_workdir, write_summary
 
 ALL_LABELS = 0  # a label budget of 0 means "every labelled training example"
@@ -71,8 +73,16 @@ def subrun_name(mode: str, labels_per_class: int, seed: int) -> str:
     return f"runs/{mode}-k{labels}-s{seed}"
 
 
+def subrun_label(mode: str, labels_per_class: int, seed: int) -> str:
+    """``"<mode> k=<labels> seed=<seed>"`` (``k=all``: every label), for progress lines."""
+    labels = "all" if labels_per_class == ALL_LABELS else str(labels_per_class)
+    return f"{mode} k={labels} seed={seed}"
+
+
 def run_subrun(workdir: str, name: str, config: ConfigDict,
-               train_fn: Callable[[ConfigDict, str], dict]) -> dict:
+               train_fn: Callable[[ConfigDict, str], dict], *,
+               progress: SubrunProgress | None = None, label: str | None = None,
+               estimate: bool = True) -> dict:
     """Run (or skip, or resume) one sub-run in ``workdir/name``.
 
     Args:
@@ -81,17 +91,28 @@ def run_subrun(workdir: str, name: str, config: ConfigDict,
       config: the sub-run's full config (written to its ``config.json``; a
         different config already there is refused, as for any run).
       train_fn: ``train_fn(config, sub_workdir) -> summary`` doing the ``fit``.
+      progress: reports the sub-run as started and finished (``label``, default ``name``);
+        ``estimate`` says whether its duration predicts the other sub-runs'.
     Returns:
       The sub-run's summary (read back from ``summary.json`` when it had finished).
     """
     path = os.path.join(workdir, name)
     prepare_workdir(path, config)
     summary_path = os.path.join(path, "summary.json")
+    label = label or name
+    start = time.monotonic()
     if os.path.exists(summary_path):
         with open(summary_path) as f:
-            return json.load(f)
+            summary = json.load(f)
+        if progress is not None:
+            progress.finished(label, seconds=0.0, skipped=True)
+        return summary
+    if progress is not None:
+        progress.started(label)
     summary = train_fn(config, path)
     write_summary(path, summary)
+    if progress is not None:
+        progress.finished(label, seconds=time.monotonic() - start, estimate=estimate)
     return summary
 
 
@@ -217,7 +238,7 @@ def composed_summary(experiment: str, config: ConfigDict, runs: Sequence[Mapping
 def run_sweep(workdir: str, *, modes: Sequence[str], budgets: Sequence[int],
               seeds: Sequence[int], make_config: Callable[[str, int, int], ConfigDict],
               train_fn: Callable[[ConfigDict, str], dict], metric: str = "accuracy",
-              split: str = "test") -> list[dict]:
+              split: str = "test", progress: SubrunProgress | None = None) -> list[dict]:
     """Run every mode × label budget × seed as a sub-run; collect their results.
 
     Args:
@@ -225,6 +246,7 @@ def run_sweep(workdir: str, *, modes: Sequence[str], budgets: Sequence[int],
       modes, budgets, seeds: the grid (budget 0 = all labels).
       make_config: ``(mode, labels_per_class, seed) -> sub-run config``.
       train_fn: ``(config, sub_workdir) -> summary`` (a ``fit`` run).
+      progress: reports each sub-run (see ``run_subrun``).
     Returns:
       One dict per sub-run: ``mode``, ``labels_per_class``, ``seed``, ``workdir``,
       ``metric`` (final ``split`` value) and ``curve`` (``[[step, value], ...]``
@@ -235,7 +257,8 @@ def run_sweep(workdir: str, *, modes: Sequence[str], budgets: Sequence[int],
         for seed in seeds:
             for mode in modes:
                 name = subrun_name(mode, labels, seed)
-                summary = run_subrun(workdir, name, make_config(mode, labels, seed), train_fn)
+                summary = run_subrun(workdir, name, make_config(mode, labels, seed), train_fn,
+                                     progress=progress, label=subrun_label(mode, labels, seed))
                 curve = eval_curve(os.path.join(workdir, name, "metrics.jsonl"), split, metric)
                 results.append({"mode": mode, "labels_per_class": labels, "seed": seed,
                                 "workdir": name, metric: summary["metrics"][split][metric],
@@ -257,6 +280,7 @@ def curve_results(results: Sequence[Mapping[str, Any]], steps: Sequence[int], *,
     return out
 
 
-__all__ = ["ALL_LABELS", "shared_compilation_cache", "subrun_name", "run_subrun", "run_sweep",
+__all__ = ["ALL_LABELS", "shared_compilation_cache", "subrun_name", "subrun_label", "run_subrun",
+           "run_sweep",
            "aggregate", "curve_results", "table_markdown", "plot_by_mode", "write_table_files",
            "eval_curve", "composed_summary"]

@@ -102,7 +102,7 @@ def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: floa
     config.train.num_epochs = num_epochs
     config.train.log_every = 100
     # Scanned 20-step dispatches help accelerators; on CPU fit dispatches convolutional
-    # steps one by one (XLA:CPU convolutions inside a loop are ~10x slower).
+    # steps one by one (XLA:CPU convolutions inside a loop are slow; docs/VISION_RESULTS.md).
     config.train.steps_per_loop = 20
     config.train.eval_every = 1000
     config.checkpoint.every_steps = 500
@@ -131,6 +131,23 @@ def load_image_splits(data: ml_collections.ConfigDict) -> Splits:
         return load_cifar(directory, num_classes=DATASETS[data.name],
                           label_kind=data.label_kind, download=data.download)
     raise ConfigError(f"config.data.name={data.name!r}; expected one of {sorted(DATASETS)}")
+
+
+def select_classes(split: dict[str, np.ndarray], classes) -> dict[str, np.ndarray]:
+    """The examples of ``split`` whose label is in ``classes``, relabelled ``0..len(classes)-1``
+    in the order given (``{"x": [N, ...], "y": int [N]}`` -> the same, fewer rows, int32 labels)."""
+    x, y = split["x"], split["y"]
+    keep = np.isin(y, classes)
+    remap = np.full(int(max(y.max(), max(classes))) + 1, -1, np.int32)
+    remap[list(classes)] = np.arange(len(classes))
+    return {"x": x[keep], "y": remap[y[keep]]}
+
+
+def rotation_split(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every image four times, rotated by 0°, 90°, 180° and 270°, labelled by the rotation:
+    ``x`` ``[N, H, W, C]`` (H = W) -> ``{"x": [4N, H, W, C], "y": int32 [4N]}``."""
+    return {"x": np.concatenate([np.rot90(x, r, axes=(1, 2)) for r in range(4)]),
+            "y": np.repeat(np.arange(4, dtype=np.int32), len(x))}
 
 
 def num_classes_of(data: ml_collections.ConfigDict) -> int:

@@ -27,6 +27,7 @@ from jaxdl.metrics import compute_metrics
 from jaxdl.optim import make_optimizer
 from jaxdl.train import step as step_lib
 from jaxdl.train.checkpoint import Checkpointer
+from jaxdl.train.setting_checks import check_settings_take_effect
 from jaxdl.train.logging import MetricsLogger, progress_bar
 from jaxdl.train.state import TrainState, count_params, create_train_state, params_sha256, split_model
 from jaxdl.train.task import Task
@@ -133,6 +134,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
     total = tc.num_steps or tc.num_epochs * source.steps_per_epoch
 
     graphdef_train, graphdef_eval, params, model_state = split_model(model)
+    check_settings_take_effect(config, params, eval_data, task.all_metrics())
     if tx is None:
         tx = make_optimizer(config.optimizer, params, total, frozen=config.transfer.frozen,
                             lr_multipliers=config.transfer.lr_multipliers)

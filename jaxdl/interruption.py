@@ -1,0 +1,50 @@
+"""The one-line report of a run stopped by Ctrl-C: where it stopped, how to go on."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from jaxdl.train.run_identity import finished_checkpoint_steps
+
+
+def _last_logged_step(metrics_path: str) -> int | None:
+    try:
+        with open(metrics_path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line torn by the interruption
+    return None
+
+
+def _active_run(workdir: str) -> str:
+    """The run directory last written to: ``workdir`` or a composed experiment's sub-run."""
+    best, best_time = workdir, -1.0
+    for root, dirs, files in os.walk(workdir):
+        dirs[:] = [d for d in dirs if not d.startswith("checkpoints")]
+        if "metrics.jsonl" in files:
+            mtime = os.path.getmtime(os.path.join(root, "metrics.jsonl"))
+            if mtime > best_time:
+                best, best_time = root, mtime
+    return best
+
+
+def interrupted_message(workdir: str) -> str:
+    """``interrupted: <run> stopped after step S; last checkpoint: step C; ...`` in one line.
+
+    Args:
+      workdir: the directory given to ``--workdir``.
+    """
+    run = _active_run(workdir)
+    logged = _last_logged_step(os.path.join(run, "metrics.jsonl"))
+    steps = finished_checkpoint_steps(run)
+    where = f"after step {logged}" if logged is not None else "before its first logged step"
+    kept = f"step {steps[-1]} (kept)" if steps else "none yet"
+    resume = (f"resumes from step {steps[-1]}" if steps else "starts it again")
+    return (f"interrupted: run {run} stopped {where}; last checkpoint: {kept}. "
+            f"Re-running the same command {resume}.")
