@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from jaxdl.errors import ConfigError, DataError
-from jaxdl.evaluation.glove_format import load_glove, open_maybe_gzip
+from jaxdl.data.opener import open_binary
+from jaxdl.evaluation.glove_format import load_glove
 from jaxdl.evaluation.word2vec_format import load_word2vec_format
 from jaxdl.evaluation.word_vectors import WordVectors
 
@@ -31,7 +32,7 @@ def detect_format(path: str | os.PathLike) -> str:
     its second line is a word and D numbers, binary otherwise. A file without such
     a header is GloVe.
     """
-    with open_maybe_gzip(path) as handle:
+    with open_binary(path) as handle:
         first = handle.readline(1 << 20)
         fields = first.split()
         if len(fields) != 2 or not all(f.isdigit() for f in fields):
@@ -46,12 +47,14 @@ def detect_format(path: str | os.PathLike) -> str:
     return "word2vec_text" if len(parts) == dim + 1 else "word2vec_binary"
 
 
-def read_vectors(path: str | os.PathLike, fmt: str = "auto") -> tuple[WordVectors, str]:
+def read_vectors(path: str | os.PathLike, fmt: str = "auto", *,
+                 encoding: str = "utf-8") -> tuple[WordVectors, str]:
     """A word-vector file of any supported format: ``(vectors, format read)``.
 
     Args:
       path: the file.
       fmt: one of ``FORMATS``; ``"auto"`` uses ``detect_format``.
+      encoding: of the words.
     Raises:
       ConfigError: an unknown ``fmt`` or a missing file.
     """
@@ -62,14 +65,14 @@ def read_vectors(path: str | os.PathLike, fmt: str = "auto") -> tuple[WordVector
                           "a GloVe, fastText .vec or word2vec (text or binary) vector file")
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "glove":
-        return load_glove(path), fmt
-    return load_word2vec_format(path, binary=fmt == "word2vec_binary"), fmt
+        return load_glove(path, encoding=encoding), fmt
+    return load_word2vec_format(path, binary=fmt == "word2vec_binary", encoding=encoding), fmt
 
 
 def embedding_matrix_from_file(
     path: str | os.PathLike, vocab_words: Sequence[str], dim: int, *, seed: int,
     fmt: str = "auto", scale: float | None = None, lowercase_fallback: bool = True,
-    zero_words: Sequence[str] = (),
+    zero_words: Sequence[str] = (), encoding: str = "utf-8",
 ) -> tuple[np.ndarray, dict]:
     """The embedding table of a vocabulary from a word-vector file.
 
@@ -83,6 +86,7 @@ def embedding_matrix_from_file(
         vectors' entries.
       lowercase_fallback: look a missing word up lower-cased.
       zero_words: words whose row is zeros (e.g. ``("<pad>",)``).
+      encoding: of the file's words.
     Returns:
       ``(table float32 [V, D], report)``; the report holds ``path``, ``format``,
       ``file_words``, ``dim``, ``vocab_size``, ``in_vocabulary`` (rows from the
@@ -92,7 +96,7 @@ def embedding_matrix_from_file(
       ConfigError: the file's dimension is not ``dim`` (both are named).
       DataError: no vocabulary word is in the file.
     """
-    vectors, fmt = read_vectors(path, fmt)
+    vectors, fmt = read_vectors(path, fmt, encoding=encoding)
     if vectors.vectors.shape[1] != dim:
         raise ConfigError(
             f"{os.fspath(path)}: word vectors have dimension {vectors.vectors.shape[1]}, but the "

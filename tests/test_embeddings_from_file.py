@@ -25,24 +25,26 @@ def _text_lines(words, vectors, trailing: str = "") -> str:
 
 def _write(tmp_path, kind: str) -> str:
     path = tmp_path / {"glove": "v.txt", "fasttext": "v.vec", "word2vec_text": "v.w2v.txt",
-                       "word2vec_binary": "v.bin", "glove_gz": "v.txt.gz"}[kind]
+                       "word2vec_binary": "v.bin", "glove_gz": "v.txt.gz", "fasttext_gz": "v.vec.gz"}[kind]
     if kind == "glove":
         path.write_text(_text_lines(WORDS, VECTORS))
     elif kind == "glove_gz":
         path.write_bytes(gzip.compress(_text_lines(WORDS, VECTORS).encode()))
-    elif kind == "fasttext":  # fastText's .vec: a header, a space after each vector
-        path.write_text(f"{len(WORDS)} 3\n" + _text_lines(WORDS, VECTORS, trailing=" "))
+    elif kind.startswith("fasttext"):  # fastText's .vec: a header, a space after each vector
+        text = f"{len(WORDS)} 3\n" + _text_lines(WORDS, VECTORS, trailing=" ")
+        path.write_bytes(gzip.compress(text.encode()) if kind.endswith("_gz") else text.encode())
     else:
         save_word2vec_format(path, WORDS, VECTORS, binary=kind == "word2vec_binary")
     return str(path)
 
 
-@pytest.mark.parametrize("kind", ["glove", "glove_gz", "fasttext", "word2vec_text",
-                                  "word2vec_binary"])
+@pytest.mark.parametrize("kind", ["glove", "glove_gz", "fasttext", "fasttext_gz",
+                                  "word2vec_text", "word2vec_binary"])
 def test_every_format_loads_rows_aligned_to_the_vocabulary(tmp_path, kind):
     path = _write(tmp_path, kind)
     table, report = embedding_matrix_from_file(path, VOCAB, 3, seed=0, zero_words=("<pad>",))
-    assert report["format"] == {"glove_gz": "glove", "fasttext": "word2vec_text"}.get(kind, kind)
+    assert report["format"] == {"glove_gz": "glove", "fasttext": "word2vec_text",
+                                "fasttext_gz": "word2vec_text"}.get(kind, kind)
     assert table.shape == (6, 3) and table.dtype == np.float32
     np.testing.assert_array_equal(table[2], VECTORS[1])  # film
     np.testing.assert_array_equal(table[4], VECTORS[0])  # the

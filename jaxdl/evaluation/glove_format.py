@@ -3,27 +3,17 @@
 The dimension D is that of the first line. Some released files (Common Crawl
 840B) have words with spaces inside; a line with more than D + 1 fields takes
 its last D fields as the vector and the rest, joined by spaces, as the word.
-Files ending in `.gz` (or starting with gzip's magic bytes) are decompressed.
+Gzip files are decompressed (`jaxdl.data.opener`).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import numpy as np
 
+from jaxdl.data.opener import open_binary
 from jaxdl.errors import DataError
 from jaxdl.evaluation.word_vectors import WordVectors
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def open_maybe_gzip(path: str | os.PathLike):
-    """``path`` opened for reading bytes, through gzip when it starts with gzip's magic."""
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
-
 
 def load_glove(path: str | os.PathLike, *, limit: int | None = None,
                encoding: str = "utf-8") -> WordVectors:
@@ -45,7 +35,7 @@ def load_glove(path: str | os.PathLike, *, limit: int | None = None,
     rows: list[np.ndarray] = []
     seen: set[str] = set()
     dim = None
-    with open_maybe_gzip(path) as handle:
+    with open_binary(path) as handle:
         for line_no, raw in enumerate(handle, 1):
             if limit is not None and line_no > limit:
                 break
