@@ -2,7 +2,9 @@
 fine-tuning and gradual unfreezing (DESIGN principle 5: transfer is configuration).
 
 - ``config.transfer.init_from``: a run's workdir (its newest checkpoint under
-  ``checkpoints/``), a ``checkpoints/`` directory, or one step directory.
+  ``checkpoints/``), a ``checkpoints/`` directory, one step directory, or a
+  torchvision ResNet ``state_dict`` file (``.pth``/``.safetensors``, converted by
+  ``jaxdl.torchvision_resnet``).
 - ``config.transfer.dont_load``: regexes (``re.search``) of parameter paths such
   as ``"head/kernel"`` that keep the new model's fresh initialisation.
 - ``config.transfer.frozen`` / ``lr_multipliers``: handled by ``jaxdl.optim``;
@@ -27,6 +29,7 @@ from ml_collections import ConfigDict
 from jaxdl.errors import ConfigError
 from jaxdl.optim import param_path
 from jaxdl.train.checkpoint import check_shapes, has_checkpoint, read_weights, resolve_checkpoint
+from jaxdl.torchvision_resnet import is_torchvision_file, read_torchvision_resnet
 
 # The three downstream modes of a transfer experiment, as transfer config values.
 # The head is always re-initialised; a linear probe freezes everything else.
@@ -80,8 +83,12 @@ def load_pretrained(model: nnx.Module, init_from: str,
         side or has another shape; the message lists every such path with both
         shapes.
     """
-    step_dir, step = resolve_checkpoint(init_from, setting="config.transfer.init_from")
-    saved = read_weights(step_dir)
+    if is_torchvision_file(init_from):  # a torchvision ResNet state_dict, converted
+        step_dir, step = os.path.abspath(init_from), -1
+        saved = read_torchvision_resnet(init_from)
+    else:
+        step_dir, step = resolve_checkpoint(init_from, setting="config.transfer.init_from")
+        saved = read_weights(step_dir)
     params, rest, current = _model_leaves(model)
     patterns = [re.compile(p) for p in dont_load]
     skip = lambda path: any(p.search(path) for p in patterns)  # noqa: E731
