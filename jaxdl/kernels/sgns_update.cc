@@ -2,12 +2,11 @@
 // word2vec.sgns_update's arithmetic without XLA's chain of small batched ops.
 //
 // Why: XLA:CPU runs sgns_update as ~30 small gathers, batched dot products and
-// scatters one after another (about 4 of 7.3 ms per 1,024-centre step on 2
-// cores). Here each thread scores and differentiates its own centres against
+// scatters one after another, most of a step's time. Here each thread scores and differentiates its own centres against
 // the old tables into private buffers; one thread then counts rows and adds the
 // updates in a fixed order (centres' contexts, then centres, then negatives), so
 // the bits repeat from run to run. Results equal the XLA path up to float
-// rounding. Compiled and registered by word2vec_native.py.
+// rounding. Compiled and registered by sgns_update.py.
 //
 //   inputs, outputs [V, D] (updated in place), centres [B], contexts [B, C],
 //   context_mask [B, C], negatives [B, K], negative_mask [B, K], lr [] ->

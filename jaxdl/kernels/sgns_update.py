@@ -3,7 +3,7 @@
 XLA:CPU runs the update as ~30 small gathers, batched dot products and scatters
 one after another; `sgns_update.cc` does the same arithmetic per centre on every
 core and adds the updates in a fixed order (repeatable bits). Used for float32
-tables on CPU when the library builds (`native_build.py`); otherwise, and for
+tables on CPU when the library builds (`kernels/build.py`); otherwise, and for
 CBOW or per-pair negatives, the XLA path. Results equal it up to float rounding.
 """
 

@@ -168,13 +168,14 @@ def _capped_row_add(table: jax.Array, rows: jax.Array, updates: jax.Array, count
 
 
 def _rows(table: jax.Array, ids: jax.Array) -> jax.Array:
-    # Ids are valid by construction; "clip" skips the bounds masks of plain indexing (2x faster on CPU).
+    # Ids are valid by construction; "clip" skips the bounds masks of plain indexing.
     return jnp.take(table, ids, axis=0, mode="clip")
 
 
-@functools.partial(jax.jit, static_argnames=("sg", "row_cap"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap"), donate_argnums=(0,))
 def sgns_update(
-    params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, row_cap: float = 16.0
+    params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, update: str = "batched",
+    row_cap: float = 16.0,
 ) -> tuple[Params, dict]:
     """One sparse SGD step of negative sampling on the rows the batch touches.
 
@@ -189,6 +190,7 @@ def sgns_update(
             `[B, K]` (shared by the window in skip-gram; CBOW).
         lr: learning rate of this step.
         sg: skip-gram (else CBOW with the mean of the context vectors).
+        update: "batched" (this function's sparse summed update).
         row_cap: contributions per row per batch applied at full strength.
 
     Returns:
