@@ -1,7 +1,7 @@
 """word2vec (skip-gram or CBOW, negative sampling) trained through fit, evaluated, plotted and exported.
 
-Data: `config.data.corpus` (a text file or a directory of them, one sentence per
-line), or by default the embedded English corpus of the Python documentation
+Data: `config.data.corpus` (a text file or a directory of them, plain or gzip,
+one sentence per line, read as a stream), or by default the embedded English corpus of the Python documentation
 (`jaxdl.data.embedded_text`, ships with Python). Hyper-parameters: the
 `config.word2vec` section (`jaxdl.word2vec.settings.word2vec_config`).
 
@@ -20,11 +20,10 @@ import os
 
 from jaxdl.config import default_config
 from jaxdl.data.embedded_text import embedded_corpus
-from jaxdl.data.text_readers import read_corpus
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.projection import plot_word_projection
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
-from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.corpus import Word2VecCorpus, stream_sentences
 from jaxdl.word2vec.evaluation import benchmark_files, evaluate_word_vectors
 from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
@@ -38,7 +37,7 @@ PLOT_WORDS = ("file", "directory", "path", "string", "bytes", "list", "dict", "t
 def get_config():
     config = default_config()
     config.experiment = "word2vec"
-    config.data = dict(corpus="", lower=True)
+    config.data = dict(corpus="", lower=True, encoding="utf-8")
     config.word2vec = word2vec_config()
     config.eval = dict(wordsim353="", simlex999="", analogies="", analogy_restrict_vocab=30000,
                        neighbours_of=("file", "thread", "error", "string"), num_neighbours=8,
@@ -62,9 +61,9 @@ def plot_words(vectors, config, workdir: str) -> dict:
 
 
 def run(config, workdir: str | None):
-    sentences = (read_corpus(config.data.corpus, lower=config.data.lower) if config.data.corpus
-                 else embedded_corpus())
     settings = Word2VecSettings.from_config(config)
+    sentences = (stream_sentences(config.data.corpus, lower=config.data.lower, encoding=config.data.encoding)
+                 if config.data.corpus else embedded_corpus())
     corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)
     result, vectors = fit_word2vec_model(corpus, settings, config=word2vec_fit_config(settings, base=config),
                                          workdir=workdir)

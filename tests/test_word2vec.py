@@ -9,7 +9,8 @@ from gensim.test.utils import datapath
 
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError, DataError
-from jaxdl.word2vec.corpus import Word2VecCorpus, alias_table, keep_probability, noise_distribution
+from jaxdl.word2vec.corpus import (Word2VecCorpus, alias_table, keep_probability, noise_distribution,
+                                   stream_sentences)
 from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.sgns import make_batch
 from jaxdl.word2vec.training import fit_word2vec_model
@@ -92,9 +93,10 @@ def test_windows_respect_sentences_subsampling_and_dynamic_width():
     assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
 
 
-@pytest.mark.parametrize("sg", [True, False])
-def test_training_on_lee_makes_related_words_closer(lee_corpus, sg):
-    settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg,
+@pytest.mark.parametrize("update", ["sequential", "batched"])
+@pytest.mark.parametrize("sg", [True, False], ids=["skip-gram", "cbow"])
+def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update):
+    settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg, update=update,
                                 alpha=0.025 if sg else 0.05, seed=0)
     result, wv = fit_word2vec_model(lee_corpus, settings)
     # In the Lee news corpus "palestinian"/"israeli" co-occur constantly; "palestinian"/"cricket" never.
@@ -121,3 +123,23 @@ def test_the_config_section_gives_the_settings():
         Word2VecSettings.from_config(config)
     with pytest.raises(ConfigError, match=r"word2vec_config\(size=...\): unknown word2vec setting"):
         word2vec_config(size=10)
+
+
+def test_stream_reads_plain_and_gzip_files_like_read_corpus(tmp_path):
+    import gzip
+
+    (tmp_path / "a.txt").write_text("\ufeffThe cat sat.\r\n\nthe dog, the cat\n", encoding="utf-8")
+    with gzip.open(tmp_path / "b.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("A cat\nthe end")
+    (tmp_path / "c.txt").write_text("the cat again\n", encoding="utf-8")
+    streamed = list(stream_sentences(tmp_path))
+    assert streamed == [["the", "cat", "sat", "."], ["the", "dog", ",", "the", "cat"], ["a", "cat"],
+                        ["the", "end"], ["the", "cat", "again"]]
+    plain = read_corpus(tmp_path / "a.txt")
+    assert list(stream_sentences(tmp_path / "a.txt")) == plain
+    corpus = Word2VecCorpus.from_files(tmp_path, min_count=2)
+    assert corpus.words == ["the", "cat"] and corpus.counts.tolist() == [5, 4] and corpus.raw_words == 16
+    assert corpus.sentence_ids.tolist() == [0, 0, 1, 1, 1, 2, 3, 4, 4]
+    (tmp_path / "d.txt").write_bytes(b"ok\n\xa1bad\n")
+    with pytest.raises(DataError, match=r"d.txt:2: byte b'\\xa1' is not valid utf-8; .*encoding='latin-1'"):
+        Word2VecCorpus.from_files(tmp_path)

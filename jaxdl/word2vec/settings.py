@@ -10,7 +10,7 @@ from ml_collections import ConfigDict
 
 from jaxdl.errors import ConfigError
 
-UPDATES = ("batched",)
+UPDATES = ("sequential", "batched")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +28,8 @@ class Word2VecSettings:
             corpus order against the tables as word2vec.c's training thread does,
             with K noise words drawn per example; "batched" scores the whole batch
             against the same stale tables and adds the summed updates (row_cap and
-            shared_negatives apply only to it).
+            shared_negatives apply only to it). The default, sequential, is the one
+            whose quality matched gensim's; docs/EMBEDDING_RESULTS.md has both measured.
         shared_negatives: batched skip-gram: K noise words per centre shared by its
             window (the same expected update, 2W times fewer noise rows) instead of K per pair.
         row_cap: batched: per-batch contributions a row takes at full strength (see `sgns_update`).
@@ -46,7 +47,7 @@ class Word2VecSettings:
     min_alpha: float = 1e-4
     epochs: int = 5
     sg: bool = True
-    update: str = "batched"
+    update: str = "sequential"
     shared_negatives: bool = True
     row_cap: float = 16.0
     batch_centres: int = 1024
