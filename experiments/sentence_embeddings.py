@@ -43,18 +43,9 @@ def get_config():
     config.word2vec = word2vec_config()
     config.rnn = dict(cell="lstm", embed_dim=64, hidden_dim=128, max_vocab=6000, min_count=2, max_len=24,
                       objective="neighbour_words")
-    config.optimizer.name = "adam"
-    config.optimizer.lr = 3e-3
-    config.optimizer.grad_clip_norm = 1.0
-    config.optimizer.schedule = "cosine"
-    config.optimizer.min_lr_ratio = 0.1
-    config.train.batch_size = 32
-    config.train.num_steps = 3000
-    config.train.num_epochs = 0
-    config.train.log_every = 100
-    config.train.steps_per_loop = 25
-    config.train.eval_every = 0
-    config.train.eval_train = False
+    config.optimizer.update(name="adam", lr=3e-3, grad_clip_norm=1.0, schedule="cosine", min_lr_ratio=0.1)
+    config.train.update(batch_size=32, num_steps=3000, num_epochs=0, log_every=100, steps_per_loop=25,
+                        eval_every=0, eval_train=False)
     config.checkpoint.every_steps = 500
     return config
 

@@ -145,8 +145,9 @@ class Word2VecCorpus:
         """Builds the vocabulary (count ≥ `min_count`) and encodes the corpus, in one pass.
 
         `sentences` may be a stream (e.g. `stream_sentences`): each sentence is read
-        once and kept only as 4-byte provisional ids (an `array`, not Python ints),
-        so memory is about 12 bytes per token at the peak, then 8 (ids and sentence ids).
+        once and kept only as int32 provisional ids (an `array`, not Python ints);
+        the peak holds a few int32 arrays of the corpus length (measured figures
+        in docs/EMBEDDING_RESULTS.md), the result two (ids and sentence ids).
 
         Args:
             sentences: token lists; context windows never cross from one to the next.
