@@ -1,19 +1,22 @@
-"""word2vec throughput and quality: jaxdl against gensim on the same corpus and settings.
+"""word2vec speed and quality: jaxdl's `fit` path against gensim, same file, same settings, same run.
 
-    python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] --out FILE.json
+    python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] [--threads 1,2] [--seeds 0]
+        [--sg 1] [--updates sequential,batched] --out FILE.json
 
-Both train skip-gram (dim 100, window 5, negative 5, min_count 5, sample 1e-3,
-5 epochs; gensim with one worker per core) on the same token lists (jaxdl's
-`read_corpus`: one sentence per non-blank line, lower-cased). Words/s counts the
-corpus tokens times epochs over the wall time of vocabulary building plus
-training; jaxdl runs twice, with and without compilation (the ratio uses the second). Quality: Spearman on WordSim353 and
-SimLex-999 from gensim's test data, with the pairs scored and out of vocabulary.
-The default corpus is jaxdl's embedded English text (the Python documentation,
-≈227k tokens, ships with Python), written one sentence per line to a temporary
-file that both libraries read; `--corpus` takes any file or directory (e.g.
-gensim's `lee_background.cor`). The Python documentation shares few words with
-WordSim353 (most pairs are out of vocabulary), so its similarity scores rest on
-few pairs: the table says how many.
+Every leg (gensim, or jaxdl with one `update`) runs in its own subprocess pinned
+to `threads` cores (`sched_setaffinity`, before jax or gensim start their thread
+pools; gensim also gets `workers=threads`). gensim gets the token lists of jaxdl's
+`read_corpus` (one sentence per non-blank line, lower-cased); jaxdl streams the
+same files (`Word2VecCorpus.from_files`, the same tokens, reading and
+vocabulary in one pass, timed as vocabulary building). Both train with
+dim 100, window 5, negative 5, min_count 5, sample 1e-3, alpha 0.025, 5 epochs
+(1 with --quick). Timed per leg: reading, vocabulary building and training;
+jaxdl's training runs through `fit_word2vec_model` (the trainer users run) and
+its compilation (JAX's backend-compile events) is reported separately. Words/s
+is corpus tokens × epochs over training time (for jaxdl, less compilation).
+Quality, for every leg through the same `jaxdl.word2vec.evaluation`: Spearman ρ on
+WordSim353 and SimLex-999 and 3CosAdd on the Google analogies (gensim's test
+data), each with the number of pairs/questions in vocabulary.
 """
 
 from __future__ import annotations
@@ -23,27 +26,21 @@ import dataclasses
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 
-import gensim
-import jax
 import numpy as np
-from gensim.models import Word2Vec
-from gensim.test.utils import datapath
 
-from jaxdl.data.embedded_text import embedded_corpus
-from jaxdl.data.text_readers import read_corpus
-from jaxdl.evaluation.word_similarity import evaluate_word_pairs
-from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.word2vec.corpus import Word2VecCorpus
-from jaxdl.word2vec.host_loop import Word2VecSettings, fit_word2vec
-
-PAIR_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+PAIR_NAMES = ("wordsim353", "simlex999")
 
 
 def machine() -> dict:
     """CPU model, core count, accelerator and library versions."""
+    import gensim
+    import jax
+
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -51,91 +48,155 @@ def machine() -> dict:
     except OSError:
         pass
     gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "gpu": gpus[0] if gpus else None,
-        "versions": {"jax": jax.__version__, "gensim": gensim.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
-    }
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpus[0] if gpus else None,
+            "versions": {"jax": jax.__version__, "gensim": gensim.__version__, "numpy": np.__version__,
+                         "python": platform.python_version()}}
 
 
-def similarity_scores(wv: WordVectors) -> dict:
-    """Spearman per pair file, with `<name>_pairs` scored and `<name>_oov` skipped."""
-    scores = {}
-    for name, file in PAIR_FILES.items():
-        result = evaluate_word_pairs(wv, datapath(file))
-        scores.update({name: result["spearman"], f"{name}_pairs": result["pairs"], f"{name}_oov": result["oov"]})
-    return scores
+def scores(vectors) -> dict:
+    """Spearman / analogy accuracy with in-vocabulary counts, flat."""
+    from jaxdl.word2vec.evaluation import benchmark_files, evaluate_word_vectors
+
+    evaluation = evaluate_word_vectors(vectors, benchmark_files())
+    flat = {}
+    for name in PAIR_NAMES:
+        flat.update({name: evaluation[name]["spearman"], f"{name}_pairs": evaluation[name]["pairs"]})
+    analogies = evaluation["analogies"]
+    flat.update(analogies=analogies["accuracy"], analogies_questions=analogies["questions"] - analogies["oov"])
+    return flat
+
+
+def run_leg(leg: dict) -> dict:
+    """One library's read + vocabulary + training on `leg["corpus"]`, in this process."""
+    from jaxdl.data.text_readers import read_corpus
+    from jaxdl.evaluation.word_vectors import WordVectors
+    from jaxdl.word2vec.settings import Word2VecSettings
+
+    settings = Word2VecSettings(**leg["settings"])
+    if leg["library"] == "gensim":
+        from gensim.models import Word2Vec
+
+        started = time.perf_counter()
+        sentences = read_corpus(leg["corpus"], encoding=leg["encoding"])
+        read_seconds = time.perf_counter() - started
+        tokens = sum(map(len, sentences))
+
+        model = Word2Vec(vector_size=settings.dim, window=settings.window, negative=settings.negative,
+                         min_count=settings.min_count, sample=settings.sample, alpha=settings.alpha,
+                         min_alpha=settings.min_alpha, sg=int(settings.sg), hs=0, workers=leg["threads"],
+                         seed=settings.seed)
+        mark = time.perf_counter()
+        model.build_vocab(sentences)
+        vocab_seconds = time.perf_counter() - mark
+        mark = time.perf_counter()
+        model.train(sentences, total_examples=model.corpus_count, epochs=settings.epochs)
+        train_seconds, compile_seconds = time.perf_counter() - mark, 0.0
+        vectors = WordVectors(list(model.wv.index_to_key), model.wv.vectors)
+    else:
+        import jax
+
+        from jaxdl.word2vec.corpus import Word2VecCorpus
+        from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
+
+        compiled = []
+        jax.monitoring.register_event_duration_secs_listener(
+            lambda event, seconds, **_: compiled.append(seconds)
+            if event == "/jax/core/compile/backend_compile_duration" else None)
+        mark = time.perf_counter()  # one streaming pass reads the files and builds the vocabulary
+        corpus = Word2VecCorpus.from_files(leg["corpus"], min_count=settings.min_count, encoding=leg["encoding"])
+        read_seconds, vocab_seconds, tokens = 0.0, time.perf_counter() - mark, corpus.raw_words
+        config = word2vec_fit_config(settings)
+        config.train.progress_bar = False
+        config.train.log_every = 10**9  # no mid-run host syncs beyond fit's own
+        mark = time.perf_counter()
+        result, vectors = fit_word2vec_model(corpus, settings, config=config)
+        train_seconds, compile_seconds = time.perf_counter() - mark, sum(compiled)
+    return {"library": leg["library"], "update": leg.get("update"), "threads": leg["threads"],
+            "seed": settings.seed, "tokens": tokens, "vocab": len(vectors),
+            "read_seconds": read_seconds, "vocab_seconds": vocab_seconds, "train_seconds": train_seconds,
+            "compile_seconds": compile_seconds,
+            "whole_run_seconds": read_seconds + vocab_seconds + train_seconds,
+            "words_per_second": tokens * settings.epochs / max(train_seconds - compile_seconds, 1e-9),
+            **scores(vectors)}
+
+
+def launch(leg: dict) -> dict:
+    """`run_leg(leg)` in a subprocess pinned to the first `leg["threads"]` cores."""
+    with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
+        code = ("import json, os, sys; os.sched_setaffinity(0, range(%d)); "
+                "from benchmarks.word2vec_vs_gensim import run_leg; "
+                "json.dump(run_leg(json.loads(sys.argv[1])), open(sys.argv[2], 'w'))" % leg["threads"])
+        subprocess.run([sys.executable, "-c", code, json.dumps(leg), out.name], check=True,
+                       env={**os.environ, "JAX_PLATFORMS": "cpu"})
+        return json.load(out)
 
 
 def write_embedded_corpus(directory: str) -> str:
     """The embedded corpus as a text file, one space-joined sentence per line."""
+    from jaxdl.data.embedded_text import embedded_corpus
+
     path = os.path.join(directory, "embedded_corpus.txt")
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(" ".join(sentence) + "\n" for sentence in embedded_corpus() if sentence)
     return path
 
 
-def run_gensim(sentences, settings: Word2VecSettings, workers: int) -> dict:
-    started = time.perf_counter()
-    model = Word2Vec(sentences, vector_size=settings.dim, window=settings.window, negative=settings.negative,
-                     min_count=settings.min_count, sample=settings.sample, alpha=settings.alpha,
-                     min_alpha=settings.min_alpha, epochs=settings.epochs, sg=1, hs=0, workers=workers,
-                     seed=settings.seed)
-    seconds = time.perf_counter() - started
-    wv = WordVectors(list(model.wv.index_to_key), model.wv.vectors)
-    return {"seconds": seconds, "vocab": len(wv), **similarity_scores(wv)}
-
-
-def run_jaxdl(sentences, settings: Word2VecSettings) -> dict:
-    started = time.perf_counter()
-    corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)
-    params, info = fit_word2vec(corpus, settings, progress=False)
-    seconds = time.perf_counter() - started
-    wv = WordVectors(corpus.words, np.asarray(params["input"]))
-    return {"seconds": seconds, "train_seconds": info["seconds"], "vocab": len(wv), **similarity_scores(wv)}
+def print_table(report: dict) -> None:
+    print(f"word2vec {'skip-gram' if report['settings']['sg'] else 'CBOW'}, {report['tokens']} tokens × "
+          f"{report['settings']['epochs']} epochs, corpus {report['corpus']} ({report['machine']['cpu']})\n")
+    print("| library | threads | seed | words/s | train s (compile) | whole run s | vocab | WordSim353 ρ (pairs) "
+          "| SimLex-999 ρ (pairs) | analogies (questions) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in report["results"]:
+        name = r["library"] + (f" {r['update']}" if r["update"] else "")
+        print(f"| {name} | {r['threads']} | {r['seed']} | {r['words_per_second']:,.0f} | "
+              f"{r['train_seconds']:.1f} ({r['compile_seconds']:.1f}) | {r['whole_run_seconds']:.1f} | {r['vocab']} | "
+              f"{r['wordsim353']:.3f} ({r['wordsim353_pairs']}) | {r['simlex999']:.3f} ({r['simlex999_pairs']}) | "
+              f"{r['analogies']:.3f} ({r['analogies_questions']}) |")
+    for key, ratio in report["words_per_second_ratio_jaxdl_over_gensim"].items():
+        print(f"\njaxdl/gensim words/s, {key}: {ratio:.2f}")
 
 
 def main() -> None:
+    from jaxdl.word2vec.settings import Word2VecSettings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 epoch instead of 5 (under a minute)")
-    parser.add_argument("--corpus", default="",
-                        help="text file or directory, one sentence per line (default: the embedded corpus)")
+    parser.add_argument("--quick", action="store_true", help="1 epoch instead of 5")
+    parser.add_argument("--corpus", default="", help="text file or directory (default: the embedded corpus)")
+    parser.add_argument("--encoding", default="utf-8", help="the corpus files' text encoding")
+    parser.add_argument("--threads", default="1,2", help="comma-separated core counts")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--sg", type=int, default=1, help="1 skip-gram, 0 CBOW")
+    parser.add_argument("--updates", default="sequential,batched", help="jaxdl update modes to time")
     parser.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args()
 
     temporary = tempfile.TemporaryDirectory()
     corpus_path = args.corpus or write_embedded_corpus(temporary.name)
-    sentences = read_corpus(corpus_path)
+    results = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            base = Word2VecSettings(epochs=1 if args.quick else 5, sg=bool(args.sg), seed=seed)
+            results.append(launch({"library": "gensim", "threads": threads, "corpus": corpus_path,
+                                   "encoding": args.encoding, "settings": dataclasses.asdict(base)}))
+            for update in args.updates.split(","):
+                settings = dataclasses.asdict(dataclasses.replace(base, update=update))
+                results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
+                                       "corpus": corpus_path, "encoding": args.encoding, "settings": settings}))
     temporary.cleanup()
-    tokens = sum(len(s) for s in sentences)
-    settings = Word2VecSettings(dim=100, window=5, negative=5, min_count=5, sample=1e-3,
-                                epochs=1 if args.quick else 5, sg=True)
-    workers = os.cpu_count() or 1
-    results = {
-        "gensim": run_gensim(sentences, settings, workers),
-        # First run compiles; the second reuses the compiled program (steady state).
-        "jaxdl (with compile)": run_jaxdl(sentences, settings),
-        "jaxdl": run_jaxdl(sentences, settings),
-    }
-    for result in results.values():
-        result["words_per_second"] = tokens * settings.epochs / result["seconds"]
-    ratio = results["jaxdl"]["words_per_second"] / results["gensim"]["words_per_second"]
-    report = {
-        "benchmark": "word2vec_vs_gensim", "corpus": str(args.corpus or "embedded (Python documentation)"), "tokens": tokens,
-        "sentences": len(sentences), "settings": dataclasses.asdict(settings),
-        "gensim_workers": workers, "results": results, "words_per_second_ratio_jaxdl_over_gensim": ratio,
-        "machine": machine(), "quick": args.quick,
-    }
+    ratios = {}
+    for r in results:
+        if r["library"] == "jaxdl":
+            peer = next(g for g in results if g["library"] == "gensim" and g["threads"] == r["threads"]
+                        and g["seed"] == r["seed"])
+            ratios[f"{r['update']}, {r['threads']} threads, seed {r['seed']}"] = (
+                r["words_per_second"] / peer["words_per_second"])
+    report = {"benchmark": "word2vec_vs_gensim", "corpus": args.corpus or "embedded (Python documentation)",
+              "tokens": results[0]["tokens"], "settings": dataclasses.asdict(base), "results": results,
+              "words_per_second_ratio_jaxdl_over_gensim": ratios, "machine": machine(), "quick": args.quick}
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=2)
-
-    print(f"word2vec skip-gram, {tokens} tokens × {settings.epochs} epochs, corpus {report['corpus']}\n")
-    print("| library | words/s | seconds | vocab | WordSim353 ρ (pairs) | SimLex-999 ρ (pairs) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in results.items():
-        print(f"| {name} | {r['words_per_second']:,.0f} | {r['seconds']:.2f} | {r['vocab']} | "
-              f"{r['wordsim353']:.3f} ({r['wordsim353_pairs']}) | {r['simlex999']:.3f} ({r['simlex999_pairs']}) |")
-    print(f"\njaxdl/gensim words/s ratio: {ratio:.2f} ({report['machine']['cpu']}, {workers} cores)")
+    print_table(report)
 
 
 if __name__ == "__main__":

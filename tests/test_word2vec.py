@@ -1,17 +1,19 @@
-"""word2vec kernel: pure batches, sub-sampling and noise formulas, exact resume, learning."""
+"""word2vec: pure batches, sub-sampling and noise formulas, settings, learning through fit."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ml_collections import ConfigDict
 from gensim.test.utils import datapath
 
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError, DataError
-from jaxdl.evaluation.word_vectors import WordVectors
+from jaxdl.word2vec.corpus import (Word2VecCorpus, alias_table, keep_probability, noise_distribution,
+                                   stream_sentences)
+from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.sgns import make_batch
-from jaxdl.word2vec.corpus import Word2VecCorpus, alias_table, keep_probability, noise_distribution
-from jaxdl.word2vec.host_loop import Word2VecSettings, fit_word2vec
+from jaxdl.word2vec.training import fit_word2vec_model
 
 
 @pytest.fixture(scope="module")
@@ -91,26 +93,17 @@ def test_windows_respect_sentences_subsampling_and_dynamic_width():
     assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
 
 
-def test_resume_is_bitwise_exact(lee_corpus):
-    settings = Word2VecSettings(dim=16, epochs=1, batch_centres=512, steps_per_call=4, seed=1)
-    full, info = fit_word2vec(lee_corpus, settings, progress=False)
-    half, _ = fit_word2vec(lee_corpus, settings, stop_step=6, progress=False)
-    resumed, _ = fit_word2vec(lee_corpus, settings, params=half, first_step=6, progress=False)
-    assert info["steps"] == lee_corpus.steps_per_epoch(512)
-    for name in ("input", "output"):
-        assert np.asarray(full[name]).tobytes() == np.asarray(resumed[name]).tobytes()
-
-
-@pytest.mark.parametrize("sg", [True, False])
-def test_training_on_lee_makes_related_words_closer(lee_corpus, sg):
-    settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg,
+@pytest.mark.parametrize("update", ["sequential", "batched"])
+@pytest.mark.parametrize("sg", [True, False], ids=["skip-gram", "cbow"])
+def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update):
+    settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg, update=update,
                                 alpha=0.025 if sg else 0.05, seed=0)
-    params, info = fit_word2vec(lee_corpus, settings, progress=False)
-    wv = WordVectors(lee_corpus.words, np.asarray(params["input"]))
+    result, wv = fit_word2vec_model(lee_corpus, settings)
     # In the Lee news corpus "palestinian"/"israeli" co-occur constantly; "palestinian"/"cricket" never.
     assert wv.similarity("palestinian", "israeli") > wv.similarity("palestinian", "cricket") + 0.05
     assert wv.similarity("australia", "australian") > wv.similarity("australia", "arafat")
-    assert info["loss"] < 2.6  # started at 6 · log 2 ≈ 4.16 per example
+    losses = [e["loss"] for e in result.history if e["split"] == "train"]
+    assert losses[-1] < 2.6 < losses[0]  # started at 6 · log 2 ≈ 4.16 per example
 
 
 def test_settings_are_validated():
@@ -118,3 +111,35 @@ def test_settings_are_validated():
         Word2VecSettings(window=0)
     with pytest.raises(ConfigError, match=r"min_alpha=0.5: expected 0 ≤ min_alpha ≤ alpha=0.025"):
         Word2VecSettings(min_alpha=0.5)
+    with pytest.raises(ConfigError, match=r"word2vec update='exact': expected one of"):
+        Word2VecSettings(update="exact")
+
+
+def test_the_config_section_gives_the_settings():
+    config = ConfigDict({"seed": 4, "word2vec": word2vec_config(epochs=2, sg=False)})
+    assert Word2VecSettings.from_config(config) == Word2VecSettings(epochs=2, sg=False, seed=4)
+    config.word2vec.windows = 3
+    with pytest.raises(ConfigError, match=r"config.word2vec.windows: unknown word2vec setting; expected one of"):
+        Word2VecSettings.from_config(config)
+    with pytest.raises(ConfigError, match=r"word2vec_config\(size=...\): unknown word2vec setting"):
+        word2vec_config(size=10)
+
+
+def test_stream_reads_plain_and_gzip_files_like_read_corpus(tmp_path):
+    import gzip
+
+    (tmp_path / "a.txt").write_text("\ufeffThe cat sat.\r\n\nthe dog, the cat\n", encoding="utf-8")
+    with gzip.open(tmp_path / "b.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write("A cat\nthe end")
+    (tmp_path / "c.txt").write_text("the cat again\n", encoding="utf-8")
+    streamed = list(stream_sentences(tmp_path))
+    assert streamed == [["the", "cat", "sat", "."], ["the", "dog", ",", "the", "cat"], ["a", "cat"],
+                        ["the", "end"], ["the", "cat", "again"]]
+    plain = read_corpus(tmp_path / "a.txt")
+    assert list(stream_sentences(tmp_path / "a.txt")) == plain
+    corpus = Word2VecCorpus.from_files(tmp_path, min_count=2)
+    assert corpus.words == ["the", "cat"] and corpus.counts.tolist() == [5, 4] and corpus.raw_words == 16
+    assert corpus.sentence_ids.tolist() == [0, 0, 1, 1, 1, 2, 3, 4, 4]
+    (tmp_path / "d.txt").write_bytes(b"ok\n\xa1bad\n")
+    with pytest.raises(DataError, match=r"d.txt:2: byte b'\\xa1' is not valid utf-8; .*encoding='latin-1'"):
+        Word2VecCorpus.from_files(tmp_path)

@@ -1,13 +1,14 @@
-// One skip-gram negative-sampling step with window-shared negatives, on the CPU:
-// word2vec.sgns_update's arithmetic without XLA's chain of small batched ops.
+// Negative-sampling updates on the CPU. jaxdl_sgns_update: one batched skip-gram
+// step with window-shared negatives, word2vec.sgns_update's arithmetic without
+// XLA's chain of small batched ops. jaxdl_sgns_sequential (below): the batch
+// applied example by example, as word2vec.c does.
 //
 // Why: XLA:CPU runs sgns_update as ~30 small gathers, batched dot products and
-// scatters one after another (about 4 of 7.3 ms per 1,024-centre step on 2
-// cores). Here each thread scores and differentiates its own centres against
+// scatters one after another, most of a step's time. Here each thread scores and differentiates its own centres against
 // the old tables into private buffers; one thread then counts rows and adds the
 // updates in a fixed order (centres' contexts, then centres, then negatives), so
 // the bits repeat from run to run. Results equal the XLA path up to float
-// rounding. Compiled and registered by word2vec_native.py.
+// rounding. Compiled and registered by sgns_update.py.
 //
 //   inputs, outputs [V, D] (updated in place), centres [B], contexts [B, C],
 //   context_mask [B, C], negatives [B, K], negative_mask [B, K], lr [] ->
@@ -204,6 +205,112 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
   return ffi::Error::Success();
 }
 
+
+// --- The sequential update: word2vec.c's training thread, example by example. ---
+//
+// Skip-gram (negatives [B, C, K]): for each centre b, each context c in window
+// order, with h = inputs[context]: for the centre (label 1) then each unmasked
+// noise word (label 0), g = (label - sigmoid(h . outputs[t])) * lr;
+// error += g * outputs[t]; outputs[t] += g * h; finally inputs[context] += error.
+// CBOW (negatives [B, K]): h = the mean of the context input rows, the same loop
+// over the centre and noise words, then error is added to every context row.
+// One thread, in corpus order, so each example sees every earlier update, as
+// in word2vec.c, and the bits repeat.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void Axpy(float a, const float* x, float* y, int64_t n) {
+  for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
+}
+
+// Trains h against the centre and noise words; returns the example's loss.
+inline float TrainExample(const float* h, float* error, float* outputs, int64_t dim, int32_t centre,
+                          const int32_t* noise, const float* noise_mask, int64_t k, float lr) {
+  float loss = 0.0f;
+  for (int64_t d = 0; d <= k; ++d) {
+    if (d > 0 && noise_mask[d - 1] == 0.0f) continue;  // a draw equal to the centre
+    const float label = d == 0 ? 1.0f : 0.0f;
+    float* row = outputs + (d == 0 ? centre : noise[d - 1]) * dim;
+    const Sigmoid fit = SigmoidAndLoss(d == 0 ? Dot(h, row, dim) : -Dot(h, row, dim));
+    const float sigma = d == 0 ? fit.value : 1.0f - fit.value;  // sigmoid(h . row)
+    const float g = (label - sigma) * lr;
+    loss += fit.neg_log;
+    Axpy(g, row, error, dim);
+    Axpy(g, h, row, dim);
+  }
+  return loss;
+}
+
+constexpr char kSequential[] = "jaxdl_sgns_sequential";
+
+ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> outputs,
+                          ffi::Buffer<ffi::S32> centres, ffi::Buffer<ffi::S32> contexts,
+                          ffi::Buffer<ffi::F32> context_mask, ffi::Buffer<ffi::S32> negatives,
+                          ffi::Buffer<ffi::F32> negative_mask, ffi::Buffer<ffi::F32> learning_rate,
+                          ffi::ResultBuffer<ffi::F32> new_inputs, ffi::ResultBuffer<ffi::F32> new_outputs,
+                          ffi::ResultBuffer<ffi::F32> loss_sum, ffi::ResultBuffer<ffi::F32> pairs) {
+  const auto table = inputs.dimensions();
+  const auto ctx = contexts.dimensions();
+  const auto neg = negatives.dimensions();
+  if (table.size() != 2 || ctx.size() != 2 || (neg.size() != 2 && neg.size() != 3))
+    return jaxdl::Invalid(kSequential, "bad ranks");
+  const bool skip_gram = neg.size() == 3;
+  const int64_t vocab = table[0], dim = table[1], batch = ctx[0], window = ctx[1], k = neg.back();
+  if (outputs.element_count() != vocab * dim || centres.element_count() != batch ||
+      context_mask.element_count() != batch * window || neg[0] != batch ||
+      (skip_gram && neg[1] != window) || negative_mask.element_count() != negatives.element_count())
+    return jaxdl::Invalid(kSequential, "shapes do not match tables [V, D], contexts [B, C], "
+                                       "negatives [B, C, K] (skip-gram) or [B, K] (CBOW)");
+  const int32_t* centre = centres.typed_data();
+  const int32_t* context = contexts.typed_data();
+  const int32_t* noise = negatives.typed_data();
+  const float* mask = context_mask.typed_data();
+  const float* noise_mask = negative_mask.typed_data();
+  const float lr = learning_rate.typed_data()[0];
+  for (int64_t i = 0; i < batch * window; ++i)
+    if (context[i] < 0 || context[i] >= vocab) return jaxdl::Invalid(kSequential, "a context id is outside the vocabulary");
+  for (int64_t i = 0; i < batch; ++i)
+    if (centre[i] < 0 || centre[i] >= vocab) return jaxdl::Invalid(kSequential, "a centre id is outside the vocabulary");
+  for (int64_t i = 0; i < negatives.element_count(); ++i)
+    if (noise[i] < 0 || noise[i] >= vocab) return jaxdl::Invalid(kSequential, "a negative id is outside the vocabulary");
+  float* in = new_inputs->typed_data();
+  float* out = new_outputs->typed_data();
+  if (in != inputs.typed_data()) std::memcpy(in, inputs.typed_data(), vocab * dim * sizeof(float));
+  if (out != outputs.typed_data()) std::memcpy(out, outputs.typed_data(), vocab * dim * sizeof(float));
+  std::vector<float> error(dim), hidden(dim);
+  float total_loss = 0.0f, total_pairs = 0.0f;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (skip_gram) {
+      for (int64_t c = 0; c < window; ++c) {
+        if (mask[b * window + c] == 0.0f) continue;
+        float* h = in + context[b * window + c] * dim;
+        std::fill(error.begin(), error.end(), 0.0f);
+        total_loss += TrainExample(h, error.data(), out, dim, centre[b], noise + (b * window + c) * k,
+                                   noise_mask + (b * window + c) * k, k, lr);
+        Axpy(1.0f, error.data(), h, dim);
+        total_pairs += 1.0f;
+      }
+      continue;
+    }
+    float count = 0.0f;
+    std::fill(hidden.begin(), hidden.end(), 0.0f);
+    for (int64_t c = 0; c < window; ++c)
+      if (mask[b * window + c] != 0.0f) {
+        Axpy(1.0f, in + context[b * window + c] * dim, hidden.data(), dim);
+        count += 1.0f;
+      }
+    if (count == 0.0f) continue;
+    for (int64_t d = 0; d < dim; ++d) hidden[d] /= count;
+    std::fill(error.begin(), error.end(), 0.0f);
+    total_loss += TrainExample(hidden.data(), error.data(), out, dim, centre[b], noise + b * k,
+                               noise_mask + b * k, k, lr);
+    for (int64_t c = 0; c < window; ++c)  // word2vec.c adds the whole error to each context row
+      if (mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in + context[b * window + c] * dim, dim);
+    total_pairs += 1.0f;
+  }
+  loss_sum->typed_data()[0] = total_loss;
+  pairs->typed_data()[0] = total_pairs;
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsUpdate, SgnsImpl,
@@ -222,3 +329,18 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsUpdate, SgnsImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()  // loss_sum
                                   .Ret<ffi::Buffer<ffi::F32>>()  // pairs
                                   .Attr<float>("row_cap"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsSequential, SequentialImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // inputs
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // outputs
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // centres
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // contexts
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // context_mask
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // negatives
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // negative_mask
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // lr
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // new inputs
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // new outputs
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // loss_sum
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // pairs

@@ -1,10 +1,12 @@
-"""`word2vec.sgns_update` for skip-gram with window-shared negatives, as a C++ kernel.
+"""`word2vec.sgns_update` as C++ kernels: batched skip-gram with window-shared negatives, and sequential.
 
 XLA:CPU runs the update as ~30 small gathers, batched dot products and scatters
 one after another; `sgns_update.cc` does the same arithmetic per centre on every
 core and adds the updates in a fixed order (repeatable bits). Used for float32
-tables on CPU when the library builds (`native_build.py`); otherwise, and for
+tables on CPU when the library builds (`kernels/build.py`); otherwise, and for
 CBOW or per-pair negatives, the XLA path. Results equal it up to float rounding.
+The sequential kernel applies a batch's examples one after another, as
+word2vec.c's training thread does (its pure-JAX twin is `sgns._sequential_update`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from jaxdl.kernels.build import NativeLibrary
 
 TARGET = "jaxdl_sgns_update"
-LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate"})
+SEQUENTIAL_TARGET = "jaxdl_sgns_sequential"
+LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate", SEQUENTIAL_TARGET: "JaxdlSgnsSequential"})
 
 
 def usable(params, batch, *, sg: bool) -> bool:
@@ -26,21 +29,40 @@ def usable(params, batch, *, sg: bool) -> bool:
             and LIBRARY.available())
 
 
+def sequential_usable(params) -> bool:
+    """float32 tables on CPU and the library builds (skip-gram and CBOW alike)."""
+    return (jax.default_backend() == "cpu" and params["input"].dtype == params["output"].dtype == jnp.float32
+            and LIBRARY.available())
+
+
+def _call(target, params, batch, lr, **attributes):
+    inputs, outputs = params["input"], params["output"]
+    scalar = jax.ShapeDtypeStruct((), jnp.float32)
+    call = jax.ffi.ffi_call(
+        target, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
+                 jax.ShapeDtypeStruct(outputs.shape, outputs.dtype), scalar, scalar),
+        input_output_aliases={0: 0, 1: 1}, vmap_method="sequential")
+    new_inputs, new_outputs, loss_sum, pairs = call(
+        inputs, outputs, batch["centres"].astype(jnp.int32), batch["contexts"].astype(jnp.int32),
+        batch["context_mask"].astype(jnp.float32), batch["negatives"].astype(jnp.int32),
+        batch["negative_mask"].astype(jnp.float32), jnp.asarray(lr, jnp.float32), **attributes)
+    return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
+
+
+def sgns_sequential(params, batch, lr):
+    """word2vec.c's update, example by example in batch order: `(new params, {"loss_sum", "pairs"})`.
+
+    Negatives `[B, C, K]` mean skip-gram (K per pair), `[B, K]` CBOW (K per centre);
+    see `word2vec.sgns.sgns_update(update="sequential")`.
+    """
+    LIBRARY.require()
+    return _call(SEQUENTIAL_TARGET, params, batch, lr)
+
+
 def sgns_update(params, batch, lr, *, row_cap: float):
     """`(new params, {"loss_sum", "pairs"})`, as `word2vec.sgns_update` returns them.
 
     The tables are updated in place when XLA can donate them.
     """
     LIBRARY.require()
-    inputs, outputs = params["input"], params["output"]
-    scalar = jax.ShapeDtypeStruct((), jnp.float32)
-    call = jax.ffi.ffi_call(
-        TARGET, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
-                 jax.ShapeDtypeStruct(outputs.shape, outputs.dtype), scalar, scalar),
-        input_output_aliases={0: 0, 1: 1}, vmap_method="sequential")
-    new_inputs, new_outputs, loss_sum, pairs = call(
-        inputs, outputs, batch["centres"].astype(jnp.int32), batch["contexts"].astype(jnp.int32),
-        batch["context_mask"].astype(jnp.float32), batch["negatives"].astype(jnp.int32),
-        batch["negative_mask"].astype(jnp.float32), jnp.asarray(lr, jnp.float32),
-        row_cap=np.float32(row_cap))
-    return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
+    return _call(TARGET, params, batch, lr, row_cap=np.float32(row_cap))

@@ -7,16 +7,52 @@ corpus before training, as word2vec.c and gensim do, so windows span over them.
 
 from __future__ import annotations
 
-import collections
+import array
 import dataclasses
-from collections.abc import Iterable, Sequence
+import gzip
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl.data.text import tokenize
+from jaxdl.data.text_readers import list_text_files
 from jaxdl.errors import ConfigError, DataError
+
+
+def stream_sentences(path: str | os.PathLike, *, lower: bool = True, encoding: str = "utf-8") -> Iterator[list[str]]:
+    """Token lists of a corpus read line by line: one sentence per non-blank line.
+
+    Args:
+        path: a text file or a directory (every non-hidden file, sorted); files
+            ending in `.gz` are read through gzip.
+        lower: lower-case tokens (`jaxdl.data.text.tokenize`).
+        encoding: the files' text encoding.
+
+    Yields the same sentences as `jaxdl.data.text_readers.read_corpus`, without
+    holding the corpus in memory.
+
+    Raises:
+        DataError: a file does not decode (file and line named).
+    """
+    for file in list_text_files(path):
+        opener = gzip.open if file.suffix == ".gz" else open
+        with opener(file, "rb") as handle:  # binary lines split on b"\n" only, as read_corpus does
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode(encoding)
+                except UnicodeDecodeError as error:
+                    raise DataError(f"{file}:{number}: byte {raw[error.start:error.start + 1]!r} is not valid "
+                                    f"{encoding}; if the file uses another encoding, pass it, e.g. "
+                                    f"encoding='latin-1'") from error
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                tokens = tokenize(line.rstrip("\n").removesuffix("\r"), lower=lower)
+                if tokens:
+                    yield tokens
 
 
 class Word2VecArrays(NamedTuple):
@@ -106,7 +142,12 @@ class Word2VecCorpus:
 
     @classmethod
     def from_sentences(cls, sentences: Iterable[Sequence[str]], *, min_count: int = 5) -> "Word2VecCorpus":
-        """Builds the vocabulary (count ≥ `min_count`) and encodes the corpus.
+        """Builds the vocabulary (count ≥ `min_count`) and encodes the corpus, in one pass.
+
+        `sentences` may be a stream (e.g. `stream_sentences`): each sentence is read
+        once and kept only as int32 provisional ids (an `array`, not Python ints);
+        the peak holds a few int32 arrays of the corpus length (measured figures
+        in docs/EMBEDDING_RESULTS.md), the result two (ids and sentence ids).
 
         Args:
             sentences: token lists; context windows never cross from one to the next.
@@ -114,29 +155,42 @@ class Word2VecCorpus:
         """
         if min_count < 1:
             raise ConfigError(f"min_count={min_count!r}: expected an integer ≥ 1")
-        sentences = [list(s) for s in sentences]
-        counter = collections.Counter(token for sentence in sentences for token in sentence)
-        raw_words = sum(counter.values())
-        # Counter keeps first-appearance order, so a stable sort breaks count ties by it.
-        kept = sorted((w for w, c in counter.items() if c >= min_count), key=lambda w: -counter[w])
-        if not kept:
+        provisional: dict[str, int] = {}  # word -> id in order of first appearance
+        tokens, lengths = array.array("i"), array.array("q")
+        for sentence in sentences:
+            before = len(tokens)
+            tokens.extend(provisional.setdefault(t, len(provisional)) for t in sentence)
+            lengths.append(len(tokens) - before)
+        tokens = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
+        counts = np.bincount(tokens, minlength=len(provisional))
+        # A stable sort on -count breaks ties by first appearance.
+        order = np.argsort(-counts, kind="stable")
+        order = order[counts[order] >= min_count]
+        if not len(order):
             raise DataError(
                 f"word2vec corpus: no word occurs at least min_count={min_count} times "
-                f"({raw_words} tokens, {len(counter)} distinct); lower min_count or use a larger corpus"
+                f"({len(tokens)} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
             )
-        index = {w: i for i, w in enumerate(kept)}
-        ids, sentence_ids = [], []
-        for number, sentence in enumerate(sentences):
-            encoded = [index[t] for t in sentence if t in index]
-            ids.extend(encoded)
-            sentence_ids.extend([number] * len(encoded))
+        final = np.full(len(provisional), -1, dtype=np.int32)
+        final[order] = np.arange(len(order), dtype=np.int32)
+        ids = final[tokens]
+        kept = ids >= 0
+        sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), np.frombuffer(lengths, np.int64)
+                                 if len(lengths) else np.zeros(0, np.int64))
+        words = list(provisional)
         return cls(
-            words=kept,
-            counts=np.array([counter[w] for w in kept], dtype=np.int64),
-            ids=np.asarray(ids, dtype=np.int32),
-            sentence_ids=np.asarray(sentence_ids, dtype=np.int32),
-            raw_words=raw_words,
+            words=[words[i] for i in order],
+            counts=counts[order].astype(np.int64),
+            ids=ids[kept],
+            sentence_ids=sentence_ids[kept],
+            raw_words=int(len(tokens)),
         )
+
+    @classmethod
+    def from_files(cls, path: str | os.PathLike, *, min_count: int = 5, lower: bool = True,
+                   encoding: str = "utf-8") -> "Word2VecCorpus":
+        """`from_sentences(stream_sentences(path, ...))`: a file or directory, plain or gzip."""
+        return cls.from_sentences(stream_sentences(path, lower=lower, encoding=encoding), min_count=min_count)
 
     @property
     def num_tokens(self) -> int:

@@ -29,10 +29,8 @@ import jax.numpy as jnp
 
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec.corpus import Word2VecArrays
+from jaxdl.word2vec.sequential import Batch, Params, sequential_update, sigmoid_table
 
-Params = dict[str, jax.Array]
-Batch = dict[str, jax.Array]
-_MAX_EXP = 6.0  # word2vec.c's sigmoid table range
 
 
 def init_params(key: jax.Array, vocab_size: int, dim: int) -> Params:
@@ -151,10 +149,6 @@ def _draw_noise(key: jax.Array, corpus: Word2VecArrays, shape: tuple[int, ...]) 
     return jnp.where(accepted, slot, corpus.noise_alias[slot])
 
 
-def _sigmoid_table(x: jax.Array) -> jax.Array:
-    return jnp.where(x > _MAX_EXP, 1.0, jnp.where(x < -_MAX_EXP, 0.0, jax.nn.sigmoid(x)))
-
-
 def _capped_row_add(table: jax.Array, rows: jax.Array, updates: jax.Array, counts: jax.Array, cap: float):
     """table.at[rows].add(updates · min(1, cap / count[row])), counts `[V]` per-row contributions.
 
@@ -168,13 +162,14 @@ def _capped_row_add(table: jax.Array, rows: jax.Array, updates: jax.Array, count
 
 
 def _rows(table: jax.Array, ids: jax.Array) -> jax.Array:
-    # Ids are valid by construction; "clip" skips the bounds masks of plain indexing (2x faster on CPU).
+    # Ids are valid by construction; "clip" skips the bounds masks of plain indexing.
     return jnp.take(table, ids, axis=0, mode="clip")
 
 
-@functools.partial(jax.jit, static_argnames=("sg", "row_cap"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap"), donate_argnums=(0,))
 def sgns_update(
-    params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, row_cap: float = 16.0
+    params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, update: str = "batched",
+    row_cap: float = 16.0,
 ) -> tuple[Params, dict]:
     """One sparse SGD step of negative sampling on the rows the batch touches.
 
@@ -189,12 +184,24 @@ def sgns_update(
             `[B, K]` (shared by the window in skip-gram; CBOW).
         lr: learning rate of this step.
         sg: skip-gram (else CBOW with the mean of the context vectors).
+        update: "batched" (the sparse summed update described above) or
+            "sequential": the batch's examples applied one after another in corpus
+            order, each against the tables as the previous one left them, exactly
+            word2vec.c's per-thread loop (negatives must then be per pair `[B, 2W, K]`
+            in skip-gram); `row_cap` does not apply.
         row_cap: contributions per row per batch applied at full strength.
 
     Returns:
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
         and `pairs` (number of trained examples: pairs in skip-gram, centres in CBOW).
     """
+    if update == "sequential":
+        if sg != (batch["negatives"].ndim == 3):
+            raise ValueError(f"sequential update: negatives of shape {batch['negatives'].shape} for sg={sg}; "
+                             "expected [B, 2W, K] for skip-gram, [B, K] for CBOW")
+        if sgns_kernel.sequential_usable(params):
+            return sgns_kernel.sgns_sequential(params, batch, lr)
+        return sequential_update(params, batch, jnp.asarray(lr, jnp.float32))
     if sgns_kernel.usable(params, batch, sg=sg):
         return sgns_kernel.sgns_update(params, batch, lr, row_cap=row_cap)
     inputs, outputs = params["input"], params["output"]
@@ -218,8 +225,8 @@ def sgns_update(
         positive_score = jnp.einsum("bd,bd->b", hidden, positive_vectors)
         negative_score = jnp.einsum("bd,bkd->bk", hidden, negative_vectors)
         negative_mask = batch["negative_mask"]
-    positive_gain = (1.0 - _sigmoid_table(positive_score)) * lr * example_mask
-    negative_gain = -_sigmoid_table(negative_score) * lr * example_mask[..., None] * negative_mask
+    positive_gain = (1.0 - sigmoid_table(positive_score)) * lr * example_mask
+    negative_gain = -sigmoid_table(negative_score) * lr * example_mask[..., None] * negative_mask
     if sg:
         hidden_error = positive_gain[..., None] * positive_vectors[:, None, :]
         hidden_error += jnp.einsum(f"bck,{noise_spec}->bcd", negative_gain, negative_vectors)
@@ -258,3 +265,4 @@ def sgns_update(
     negative_loss = -jax.nn.log_sigmoid(-negative_score) * negative_mask
     loss = (positive_loss + negative_loss.sum(-1)) * example_mask
     return new_params, {"loss_sum": loss.sum(), "pairs": example_mask.sum()}
+

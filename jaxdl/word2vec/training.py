@@ -13,8 +13,9 @@ words/s, learning rate). The pieces:
   given `tx=optax.identity()` (no optimizer state).
 
 Example:
-    >>> result, vectors = fit_word2vec_model(corpus, Word2VecSettings(epochs=1),
-    ...                                      config=word2vec_fit_config(settings), workdir="/tmp/w2v")
+    >>> settings = Word2VecSettings(epochs=1)
+    >>> result, vectors = fit_word2vec_model(corpus, settings, config=word2vec_fit_config(settings),
+    ...                                      workdir="/tmp/w2v")
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.metrics import Metric
-from jaxdl.word2vec.sgns import init_params, make_batch, sgns_update
 from jaxdl.word2vec.corpus import Word2VecArrays, Word2VecCorpus
-from jaxdl.word2vec.host_loop import Word2VecSettings, learning_rate
+from jaxdl.word2vec.settings import Word2VecSettings, learning_rate
+from jaxdl.word2vec.sgns import init_params, make_batch, sgns_update
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.train.state import TrainState
 from jaxdl.train.task import Task
@@ -47,8 +48,8 @@ class Word2VecModel(nnx.Module):
 
     Args:
         vocab_size: V. dim: D.
-        seed: initialisation seed; the tables equal `init_params(split(key(seed))[0], V, D)`,
-            as in `fit_word2vec`, so both trainers start from the same point.
+        seed: initialisation seed; the tables equal `init_params(split(key(seed))[0], V, D)`
+            (the data key is the other half of the split).
     """
 
     def __init__(self, vocab_size: int, dim: int, *, seed: int = 0):
@@ -67,7 +68,7 @@ class Word2VecSource:
 
     Args:
         corpus: the encoded corpus.
-        settings: batch_centres, window, negative, sg, shared_negatives, sample, seed.
+        settings: batch_centres, window, negative, sg, update, shared_negatives, sample, seed.
     """
 
     def __init__(self, corpus: Word2VecCorpus, settings: Word2VecSettings):
@@ -92,10 +93,10 @@ class Word2VecSource:
     def make_batch(self, arrays: Word2VecArrays, step_input: jax.Array) -> dict:
         """The batch of global step `step_input[0]` (pure: a function of (seed, step)); see `make_batch`."""
         s, step = self.settings, step_input[0]
-        # Same key derivation as fit_word2vec: (init key, data key) = split(key(seed)).
+        # (init key, data key) = split(key(seed)), as Word2VecModel takes the first.
         _, data_key = jax.random.split(jax.random.key(s.seed))
         return make_batch(arrays, data_key, step, batch_centres=s.batch_centres, window=s.window,
-                          negative=s.negative, sg=s.sg, shared_negatives=s.shared_negatives)
+                          negative=s.negative, sg=s.sg, shared_negatives=not s.per_pair_negatives)
 
 
 def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
@@ -112,7 +113,8 @@ def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         lr = learning_rate(state.step, total_steps, settings.alpha, settings.min_alpha)
-        params, stats = sgns_update(state.params, batch, lr, sg=settings.sg, row_cap=settings.row_cap)
+        params, stats = sgns_update(state.params, batch, lr, sg=settings.sg, update=settings.update,
+                                    row_cap=settings.row_cap)
         words = batch["words"].astype(jnp.float32)
         metrics = {
             "loss": {"loss_sum": stats["loss_sum"], "count": stats["pairs"]},

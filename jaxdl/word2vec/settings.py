@@ -1,0 +1,114 @@
+"""word2vec hyper-parameters: the `config.word2vec` section, its validated settings, the learning rate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from ml_collections import ConfigDict
+
+from jaxdl.errors import ConfigError
+
+UPDATES = ("sequential", "batched")
+
+
+@dataclasses.dataclass(frozen=True)
+class Word2VecSettings:
+    """word2vec hyper-parameters (word2vec.c flag in brackets).
+
+    Attributes:
+        dim: vector size [-size]. window: maximum half-width [-window].
+        negative: noise words per example [-negative]. min_count: [-min-count].
+        sample: sub-sampling threshold, 0 = off [-sample].
+        alpha, min_alpha: learning rate decaying linearly over the run's corpus
+            positions to the floor min_alpha [-alpha].
+        epochs: passes over the corpus [-iter]. sg: skip-gram, else CBOW [-cbow 0/1].
+        update: "sequential" applies each (centre, context) example of a batch in
+            corpus order against the tables as word2vec.c's training thread does,
+            with K noise words drawn per example; "batched" scores the whole batch
+            against the same stale tables and adds the summed updates (row_cap and
+            shared_negatives apply only to it). The default, sequential, is the one
+            whose quality matched gensim's; docs/EMBEDDING_RESULTS.md has both measured.
+        shared_negatives: batched skip-gram: K noise words per centre shared by its
+            window (the same expected update, 2W times fewer noise rows) instead of K per pair.
+        row_cap: batched: per-batch contributions a row takes at full strength (see `sgns_update`).
+        batch_centres: consecutive corpus positions per batch.
+        steps_per_call: batches per device dispatch (`fit`'s steps_per_loop).
+        seed: seed of initialisation, sub-sampling, windows and negatives.
+    """
+
+    dim: int = 100
+    window: int = 5
+    negative: int = 5
+    min_count: int = 5
+    sample: float = 1e-3
+    alpha: float = 0.025
+    min_alpha: float = 1e-4
+    epochs: int = 5
+    sg: bool = True
+    update: str = "sequential"
+    shared_negatives: bool = True
+    row_cap: float = 16.0
+    batch_centres: int = 1024
+    steps_per_call: int = 16
+    seed: int = 0
+
+    def __post_init__(self):
+        positive = ("dim", "window", "negative", "min_count", "epochs", "batch_centres", "steps_per_call")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"word2vec {name}={value!r}: expected an integer ≥ 1")
+        if not self.alpha > 0:
+            raise ConfigError(f"word2vec alpha={self.alpha!r}: expected a learning rate > 0")
+        if not 0 <= self.min_alpha <= self.alpha:
+            raise ConfigError(f"word2vec min_alpha={self.min_alpha!r}: expected 0 ≤ min_alpha ≤ alpha={self.alpha}")
+        if not self.sample >= 0:
+            raise ConfigError(f"word2vec sample={self.sample!r}: expected a threshold ≥ 0 (0 disables it)")
+        if self.update not in UPDATES:
+            raise ConfigError(f"word2vec update={self.update!r}: expected one of {UPDATES}")
+
+    @property
+    def per_pair_negatives(self) -> bool:
+        """Whether make_batch draws K noise words per (centre, context) pair (`[B, 2W, K]`)."""
+        return self.sg and (self.update == "sequential" or not self.shared_negatives)
+
+    @classmethod
+    def from_config(cls, config: ConfigDict) -> "Word2VecSettings":
+        """The settings of a run config: its `word2vec` section and its `seed`.
+
+        Raises:
+            ConfigError: a key of the section is not a setting (named, with the valid ones).
+        """
+        section = config.word2vec.to_dict()
+        fields = {f.name for f in dataclasses.fields(cls)} - {"seed"}
+        unknown = sorted(set(section) - fields)
+        if unknown:
+            raise ConfigError(f"config.word2vec.{unknown[0]}: unknown word2vec setting; "
+                              f"expected one of {sorted(fields)}")
+        return cls(**section, seed=config.seed)
+
+
+def word2vec_config(**overrides) -> ConfigDict:
+    """The default `config.word2vec` section (every `Word2VecSettings` field but seed).
+
+    Example:
+        >>> config.word2vec = word2vec_config(epochs=3)
+    """
+    section = {f.name: f.default for f in dataclasses.fields(Word2VecSettings) if f.name != "seed"}
+    unknown = sorted(set(overrides) - set(section))
+    if unknown:
+        raise ConfigError(f"word2vec_config({unknown[0]}=...): unknown word2vec setting; "
+                          f"expected one of {sorted(section)}")
+    return ConfigDict({**section, **overrides})
+
+
+def learning_rate(step: jax.Array, total_steps: int, alpha: float, min_alpha: float) -> jax.Array:
+    """Linear decay from `alpha` at step 0 towards `min_alpha` at `total_steps` (floor).
+
+    Every step but an epoch's last covers `batch_centres` corpus positions, so
+    this is word2vec.c's decay over the words processed, per batch.
+    """
+    progress = step.astype(jnp.float32) / total_steps
+    return jnp.maximum(alpha - (alpha - min_alpha) * progress, min_alpha)
