@@ -4,7 +4,7 @@ fine-tuning and gradual unfreezing (DESIGN principle 5: transfer is configuratio
 - ``config.transfer.init_from``: a run's workdir (its newest checkpoint under
   ``checkpoints/``), a ``checkpoints/`` directory, one step directory, or a
   torchvision ResNet ``state_dict`` file (``.pth``/``.safetensors``, converted by
-  ``jaxdl.torchvision_resnet``).
+  ``jaxdl.pretrained.torchvision_resnet``).
 - ``config.transfer.dont_load``: regexes (``re.search``) of parameter paths such
   as ``"head/kernel"`` that keep the new model's fresh initialisation.
 - ``config.transfer.frozen`` / ``lr_multipliers``: handled by ``jaxdl.optim``;
@@ -29,7 +29,7 @@ from ml_collections import ConfigDict
 from jaxdl.errors import ConfigError
 from jaxdl.optim import param_path
 from jaxdl.train.checkpoint import check_shapes, has_checkpoint, read_weights, resolve_checkpoint
-from jaxdl.torchvision_resnet import is_torchvision_file, read_torchvision_resnet
+from jaxdl.pretrained.torchvision_resnet import is_torchvision_file, read_torchvision_resnet
 
 # The three downstream modes of a transfer experiment, as transfer config values.
 # The head is always re-initialised; a linear probe freezes everything else.

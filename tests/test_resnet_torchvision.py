@@ -14,8 +14,8 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import CheckpointError, ShapeMismatchError
 from jaxdl.models.resnet import resnet18_imagenet, resnet50_imagenet
 from jaxdl.optim import param_path
-from jaxdl.safetensors_format import write_safetensors
-from jaxdl.torchvision_resnet import convert_state_dict
+from jaxdl.pretrained.safetensors_format import write_safetensors
+from jaxdl.pretrained.torchvision_resnet import convert_state_dict
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.transfer import load_pretrained, maybe_init_from

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxdl.errors import DataError
-from jaxdl.safetensors_format import read_safetensors, write_safetensors
+from jaxdl.pretrained.safetensors_format import read_safetensors, write_safetensors
 
 
 def test_round_trip_keeps_names_dtypes_shapes_and_bytes(tmp_path):

@@ -2,7 +2,7 @@
 ResNet-18-style variant with a 3x3 stem for 32x32 input; for ImageNet,
 ResNet-18/34/50 laid out exactly as torchvision's (7x7 stride-2 stem, 3x3 max-pool,
 bottlenecks striding in their 3x3 convolution as torchvision's "v1.5"), so that
-`jaxdl.torchvision_resnet` can load torchvision's weights into them.
+`jaxdl.pretrained.torchvision_resnet` can load torchvision's weights into them.
 
 BatchNorm statistics are `nnx.BatchStat`s: updated in training, used and left
 unchanged in evaluation, when the trainer sets `use_running_average=True` with
@@ -188,7 +188,7 @@ class ImageNetResNet(nnx.Module):
     it), global average pool, head.
 
     Parameter names follow `CifarResNet` (`stem_conv`, `stem_bn`, `blocks/<k>/...`,
-    `head`); `jaxdl.torchvision_resnet` maps torchvision's names onto them.
+    `head`); `jaxdl.pretrained.torchvision_resnet` maps torchvision's names onto them.
 
     Args:
       blocks_per_stage: blocks in each of the four stages, e.g. `(2, 2, 2, 2)`.

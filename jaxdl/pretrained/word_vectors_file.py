@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.data.opener import open_binary
-from jaxdl.evaluation.glove_format import load_glove
+from jaxdl.pretrained.glove_format import load_glove
 from jaxdl.evaluation.word2vec_format import load_word2vec_format
 from jaxdl.evaluation.word_vectors import WordVectors
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from jaxdl.errors import CheckpointError
-from jaxdl.safetensors_format import read_safetensors
+from jaxdl.pretrained.safetensors_format import read_safetensors
 
 SUFFIXES = (".pth", ".pt", ".safetensors")
 _BN_FIELDS = {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"}

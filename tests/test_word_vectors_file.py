@@ -8,9 +8,9 @@ import gzip
 import numpy as np
 import pytest
 
-from jaxdl.embeddings_from_file import detect_format, embedding_matrix_from_file
+from jaxdl.pretrained.word_vectors_file import detect_format, embedding_matrix_from_file
 from jaxdl.errors import ConfigError, DataError
-from jaxdl.evaluation.glove_format import load_glove
+from jaxdl.pretrained.glove_format import load_glove
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 
 WORDS = ["the", "film", "was", "Good", "dull"]
