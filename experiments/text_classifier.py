@@ -29,7 +29,8 @@ from sklearn.linear_model import LogisticRegression
 from jaxdl.config import default_config
 from jaxdl.data.sequence_sets import dataset_summary
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes.text import classification_data, load_labelled_splits, save_text_run
+from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_labelled_splits,
+                               save_text_run)
 from jaxdl.train.loop import fit
 from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.workdir import fit_summary
@@ -64,6 +65,7 @@ def run(config, workdir: str | None):
     model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                           cell=m.cell, bidirectional=m.bidirectional, pooling=m.pooling,
                           num_layers=m.num_layers, dropout=m.dropout, rngs=nnx.Rngs(config.seed))
+    embeddings = embeddings_from_file(model, data.vocab, config)  # transfer.embeddings_from
     result = fit(model, sequence_classification_task(), data.train, eval_data={"test": data.test},
                  config=config, workdir=workdir)
     save_text_run(workdir, result, data.vocab, metric="accuracy")
@@ -74,5 +76,5 @@ def run(config, workdir: str | None):
         baselines={"majority_class": {"test": {"accuracy": majority_accuracy}, "class": majority},
                    "tfidf_logistic_regression": {"test": {"accuracy": bag_of_words_baseline(
                        train_split, test_split)}}},
-        classes=data.classes, vocab_size=len(data.vocab),
+        classes=data.classes, vocab_size=len(data.vocab), embeddings_from=embeddings,
         data=dataset_summary({"train": data.train, "test": data.test}))

@@ -75,6 +75,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.transfer.dont_load = ()  # regexes of parameter paths to re-initialise
     c.transfer.frozen = ()  # regexes of parameter paths kept bit-identical
     c.transfer.lr_multipliers = ()  # ((regex, factor), ...)
+    # a GloVe / fastText .vec / word2vec text or binary file: the text models' embedding
+    c.transfer.embeddings_from = ""
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = 1

@@ -115,6 +115,7 @@ CORE_SCHEMA: dict[str, Spec] = {
     "checkpoint.best_mode": Spec(str, choices=("max", "min")),
     "checkpoint.keep_best": POSITIVE_INT,
     "transfer.init_from": Spec(str),
+    "transfer.embeddings_from": Spec(str),
     "transfer.dont_load": REGEXES,
     "transfer.frozen": REGEXES,
     "transfer.lr_multipliers": Spec(tuple, pair=(Spec("regex"), Spec(float, low=0))),

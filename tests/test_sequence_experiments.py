@@ -7,7 +7,9 @@ import pytest
 from conftest import check_kill_and_rerun_is_exact
 from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.text_readers import read_conllu, read_conllu_sentences, write_conllu
+from jaxdl.data.text import Vocab
 from jaxdl.errors import ConfigError
+from jaxdl.train.checkpoint import read_weights, resolve_checkpoint
 
 # A CoNLL-U file as Universal Dependencies writes it: sentence comments, a
 # multiword token ("don't" = do + n't) and an empty node (8.1-style ID) with
@@ -236,3 +238,46 @@ def test_rnn_experiment_resumes_bit_exactly_after_sigkill(tmp_path):
             "--config.checkpoint.every_steps=20", "--config.train.eval_every=40",
             "--config.train.log_every=10"]  # dropout 0.3 on: the per-step RNG must resume too
     check_kill_and_rerun_is_exact(args, tmp_path)
+
+
+def _tiny_classifier(module, tmp_path):
+    config = module.get_config()
+    config.data.train = write_fasttext_topics(tmp_path / "train.txt", 60, seed=0)
+    config.data.test = write_fasttext_topics(tmp_path / "test.txt", 20, seed=1)
+    config.data.min_count = 1
+    config.model.update(embed_dim=4, hidden_dim=8, bidirectional=False, cell="gru")
+    config.train.update(num_steps=2, batch_size=8, eval_every=0)
+    config.checkpoint.every_steps = 0
+    return config
+
+
+def test_text_classifier_takes_its_embedding_from_a_glove_file(experiment, tmp_path):
+    module = experiment("text_classifier")
+    config = _tiny_classifier(module, tmp_path)
+    # GloVe's text format: no header, "word v1 ... vD" per line.
+    glove = tmp_path / "glove.4d.txt"
+    glove.write_text("goal 0.5 0.25 -1 2\nrecipe -0.5 1 0 0.125\nnotinthedata 1 1 1 1\n",
+                     encoding="utf-8")
+    config.transfer.embeddings_from = str(glove)
+    config.transfer.frozen = ("^embed/",)  # the table stays as loaded
+    config.checkpoint.every_steps = 2
+    summary = module.run(config, str(tmp_path / "run"))
+    step_dir, _ = resolve_checkpoint(str(tmp_path / "run"))
+    table = read_weights(step_dir)["embed/embedding"]
+    vocab = Vocab.load(str(tmp_path / "run" / "vocab.json"))
+    np.testing.assert_array_equal(table[vocab.index["goal"]], [0.5, 0.25, -1, 2])
+    np.testing.assert_array_equal(table[vocab.pad_id], 0)
+    report = summary["embeddings_from"]
+    assert report["format"] == "glove" and report["in_vocabulary"] == 2
+    assert report["in_vocabulary_share"] == 2 / summary["vocab_size"]
+    assert report["random_rows"] == summary["vocab_size"] - 3  # all but the two and <pad>
+
+
+def test_text_classifier_refuses_word_vectors_of_another_dimension(experiment, tmp_path):
+    module = experiment("text_classifier")
+    config = _tiny_classifier(module, tmp_path)
+    vec = tmp_path / "wiki.vec"
+    vec.write_text("2 3\ngoal 0.5 0.25 -1\nrecipe -0.5 1 0\n", encoding="utf-8")  # fastText .vec
+    config.transfer.embeddings_from = str(vec)
+    with pytest.raises(ConfigError, match="dimension 3, but the model's embedding has dimension 4"):
+        module.run(config, None)

@@ -24,11 +24,12 @@ from ml_collections import ConfigDict
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.sequence_sets import classification_dataset
-from jaxdl.data.text import Vocab, tokenize
+from jaxdl.data.text import PAD, Vocab, tokenize
 from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.word2vec_format import load_word2vec_format
+from jaxdl.pretrained.word_vectors_file import embedding_matrix_from_file
 
 Split = tuple[list, list]  # (token lists, labels)
 
@@ -147,5 +148,30 @@ def set_embedding(model, vocab: Vocab, vectors_path: str) -> dict:
     return {"covered": len(rows), "vocab_size": len(vocab)}
 
 
-__all__ = ["load_labelled_splits", "load_corpus", "load_tagged", "ClassificationData",
+def embeddings_from_file(model, vocab: Vocab, config) -> dict | None:
+    """Fill ``model.embed`` from ``config.transfer.embeddings_from`` (if set) for ``vocab``.
+
+    Rows of words the file lacks are drawn at random (the scale is in the report),
+    ``<pad>``'s row is zeros. On a resumed run the checkpoint's table wins: `fit`
+    restores it after this.
+
+    Returns:
+      None when no file is set, else the report of
+      `jaxdl.pretrained.word_vectors_file.embedding_matrix_from_file` (in-vocabulary
+      share, random rows and their scale, ...).
+    Raises:
+      ConfigError: the file's dimension differs from ``model.embed``'s (both named).
+    """
+    path = config.transfer.get("embeddings_from", "")
+    if not path:
+        return None
+    dim = model.embed.embedding.shape[1]
+    table, report = embedding_matrix_from_file(
+        path, vocab.tokens, dim, seed=config.seed, zero_words=(PAD,),
+        encoding=config.data.get("encoding", "utf-8"))
+    model.embed.embedding[...] = jnp.asarray(table)
+    return report
+
+
+__all__ = ["embeddings_from_file", "load_labelled_splits", "load_corpus", "load_tagged", "ClassificationData",
            "classification_data", "save_text_run", "set_embedding"]
