@@ -24,6 +24,7 @@ from jaxdl.config import validate_core
 from jaxdl.data.arrays import ArrayDataset, ArrayTrainSource, gather_eval_batch
 from jaxdl.errors import NonFiniteError
 from jaxdl.metrics import compute_metrics
+from jaxdl.ops import scan_policy
 from jaxdl.optim import make_optimizer
 from jaxdl.train import step as step_lib
 from jaxdl.train.checkpoint import Checkpointer
@@ -168,7 +169,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
                       input_sharding))
     arrays = source.device_arrays(distributed.replicated(mesh))
     eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch,
-                                      distributed.replicated(mesh))
+                                      distributed.replicated(mesh),
+                                      scan_batches=scan_policy.eval_batches_scannable())
     eval_arrays = {name: ds.device_arrays(distributed.replicated(mesh))
                    for name, ds in eval_data.items()}
     metrics_of = task.all_metrics()
@@ -201,7 +203,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
         if host.nonfinite and config.nan_policy == "raise":
             good = checkpointer.steps()[-1] if checkpointer and checkpointer.steps() else None
             raise NonFiniteError(
-                f"loss or gradients became NaN/Inf at step {int(host.first_nonfinite_step)}; "
+                "loss, gradients or updated state became NaN/Inf at step "
+                f"{int(host.first_nonfinite_step)}; "
                 f"last finite train metrics {last_train or 'none yet'}; last good checkpoint: "
                 f"{'step ' + str(good) if good is not None else 'none'} (kept). Lower "
                 "config.optimizer.lr, enable config.optimizer.grad_clip_norm, or set "
@@ -218,7 +221,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | Any, *,
             last_train = values
         logger.log(step, "train", values)
 
-    steps_per_loop = step_lib.cpu_safe_steps_per_loop(
+    steps_per_loop = scan_policy.steps_per_dispatch(
         tc.steps_per_loop, step_fn, state, source.make_batch, arrays,
         source.step_inputs(step, 1)[0])
     acc = new_accumulator = None
