@@ -31,7 +31,8 @@ from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
 from jaxdl.metrics import Metric
 from jaxdl.models.backprop import manual_gradients
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
-from jaxdl.ops.conv import Conv2d, conv2d
+from jaxdl.models.conv import Conv2d
+from jaxdl.ops.conv import conv2d
 from jaxdl.models.linear import LinearRegression, LogisticRegression, least_squares
 from jaxdl.models.mlp import MLP
 from jaxdl.models.perceptron import Perceptron, train_perceptron

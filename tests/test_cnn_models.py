@@ -8,7 +8,8 @@ from flax import nnx
 
 from jaxdl.errors import ConfigError
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
-from jaxdl.ops.conv import Conv2d, avg_pool, conv2d, max_pool
+from jaxdl.models.conv import Conv2d
+from jaxdl.ops.conv import avg_pool, conv2d, max_pool
 from jaxdl.models.resnet import ResNet18, ResNet20
 
 

@@ -1,4 +1,6 @@
-"""The CPU convolution formulations behind the conv seam equal XLA's, gradients too."""
+"""The CPU convolution implementations behind the dispatch equal XLA's, gradients too;
+the policy table picks them as documented; the request comes from an argument, a
+context variable or the environment, never a module global."""
 
 import functools
 
@@ -6,11 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from jaxdl.errors import ConfigError
 from jaxdl.kernels import conv_direct
-from jaxdl.ops import conv
-from jaxdl.ops.conv_cpu import block_width, conv2d_blocked, conv2d_cpu
+from jaxdl.models.conv import Conv2d
+from jaxdl.ops import conv, conv_policy
+from jaxdl.ops.conv_blocked import block_width, conv2d_blocked
 
 
 def _lax_conv(x, kernel, strides, padding="VALID"):
@@ -34,7 +38,7 @@ def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides, nat
     if native and not conv_direct.LIBRARY.available():
         pytest.skip(f"no native conv: {conv_direct.LIBRARY.unavailable_reason()}")
     if not native:
-        monkeypatch.setattr(conv_direct, "usable", lambda *args: False)
+        monkeypatch.setattr(conv_direct, "available", lambda: False)
     rng = np.random.default_rng(0)
     x64 = rng.normal(size=x_shape)
     k64 = rng.normal(size=kernel_shape)
@@ -52,7 +56,8 @@ def test_values_and_both_gradients_match_xla(x_shape, kernel_shape, strides, nat
             lax_conv, jnp.asarray(x64, jnp.float64), jnp.asarray(k64, jnp.float64))]
     xla = value_and_grads(lax_conv, x, kernel)
     got = jax.jit(lambda x, k: value_and_grads(
-        lambda x, k: conv2d_cpu(x, k, strides), x, k))(x, kernel)
+        lambda x, k: conv.conv2d(x, k, strides=strides, padding="VALID", impl="direct"),
+        x, k))(x, kernel)
     blocked = conv2d_blocked(x, kernel, strides)
     for name, g, w, e in zip(("output", "dx", "dkernel"), got, xla, exact):
         assert g.shape == w.shape, name
@@ -70,7 +75,7 @@ def test_block_width_is_the_widest_divisor_within_the_run_length():
 
 
 def test_auto_takes_the_direct_path_for_small_stride_1_convolutions_on_cpu(monkeypatch):
-    monkeypatch.setattr(conv, "CONV_IMPL", "auto")
+    monkeypatch.delenv(conv_policy.ENV_VAR, raising=False)
     assert jax.default_backend() == "cpu"
 
     def jaxpr(x_shape, kernel_shape, strides=1):
@@ -102,18 +107,89 @@ def test_seam_direct_path_pads_like_lax(monkeypatch, padding):
     x = jnp.asarray(rng.normal(size=(2, 7, 6, 3)), jnp.float32)
     kernel = jnp.asarray(rng.normal(size=(5, 3, 3, 4)), jnp.float32)
     want = _lax_conv(x, kernel, (1, 2), padding)
-    monkeypatch.setattr(conv, "CONV_IMPL", "direct")
-    got = conv.conv2d(x, kernel, strides=(1, 2), padding=padding)
+    with conv.conv_implementation("direct"):
+        got = conv.conv2d(x, kernel, strides=(1, 2), padding=padding)
     np.testing.assert_allclose(got, want, atol=1e-5)
+    explicit = conv.conv2d(x, kernel, strides=(1, 2), padding=padding, impl="direct")
+    assert np.array_equal(np.asarray(explicit), np.asarray(got))
 
 
-def test_unknown_implementation_is_a_config_error(monkeypatch):
-    monkeypatch.setattr(conv, "CONV_IMPL", "winograd")
-    with pytest.raises(ConfigError, match="'winograd'.*expected one of"):
-        conv.conv2d(jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1)))
-    with pytest.raises(ConfigError, match="expected one of"):
+def test_unknown_implementation_is_a_config_error_naming_where(monkeypatch):
+    x, kernel = jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1))
+    monkeypatch.setenv("JAXDL_CONV_IMPL", "winograd")
+    with pytest.raises(ConfigError, match=r"JAXDL_CONV_IMPL='winograd'; expected one of \('auto'"):
+        conv.conv2d(x, kernel)
+    monkeypatch.delenv("JAXDL_CONV_IMPL")
+    with pytest.raises(ConfigError, match="convolution implementation='fft'; expected one of"):
         with conv.conv_implementation("fft"):
             pass
+    with pytest.raises(ConfigError, match="impl='gemm'; expected one of"):
+        conv.conv2d(x, kernel, impl="gemm")
+    with pytest.raises(ConfigError, match="Conv2d impl='gemm'; expected one of"):
+        Conv2d(1, 1, 3, impl="gemm", rngs=nnx.Rngs(0))
+
+
+def _facts(x_shape, kernel_shape, strides=(1, 1), backend="cpu", float32=True):
+    return conv_policy.Facts(backend, x_shape, kernel_shape[:2], strides, kernel_shape[3],
+                             float32, False)
+
+
+@pytest.mark.parametrize("request_,facts,kernels_built,want", [
+    ("auto", _facts((1, 16, 16, 3), (5, 5, 3, 6)), True, "direct_kernels"),
+    ("auto", _facts((1, 16, 16, 3), (5, 5, 3, 6)), False, "blocked"),
+    ("auto", _facts((1, 16, 16, 16), (3, 3, 16, 32)), False, "lax_forward_blocked_grad"),
+    ("auto", _facts((1, 16, 16, 3), (5, 5, 3, 6), backend="gpu"), True, "lax"),
+    ("auto", _facts((1, 16, 16, 16), (3, 3, 16, 32), strides=(2, 2)), True, "lax"),
+    ("auto", _facts((64, 8, 8, 1), (3, 3, 1, 32)), True, "lax"),          # under 12x12
+    ("auto", _facts((64, 224, 224, 3), (5, 5, 3, 6)), True, "lax"),       # patches > 2**24
+    ("direct", _facts((1, 16, 16, 3), (5, 5, 3, 6), float32=False), True, "blocked"),
+    ("direct", _facts((1, 16, 16, 3), (5, 5, 3, 6), strides=(2, 1)), True, "blocked"),
+    ("direct", _facts((1, 16, 16, 3), (5, 5, 3, 6), backend="gpu"), True, "blocked"),
+    ("lax", _facts((1, 16, 16, 3), (5, 5, 3, 6)), True, "lax"),
+    ("matmul", _facts((1, 16, 16, 3), (5, 5, 3, 6)), True, "matmul"),
+])
+def test_the_policy_table_picks_one_implementation(request_, facts, kernels_built, want,
+                                                   monkeypatch):
+    monkeypatch.setattr(conv_direct, "available", lambda: kernels_built)
+    assert conv_policy.resolve(request_, facts) == want
+
+
+def test_the_request_is_the_argument_then_the_block_then_the_environment(monkeypatch):
+    monkeypatch.setenv("JAXDL_CONV_IMPL", "matmul")
+    assert conv_policy.current_request() == "matmul"
+    with conv.conv_implementation("lax"):
+        assert conv_policy.current_request() == "lax"
+        assert conv_policy.current_request("direct") == "direct"
+        with conv.conv_implementation(""):  # keeps the current one
+            assert conv_policy.current_request() == "lax"
+    assert conv_policy.current_request() == "matmul"
+    monkeypatch.delenv("JAXDL_CONV_IMPL")
+    assert conv_policy.current_request() == "auto"
+    # A block in one thread is invisible to another (a context variable, no global).
+    import threading
+    seen = []
+    with conv.conv_implementation("matmul"):
+        thread = threading.Thread(target=lambda: seen.append(conv_policy.current_request()))
+        thread.start()
+        thread.join()
+    assert seen == ["auto"]
+    assert not hasattr(conv, "CONV_IMPL") and not hasattr(conv_policy, "CONV_IMPL")
+
+
+def test_conv2d_layer_and_models_pass_their_impl_to_the_dispatch():
+    from jaxdl.models.cnn import SmallCNN
+    x = jnp.ones((1, 16, 16, 3))
+
+    def jaxpr(module):
+        call = module.features if hasattr(module, "features") else module
+        return str(jax.make_jaxpr(lambda x: call(x))(x))
+
+    assert "conv_general_dilated" in jaxpr(Conv2d(3, 4, 3, impl="lax", rngs=nnx.Rngs(0)))
+    matmul = jaxpr(Conv2d(3, 4, 3, impl="matmul", rngs=nnx.Rngs(0)))
+    assert "conv_general_dilated" not in matmul and "dot_general" in matmul
+    with conv.conv_implementation("lax"):  # the explicit argument wins over the block
+        assert "conv_general_dilated" not in jaxpr(
+            SmallCNN(10, 3, image_size=16, conv_impl="matmul", rngs=nnx.Rngs(0)))
 
 
 @pytest.mark.parametrize("window", [2, 3])

@@ -72,7 +72,10 @@ def test_calling_an_unavailable_kernel_says_why(monkeypatch):
     x, kernel, _ = _arrays(x_shape=(1, 5, 5, 1), kernel_shape=(3, 3, 1, 1))
     with pytest.raises(RuntimeError, match=r"conv_direct.cc is unavailable: no C\+\+ compiler"):
         conv_direct.conv2d.__wrapped__(x, kernel)
-    assert not conv_direct.usable(x, kernel, (1, 1))
+    assert not conv_direct.available()
+    from jaxdl.ops import conv_policy  # so the dispatch's table takes the GEMMs instead
+    facts = conv_policy.Facts("cpu", x.shape, (3, 3), (1, 1), 1, True, True)
+    assert conv_policy.resolve("direct", facts) == "blocked"
 
 
 SHARDED = '''
@@ -108,15 +111,15 @@ def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed()
 def test_fit_scans_steps_on_native_convolutions_and_not_on_xla_ones():
     from benchmarks.workloads import FitPath, cnn_workload
     from jaxdl.ops import conv
-    from jaxdl.train.step import cpu_safe_steps_per_loop
+    from jaxdl.ops.scan_policy import steps_per_dispatch
 
     workload = cnn_workload(num_examples=256)
 
     def steps_per_loop_kept(impl):
         with conv.conv_implementation(impl):  # read when the step is traced
             path = FitPath(workload)
-            return cpu_safe_steps_per_loop(8, path.step_fn, path.state, path.source.make_batch,
-                                           path.arrays, path.source.step_inputs(0, 1)[0])
+            return steps_per_dispatch(8, path.step_fn, path.state, path.source.make_batch,
+                                      path.arrays, path.source.step_inputs(0, 1)[0])
 
     assert steps_per_loop_kept("auto") == 8  # the tutorial CNN on the C++ kernels
     assert steps_per_loop_kept("lax") == 1   # XLA's convolution: one step per dispatch

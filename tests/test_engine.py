@@ -186,8 +186,29 @@ def test_conv_seam_dispatches_to_im2col(monkeypatch):
     x = jnp.ones((1, 6, 6, 2))
     kernel = jnp.arange(3 * 3 * 2 * 4, dtype=jnp.float32).reshape(3, 3, 2, 4) / 10
     want = conv.conv2d(x, kernel, padding="SAME", precision="highest")
-    monkeypatch.setattr(conv, "CONV_IMPL", "matmul")
+    monkeypatch.setenv("JAXDL_CONV_IMPL", "matmul")  # the process default
     jaxpr = str(jax.make_jaxpr(lambda x, k: conv.conv2d(x, k, padding="SAME"))(x, kernel))
     assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
     np.testing.assert_allclose(conv.conv2d(x, kernel, padding="SAME", precision="highest"),
                                want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_train_step_holds_no_backend_or_convolution_policy():
+    # Backend and convolution policy lives in jaxdl/ops (conv_policy, scan_policy);
+    # fit passes its answers to the steps as plain values.
+    import re
+    source = open(os.path.join(os.path.dirname(step_lib.__file__), "step.py")).read()
+    found = re.findall(r"conv|cpu|default_backend|platform", source, re.IGNORECASE)
+    assert found == []
+
+
+def test_the_convolution_environment_variable_is_read_in_one_place():
+    import pathlib
+    root = pathlib.Path(step_lib.__file__).resolve().parent.parent
+    readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                     if "JAXDL_CONV_IMPL" in p.read_text() and "os.environ" in p.read_text())
+    assert readers == ["ops/conv_policy.py"]
+    from jaxdl.ops import conv_policy
+    assert conv_policy.ENV_VAR == "JAXDL_CONV_IMPL"
+    assert [line for line in open(conv_policy.__file__) if "os.environ" in line] == [
+        '    return check_impl(os.environ.get(ENV_VAR, "auto"), ENV_VAR)\n']

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -120,3 +121,72 @@ def test_skip_stops_after_max_consecutive_skips():
         fit(model(), TASK, data_poisoned_at([3, 4, 5, 6, 7, 8]), config=config)
     assert ("3 consecutive updates were skipped for NaN/Inf "
             "(config.max_consecutive_skips=3) by step 6") in str(info.value)
+
+
+# NaN made by the update itself: the loss and the gradients of a step are finite,
+# its new parameters are not. ``optax.sgd(nan)`` is ``--config.optimizer.lr=nan``
+# given as an optimizer, so the cases hold whatever the config validation accepts.
+NAN_LR = optax.sgd(float("nan"))
+
+
+def nan_at_update(update: int) -> optax.GradientTransformation:
+    """SGD at lr 0.1 whose update number ``update`` (0-based) has a NaN learning rate."""
+    return optax.sgd(lambda count: jax.numpy.where(count == update, jax.numpy.nan, 0.1))
+
+
+def restored_params(workdir, step: int, tx):
+    _, _, params, model_state = split_model(model())
+    target = create_train_state(params, model_state, tx, seed=0)
+    return Checkpointer(str(workdir)).restore(step, target)[0].params
+
+
+def all_finite(tree) -> bool:
+    return all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(tree))
+
+
+def test_raise_on_a_nan_learning_rate_saves_nothing_and_claims_no_good_checkpoint(tmp_path):
+    config = config_for("raise", num_steps=8, log_every=1, every_steps=1)
+    with pytest.raises(NonFiniteError) as info:
+        fit(model(), TASK, data_poisoned_at([]), config=config, workdir=str(tmp_path),
+            tx=NAN_LR)
+    assert "updated state became NaN/Inf at step 0;" in str(info.value)
+    assert "last good checkpoint: none" in str(info.value)
+    assert Checkpointer(str(tmp_path)).steps() == []
+
+
+def test_raise_names_the_last_checkpoint_that_is_really_finite(tmp_path):
+    config = config_for("raise", num_steps=12, log_every=1, every_steps=1)
+    with pytest.raises(NonFiniteError) as info:
+        fit(model(), TASK, data_poisoned_at([]), config=config, workdir=str(tmp_path),
+            tx=nan_at_update(6))
+    assert "became NaN/Inf at step 6;" in str(info.value)
+    assert "last good checkpoint: step 6 (kept)" in str(info.value)
+    checkpointer = Checkpointer(str(tmp_path))
+    assert checkpointer.steps() == [1, 2, 3, 4, 5, 6]
+    assert all(all_finite(restored_params(tmp_path, s, nan_at_update(6)))
+               for s in checkpointer.steps())
+
+
+def test_skip_on_a_nan_learning_rate_keeps_the_initial_parameters(tmp_path):
+    config = config_for("skip", num_steps=6, log_every=2, every_steps=2)
+    config.max_consecutive_skips = 100
+    result = fit(model(), TASK, data_poisoned_at([]), config=config, workdir=str(tmp_path),
+                 tx=NAN_LR)
+    _, _, initial, _ = split_model(model())
+    assert params_sha256(result.state.params) == params_sha256(initial)
+    assert Checkpointer(str(tmp_path)).steps() == [2, 4, 6]
+    for step in (2, 4, 6):
+        assert params_sha256(restored_params(tmp_path, step, NAN_LR)) == params_sha256(initial)
+    skipped = [e["skipped_updates"] for e in fault_runs.events(tmp_path) if e["split"] == "train"]
+    assert skipped == [2.0, 2.0, 2.0]
+
+
+def test_skip_on_a_nan_learning_rate_stops_after_max_consecutive_skips(tmp_path):
+    config = config_for("skip", num_steps=16, log_every=2, every_steps=2)
+    config.max_consecutive_skips = 3
+    with pytest.raises(NonFiniteError, match="4 consecutive updates were skipped"):
+        fit(model(), TASK, data_poisoned_at([]), config=config, workdir=str(tmp_path),
+            tx=NAN_LR)
+    checkpointer = Checkpointer(str(tmp_path))
+    assert checkpointer.steps() == [2]
+    assert all_finite(restored_params(tmp_path, 2, NAN_LR))

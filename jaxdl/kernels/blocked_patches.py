@@ -1,16 +1,15 @@
-"""The blocked patch matrix of `conv_cpu`, copied by a small C++ kernel when one can be built.
+"""The blocked patch matrix of `jaxdl.ops.conv_blocked`, copied by a small C++ kernel.
 
 `stack_patches` is the pure-JAX definition: `kh * groups` strided slices of the
-grouped image, stacked. XLA:CPU runs it at about 5 GB/s (each slice is a loop
-over 12-value rows, then the concatenate copies it all again): 1.75 ms of the
-tutorial CNN's 6.3 ms step on 2 cores. `blocked_patches.cc` copies the same
-values with one `memcpy` per kernel row over XLA's thread pool: 0.44 ms alone,
-step 6.2 -> 5.8 ms. The values are copies either way, so both paths give
+grouped image, stacked. XLA:CPU runs it slowly (each slice is a loop over short
+rows, then the concatenate copies it all again). `blocked_patches.cc` copies the
+same values with one `memcpy` per kernel row over XLA's thread pool (figures in
+docs/VISION_RESULTS.md). The values are copies either way, so both paths give
 bitwise identical patches, and the gradient (the transpose of the copy) is
 always the pure-JAX one.
 
-The kernel is compiled on first use and cached (`native_build.py`); without a
-compiler, or with `JAXDL_NATIVE=0`, the pure-JAX path runs, with the same results.
+The kernel is compiled on first use and cached (`jaxdl.kernels.build`); without
+a compiler, or with `JAXDL_NATIVE=0`, the pure-JAX path runs, with the same results.
 """
 
 from __future__ import annotations

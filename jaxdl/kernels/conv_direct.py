@@ -1,12 +1,13 @@
-"""Direct stride-1 convolution kernels for the CPU (`conv_direct.cc`), when usable.
+"""Direct stride-1 convolution kernels for the CPU (`conv_direct.cc`), and their VJP.
 
-`conv_cpu.conv2d_cpu` takes from here the forward pass of layers with fewer than
-16 output channels and every layer's kernel gradient: for the tutorial CNN's
-first layer these replace a patch matrix 8x the image and two GEMMs 24 columns
-wide (see the .cc file). Float32 NHWC/HWIO, VALID, stride 1, on CPUs with
-AVX-512F and a C++ compiler (`native_build.py`); elsewhere conv_cpu's GEMMs.
-Results equal `lax.conv_general_dilated` up to float rounding, and repeat bit
-for bit from run to run (the kernel gradient sums images in fixed groups).
+`conv2d_with_grad` is the "direct_kernels" implementation of `jaxdl.ops.conv`:
+the output, the input gradient and the kernel gradient all by these kernels,
+with no patch matrix at all (see the .cc file). Float32 NHWC/HWIO, VALID,
+stride 1, on CPUs with AVX-512F and a C++ compiler (`jaxdl.kernels.build`);
+the dispatch's policy table checks those facts and `available()` before it
+takes this path. Results equal `lax.conv_general_dilated` up to float rounding,
+and repeat bit for bit from run to run (the kernel gradient sums images in
+fixed groups).
 """
 
 from __future__ import annotations
@@ -54,10 +55,9 @@ _kernel_grad = row_partitioned(_kernel_grad_p, rows_in=(0, 0), rows_out=(None,),
                                reduction_factors=("b",))
 
 
-def usable(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> bool:
-    """Whether the kernels apply: CPU, float32, stride 1, and the library built."""
-    return (jax.default_backend() == "cpu" and tuple(strides) == (1, 1)
-            and x.dtype == kernel.dtype == jax.numpy.float32 and LIBRARY.available())
+def available() -> bool:
+    """Whether the kernels are built and registered (builds them on the first call)."""
+    return LIBRARY.available()
 
 
 @functools.partial(jax.jit, static_argnames="padding")
@@ -76,3 +76,30 @@ def kernel_grad(x: jax.Array, dy: jax.Array) -> jax.Array:
     """The kernel gradient `[KH, KW, C, O]` of `conv2d` for output gradient `dy`."""
     LIBRARY.require()
     return _kernel_grad(x, dy)[0]
+
+
+@jax.custom_vjp
+def conv2d_with_grad(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Differentiable VALID stride-1 `x [B, H, W, C]` * HWIO `kernel` -> `[B, H', W', O]`.
+
+    Both gradients by the same kernels; `H' = H - kh + 1`.
+    """
+    return conv2d(x, kernel)
+
+
+def _forward_pass(x, kernel):
+    return conv2d(x, kernel), (x, kernel)
+
+
+def _backward_pass(residuals, dy):
+    x, kernel = residuals
+    # dx is the full correlation of dy with the flipped, transposed kernel, i.e.
+    # the forward kernel on dy padded by kh-1, kw-1 (zeros the kernel adds while
+    # copying dy, not a padded copy in XLA).
+    kh, kw = kernel.shape[:2]
+    dx = conv2d(dy, jax.numpy.flip(kernel, (0, 1)).transpose(0, 1, 3, 2),
+                padding=(kh - 1, kw - 1))
+    return dx, kernel_grad(x, dy)
+
+
+conv2d_with_grad.defvjp(_forward_pass, _backward_pass)

@@ -1,7 +1,8 @@
 """Small convolutional classifiers: the PyTorch CIFAR-10 tutorial net, LeNet-5, and
 a digits CNN.
 
-Every model takes NHWC images, convolves through `jaxdl.ops.conv`, exposes
+Every model takes NHWC images, convolves through `jaxdl.ops.conv` (the `conv_impl`
+argument, one of `jaxdl.ops.conv.CONV_IMPLS`, picks the implementation), exposes
 `features(x, *, rngs=None) -> [B, D]` (the penultimate representation) and keeps
 its classifier in `head` (an `nnx.Linear`), so that transfer learning can
 re-initialise `head` and probe `features`.
@@ -10,7 +11,8 @@ re-initialise `head` and probe `features`.
 import jax
 from flax import nnx
 
-from jaxdl.ops.conv import Conv2d, max_pool
+from jaxdl.models.conv import Conv2d
+from jaxdl.ops.conv import max_pool
 
 
 def _flatten(x: jax.Array) -> jax.Array:
@@ -26,9 +28,10 @@ class _ConvPoolNet(nnx.Module):
     """
 
     def __init__(self, num_classes: int, in_channels: int, first_padding: str, *,
-                 rngs: nnx.Rngs):
-        self.conv1 = Conv2d(in_channels, 6, 5, padding=first_padding, rngs=rngs)
-        self.conv2 = Conv2d(6, 16, 5, padding="VALID", rngs=rngs)
+                 conv_impl: str | None = None, rngs: nnx.Rngs):
+        self.conv1 = Conv2d(in_channels, 6, 5, padding=first_padding, impl=conv_impl,
+                            rngs=rngs)
+        self.conv2 = Conv2d(6, 16, 5, padding="VALID", impl=conv_impl, rngs=rngs)
         self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
         self.fc2 = nnx.Linear(120, 84, rngs=rngs)
         self.head = nnx.Linear(84, num_classes, rngs=rngs)
@@ -55,13 +58,15 @@ class TutorialCNN(_ConvPoolNet):
     Args:
       num_classes: outputs of `head`.
       in_channels: input channels (3 for CIFAR).
+      conv_impl: the convolution implementation request; None: the default.
       rngs: supplies the `params` key.
 
     Input `[B, 32, 32, in_channels]`; output logits `[B, num_classes]`.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, *, rngs: nnx.Rngs):
-        super().__init__(num_classes, in_channels, "VALID", rngs=rngs)
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, *,
+                 conv_impl: str | None = None, rngs: nnx.Rngs):
+        super().__init__(num_classes, in_channels, "VALID", conv_impl=conv_impl, rngs=rngs)
 
 
 class LeNet5(_ConvPoolNet):
@@ -74,13 +79,15 @@ class LeNet5(_ConvPoolNet):
     Args:
       num_classes: outputs of `head`.
       in_channels: input channels (1 for MNIST).
+      conv_impl: the convolution implementation request; None: the default.
       rngs: supplies the `params` key.
 
     Input `[B, 28, 28, in_channels]`; output logits `[B, num_classes]`.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, rngs: nnx.Rngs):
-        super().__init__(num_classes, in_channels, "SAME", rngs=rngs)
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, *,
+                 conv_impl: str | None = None, rngs: nnx.Rngs):
+        super().__init__(num_classes, in_channels, "SAME", conv_impl=conv_impl, rngs=rngs)
 
 
 class SmallCNN(nnx.Module):
@@ -94,6 +101,7 @@ class SmallCNN(nnx.Module):
       in_channels: input channels (1 for digits).
       hidden: width of the dense layer, i.e. of `features`.
       dropout_rate: dropout before `head`, drawn from the call-time `rngs`.
+      conv_impl: the convolution implementation request; None: the default.
       rngs: supplies the `params` key.
 
     Input `[B, H, W, in_channels]` with H and W divisible by 2 (8x8 for digits;
@@ -108,10 +116,11 @@ class SmallCNN(nnx.Module):
         image_size: int = 8,
         hidden: int = 128,
         dropout_rate: float = 0.5,
+        conv_impl: str | None = None,
         rngs: nnx.Rngs,
     ):
-        self.conv1 = Conv2d(in_channels, 32, 3, padding="SAME", rngs=rngs)
-        self.conv2 = Conv2d(32, 64, 3, padding="SAME", rngs=rngs)
+        self.conv1 = Conv2d(in_channels, 32, 3, padding="SAME", impl=conv_impl, rngs=rngs)
+        self.conv2 = Conv2d(32, 64, 3, padding="SAME", impl=conv_impl, rngs=rngs)
         pooled = image_size // 2
         self.fc = nnx.Linear(pooled * pooled * 64, hidden, rngs=rngs)
         self.dropout = nnx.Dropout(dropout_rate)

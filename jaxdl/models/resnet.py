@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxdl.ops.conv import Conv2d, global_avg_pool
+from jaxdl.models.conv import Conv2d
+from jaxdl.ops.conv import global_avg_pool
 
 # PyTorch's BatchNorm momentum 0.1 (weight of the new batch) is flax's 0.9 (weight
 # of the old average); flax's default 0.99 lags too far behind in short CIFAR runs.

@@ -1,87 +1,49 @@
-"""The convolution seam: every jaxdl CNN convolves and pools only through this file.
+"""The convolution dispatch: every jaxdl CNN convolves and pools through this file.
 
-Keeping convolution behind `conv2d` means a faster formulation (for instance an
-im2col matmul, which XLA on CPU runs much faster than its direct convolution when
-channels are few) can be swapped in here without touching a single model.
+`conv2d` and `max_pool` have several implementations; which one runs is decided
+by one table, `jaxdl.ops.conv_policy.POLICY`, from the backend and static shapes
+(never values) at trace time:
+
+  * "lax": XLA's `conv_general_dilated`;
+  * "matmul": im2col and one GEMM (`jaxdl.ops.conv_matmul`);
+  * "direct_kernels": the C++ direct kernels for the output and both gradients
+    (`jaxdl.kernels.conv_direct`);
+  * "blocked": column-blocked patches and GEMMs (`jaxdl.ops.conv_blocked`);
+  * "lax_forward_blocked_grad": XLA's forward convolution, the blocked gradient;
+  * for `max_pool`, "tiled_max_pool" (maxima of strided slices) or
+    "reduce_window_max".
+
+What a caller asks for is a request, one of `CONV_IMPLS`: "lax", "matmul",
+"direct" (the CPU implementations: direct kernels where they apply, else the
+blocked ones) or "auto" (the table's choice per layer). The request comes from,
+first to last: the `impl` argument of `conv2d` (or of `jaxdl.models.conv.Conv2d`
+and the CNN models), the innermost `conv_implementation` block, the process
+default `$JAXDL_CONV_IMPL`, and "auto".
 
 Layout: images NHWC, kernels HWIO (`[kh, kw, cin, cout]`), as in flax.
 """
 
-import contextlib
-import os
-from collections.abc import Sequence
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 from jaxdl.errors import ConfigError
-from jaxdl.ops.conv_cpu import conv2d_cpu
+from jaxdl.kernels import conv_direct
+from jaxdl.ops.conv_blocked import conv2d_blocked_grad
 from jaxdl.ops.conv_matmul import conv2d_matmul, explicit_padding
+from jaxdl.ops.conv_policy import (CONV_IMPLS, Facts, conv_implementation, current_request,
+                                   resolve)
+
+__all__ = ["CONV_IMPLS", "avg_pool", "conv2d", "conv_implementation", "global_avg_pool",
+           "max_pool"]
 
 Padding = str | int | Sequence[tuple[int, int]]
 
-# "auto" (the default: "direct" for stride-1 convolutions on CPU, else "lax"),
-# "lax" (XLA's convolution), "matmul" (im2col, see conv_matmul.py) or "direct"
-# (conv_cpu.py: C++ direct kernels on AVX-512 CPUs, else column-blocked patches
-# and GEMMs). Read at trace time: set JAXDL_CONV_IMPL, or use
-# `conv_implementation`, before building a step.
-CONV_IMPLS = ("auto", "lax", "matmul", "direct")
-CONV_IMPL = os.environ.get("JAXDL_CONV_IMPL", "auto")
 
-# "auto" takes "direct" on CPU for stride-1 convolutions whose patch matrix stays
-# this small: 2**24 float32 elements is 64 MiB (the tutorial CNN's largest is 3.8M).
-# Measured on 2 cores, output and both gradients, "direct" against "lax": 3->6 5x5
-# on 32x32 3.7 against 20 ms; 6->16 5x5 on 14x14 1.9 against 3.1 ms; 32->64 3x3
-# on 16x16 16 against 31 ms; 1->32 3x3 on 8x8 0.28 against 0.57 ms (without the
-# input gradient 0.20 against 0.13). A stride-2 3x3 16->32 layer at batch 128 was
-# slower on "direct" (42 against 38 ms), so strided layers stay on XLA's conv.
-DIRECT_MAX_PATCH_ELEMENTS = 2**24
-# ... and on images of at least this many pixels. Below, both are as fast (the
-# digits CNN, 8x8: 5.46 against 5.42 ms per step) and XLA's conv keeps the
-# documented digits results bit for bit (with "direct", summation order moved the
-# default digits CNN run from 0.9861 to 0.9833 test accuracy, one image of 360).
-DIRECT_MIN_PIXELS = 12 * 12
-
-
-@contextlib.contextmanager
-def conv_implementation(name: str):
-    """Trace convolutions with ``name`` (one of ``CONV_IMPLS``) inside the block.
-
-    The choice is read at trace time, so it applies to steps built in the block;
-    "" keeps the current one.
-    """
-    global CONV_IMPL
-    if not name:
-        yield
-        return
-    if name not in CONV_IMPLS:
-        raise ConfigError(f"convolution implementation {name!r}; expected one of {CONV_IMPLS}")
-    previous, CONV_IMPL = CONV_IMPL, name
-    try:
-        yield
-    finally:
-        CONV_IMPL = previous
-
-
-def _resolved_impl(x_shape: Sequence[int], kernel_shape: Sequence[int],
-                   strides: tuple[int, int]) -> str:
-    """The implementation `conv2d` uses for images `x_shape`, an HWIO kernel and strides."""
-    if CONV_IMPL not in CONV_IMPLS:
-        raise ConfigError(f"JAXDL_CONV_IMPL={CONV_IMPL!r}; expected one of {CONV_IMPLS}")
-    if CONV_IMPL != "auto":
-        return CONV_IMPL
-    kh, kw, in_channels, _ = kernel_shape
-    # The patch matrix's size with SAME padding (VALID is smaller).
-    patch_elements = kh * kw * in_channels * x_shape[0] * x_shape[1] * x_shape[2]
-    small = patch_elements <= DIRECT_MAX_PATCH_ELEMENTS
-    large = x_shape[1] * x_shape[2] >= DIRECT_MIN_PIXELS
-    unit_strides = tuple(strides) == (1, 1)
-    chosen = small and large and unit_strides and jax.default_backend() == "cpu"
-    return "direct" if chosen else "lax"
-
-
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+def as_pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     """Turns an int or a pair of ints into a (height, width) pair."""
     if isinstance(value, int):
         pair = (value, value)
@@ -94,7 +56,7 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def _lax_padding(padding: Padding) -> str | tuple[tuple[int, int], ...]:
+def lax_padding(padding: Padding) -> str | tuple[tuple[int, int], ...]:
     """Normalises 'SAME' / 'VALID' / int / per-dimension pairs for lax."""
     if isinstance(padding, str):
         if padding.upper() not in ("SAME", "VALID"):
@@ -115,6 +77,35 @@ def _lax_padding(padding: Padding) -> str | tuple[tuple[int, int], ...]:
     return pairs  # type: ignore[return-value]
 
 
+def _padded(x, kernel, strides, padding):
+    """`x` with `padding` added as zeros, for the implementations that take VALID only."""
+    pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
+    if any(p for pair in pads for p in pair):
+        x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    return x
+
+
+def _lax_conv(x, kernel, strides, padding, precision):
+    return jax.lax.conv_general_dilated(x, kernel, window_strides=strides, padding=padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=precision)
+
+
+# Each: (x, kernel, strides, padding, precision) -> y. The C++ and blocked paths
+# run at the default precision.
+CONV_IMPLEMENTATIONS: dict[str, Callable] = {
+    "lax": _lax_conv,
+    "matmul": lambda x, k, strides, padding, precision: conv2d_matmul(
+        x, k, strides=strides, padding=padding, precision=precision),
+    "direct_kernels": lambda x, k, strides, padding, precision: conv_direct.conv2d_with_grad(
+        _padded(x, k, strides, padding), k),
+    "blocked": lambda x, k, strides, padding, precision: conv2d_blocked_grad(
+        _padded(x, k, strides, padding), k, strides, "blocked"),
+    "lax_forward_blocked_grad": lambda x, k, strides, padding, precision: conv2d_blocked_grad(
+        _padded(x, k, strides, padding), k, strides, "lax"),
+}
+
+
 def conv2d(
     x: jax.Array,
     kernel: jax.Array,
@@ -122,6 +113,7 @@ def conv2d(
     strides: int | Sequence[int] = 1,
     padding: Padding = "SAME",
     precision: jax.lax.PrecisionLike = None,
+    impl: str | None = None,
 ) -> jax.Array:
     """2-D cross-correlation (what deep-learning libraries call convolution).
 
@@ -137,6 +129,8 @@ def conv2d(
       padding: `'SAME'`, `'VALID'`, an int (zeros on every side) or
         `((top, bottom), (left, right))`.
       precision: `jax.lax` precision; None follows `jax_default_matmul_precision`.
+      impl: one of `CONV_IMPLS`; None follows `conv_implementation` and
+        `$JAXDL_CONV_IMPL` (see the module docstring).
 
     Returns:
       `[B, H', W', Cout]`, with `H' = ceil(H / sh)` for `'SAME'` and
@@ -147,23 +141,11 @@ def conv2d(
             f"conv2d: x shape {x.shape} and kernel shape {kernel.shape} do not "
             "fit; expected x [B, H, W, Cin] and kernel [kh, kw, Cin, Cout]"
         )
-    strides, padding = _pair(strides, "strides"), _lax_padding(padding)
-    impl = _resolved_impl(x.shape, kernel.shape, strides)
-    if impl == "matmul":  # im2col + one GEMM (jaxdl/ops/conv_matmul.py)
-        return conv2d_matmul(x, kernel, strides=strides, padding=padding, precision=precision)
-    if impl == "direct":  # column-blocked patches and GEMMs (jaxdl/ops/conv_cpu.py)
-        pads = explicit_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
-        if any(p for pair in pads for p in pair):
-            x = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-        return conv2d_cpu(x, kernel, strides)
-    return jax.lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=padding,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        precision=precision,
-    )
+    strides, padding = as_pair(strides, "strides"), lax_padding(padding)
+    facts = Facts(jax.default_backend(), tuple(x.shape), tuple(kernel.shape[:2]), strides,
+                  kernel.shape[3], x.dtype == kernel.dtype == jnp.float32, padding == "VALID")
+    implementation = resolve(current_request(impl), facts)
+    return CONV_IMPLEMENTATIONS[implementation](x, kernel, strides, padding, precision)
 
 
 def max_pool(
@@ -184,9 +166,11 @@ def max_pool(
     Returns:
       `[B, H', W', C]`, e.g. `H' = H // 2` for the default 2x2 window.
     """
-    wh, ww = _pair(window, "window")
-    sh, sw = _pair(window if strides is None else strides, "strides")
-    if (wh, ww) == (sh, sw) and padding.upper() == "VALID" and jax.default_backend() == "cpu":
+    wh, ww = as_pair(window, "window")
+    sh, sw = as_pair(window if strides is None else strides, "strides")
+    facts = Facts(jax.default_backend(), tuple(x.shape), (wh, ww), (sh, sw), x.shape[-1],
+                  x.dtype == jnp.float32, padding.upper() == "VALID")
+    if resolve("max_pool", facts) == "tiled_max_pool":
         return _tiled_max_pool(x, wh, ww)
     return jax.lax.reduce_window(
         x, -jnp.inf, jax.lax.max, (1, wh, ww, 1), (1, sh, sw, 1), padding.upper()
@@ -204,8 +188,7 @@ def _tiled_max_pool(x: jax.Array, wh: int, ww: int) -> jax.Array:
 
     Same values and the same gradient as `reduce_window` (ties: the first element
     in row-major window order wins, hence columns are reduced before rows), but
-    on CPU XLA's reduce-window gradient (select-and-scatter) is slow: relu + 2x2
-    pool of [64, 28, 28, 6], forward and backward, 2.2 ms against 0.65 ms.
+    no select-and-scatter in the gradient (figures in docs/VISION_RESULTS.md).
     """
     out_h, out_w = x.shape[1] // wh, x.shape[2] // ww
     x = x[:, :out_h * wh, :out_w * ww]
@@ -236,8 +219,8 @@ def avg_pool(
     Returns:
       `[B, (H - wh) // sh + 1, (W - ww) // sw + 1, C]`.
     """
-    wh, ww = _pair(window, "window")
-    sh, sw = _pair(window if strides is None else strides, "strides")
+    wh, ww = as_pair(window, "window")
+    sh, sw = as_pair(window if strides is None else strides, "strides")
     summed = jax.lax.reduce_window(
         x, 0.0, jax.lax.add, (1, wh, ww, 1), (1, sh, sw, 1), "VALID"
     )
@@ -247,58 +230,3 @@ def avg_pool(
 def global_avg_pool(x: jax.Array) -> jax.Array:
     """Mean over the spatial axes: `[B, H, W, C] -> [B, C]`."""
     return jnp.mean(x, axis=(1, 2))
-
-
-class Conv2d(nnx.Module):
-    """A 2-D convolution layer (NHWC) that convolves through `conv2d`.
-
-    Parameters are initialised like `flax.nnx.Conv`: the kernel from
-    LeCun-normal, the bias zeros.
-
-    Args:
-      in_features: input channels `Cin`.
-      out_features: output channels `Cout`.
-      kernel_size: an int or `(kh, kw)`.
-      strides: an int or `(sh, sw)`.
-      padding: `'SAME'`, `'VALID'`, an int, or `((top, bottom), (left, right))`.
-      use_bias: whether to add a learned bias `[Cout]`.
-      precision: passed to `conv2d`; None follows JAX's default (TF32 on GPUs).
-      rngs: supplies the `params` key for initialisation.
-
-    Attributes:
-      kernel: `nnx.Param [kh, kw, Cin, Cout]`.
-      bias: `nnx.Param [Cout]`, or None when `use_bias=False`.
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        kernel_size: int | Sequence[int],
-        *,
-        strides: int | Sequence[int] = 1,
-        padding: Padding = "SAME",
-        use_bias: bool = True,
-        precision: jax.lax.PrecisionLike = None,
-        rngs: nnx.Rngs,
-    ):
-        kh, kw = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        # Normalised (hashable) and validated now rather than at the first call.
-        self.padding = _lax_padding(padding)
-        self.precision = precision
-        init = nnx.initializers.lecun_normal()
-        self.kernel = nnx.Param(
-            init(rngs.params(), (kh, kw, in_features, out_features), jnp.float32)
-        )
-        self.bias = (
-            nnx.Param(jnp.zeros((out_features,), jnp.float32)) if use_bias else None
-        )
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Convolves `x [B, H, W, Cin]` into `[B, H', W', Cout]`."""
-        y = conv2d(x, self.kernel[...], strides=self.strides, padding=self.padding,
-                   precision=self.precision)
-        if self.bias is not None:
-            y = y + self.bias[...]
-        return y

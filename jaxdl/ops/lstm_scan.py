@@ -3,8 +3,7 @@
 `nnx.LSTMCell` makes eight small matmuls per time step, and differentiating a
 `lax.scan` of it makes JAX accumulate every weight gradient inside the loop (a
 `[H, H]` outer product and add per gate per step). On a CPU those small
-operations are the cost: the LSTM tagger of issue 8's benchmark spent 10 ms of
-a 12 ms step there, PyTorch's fused LSTM 6.5 ms in all.
+operations are most of an LSTM tagger's step (figures in benchmarks/RESULTS.md).
 
 `lstm_sequence` computes the same function with
 
@@ -64,7 +63,7 @@ def _gates(t: jax.Array, hidden: int):
 
     `sigmoid(x) = (tanh(x / 2) + 1) / 2`: one tanh over all four gates' `[B, 4H]`
     pre-activations instead of a sigmoid over three slices and a tanh over the
-    fourth (XLA:CPU, [32, 512]: tanh 6.4 µs, sigmoid 8.8 µs per pass in a loop).
+    fourth (a tanh is the cheaper of the two on XLA:CPU; benchmarks/RESULTS.md).
     """
     i, f = 0.5 * t[..., :hidden] + 0.5, 0.5 * t[..., hidden:2 * hidden] + 0.5
     g, o = t[..., 2 * hidden:3 * hidden], 0.5 * t[..., 3 * hidden:] + 0.5
@@ -114,7 +113,7 @@ def _forward_loop(projected, keep, c0, h0, w_h, b):
     def body(step, state):
         # Step `step` reads its projection from `gates` and writes its tanh over
         # it, in place: no second [T, B, 4H] buffer to zero and fill (a scan's
-        # stacked outputs are zero-initialised every call; 0.4 ms of 8 here).
+        # stacked outputs are zero-initialised every call).
         c, h, gates, carries = state
         p_t = lax.dynamic_index_in_dim(gates, step, keepdims=False)
         keep_t = lax.dynamic_index_in_dim(keep, step, keepdims=False)

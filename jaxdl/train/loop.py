@@ -26,7 +26,7 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import TrainSource
 from jaxdl.errors import NonFiniteError
 from jaxdl.metrics import compute_metrics
-from jaxdl.train import step as step_lib
+from jaxdl.ops import scan_policy
 from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.logging import MetricsLogger, progress_bar
 from jaxdl.train.prepare import prepare
@@ -167,7 +167,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         if host.nonfinite and config.nan_policy == "raise":
             good = checkpointer.steps()[-1] if checkpointer and checkpointer.steps() else None
             raise NonFiniteError(
-                f"loss or gradients became NaN/Inf at step {int(host.first_nonfinite_step)}; "
+                "loss, gradients or updated state became NaN/Inf at step "
+                f"{int(host.first_nonfinite_step)}; "
                 f"last finite train metrics {last_train or 'none yet'}; last good checkpoint: "
                 f"{'step ' + str(good) if good is not None else 'none'} (kept). Lower "
                 "config.optimizer.lr, enable config.optimizer.grad_clip_norm, or set "
@@ -184,7 +185,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
             last_train = values
         logger.log(step, "train", values)
 
-    steps_per_loop = step_lib.cpu_safe_steps_per_loop(
+    steps_per_loop = scan_policy.steps_per_dispatch(
         tc.steps_per_loop, step_fn, state, source.make_batch, arrays,
         source.step_inputs(step, 1)[0])
     acc = new_accumulator = None

@@ -22,6 +22,7 @@ from jaxdl.config import validate_core
 from jaxdl.data.arrays import ArrayDataset, gather_eval_batch
 from jaxdl.data.sources import TrainSource, as_train_source
 from jaxdl.optim import make_optimizer
+from jaxdl.ops import scan_policy
 from jaxdl.train import step as step_lib
 from jaxdl.train.compilation_cache import enable_compilation_cache
 from jaxdl.train.setting_checks import check_settings_take_effect
@@ -128,7 +129,8 @@ def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         step_fn, source.make_batch, out_shardings=(shardings, replicated),
         in_shardings=(shardings, replicated, replicated, input_sharding))
     arrays = source.device_arrays(replicated)
-    eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch, replicated)
+    eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch, replicated,
+                                      scan_batches=scan_policy.eval_batches_scannable())
     eval_arrays = {name: ds.device_arrays(replicated) for name, ds in eval_data.items()}
     return Prepared(mesh=mesh, source=source, total_steps=total, graphdef_eval=graphdef_eval,
                     tx=tx, state=state, state_shardings=shardings, replicated=replicated,

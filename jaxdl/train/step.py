@@ -65,9 +65,11 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
       graphdef: the model's training-mode graph definition.
       task: loss, metrics and how to call the model.
       tx: the optimizer.
-      nan_policy: ``"skip"`` keeps the old parameters when the loss or a gradient
-        is not finite and counts it in ``state.skipped``; otherwise the update is
-        applied and the loop checks the returned ``nonfinite`` statistic.
+      nan_policy: ``"skip"`` keeps the old state when the loss, a gradient, or
+        the updated parameters, optimizer state or model state are not finite,
+        and counts it in ``state.skipped``; ``"raise"`` applies the update and
+        the loop checks the returned ``finite`` flag (same test); ``"none"``
+        tests the loss only.
       ema_decay: if > 0, also update ``state.ema_params``.
       compute_dtype: ``"bfloat16"`` runs the forward and backward pass on bf16
         copies of the parameters and floating inputs; gradients, updates and the
@@ -147,9 +149,12 @@ def make_train_step(graphdef: nnx.GraphDef, task: Task, tx: optax.GradientTransf
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss)
         if nan_policy != "none":
-            # Scanning every gradient costs a reduction per leaf (measurable on small
-            # models, issue 8's overhead benchmark); only the policies that act on it pay.
-            finite = finite & _all_finite(grads)
+            # The update itself can make a NaN from finite gradients (a NaN learning
+            # rate, an overflow), so the new state is checked too: a non-finite
+            # state is then never kept ("skip") nor saved as good ("raise"). Each
+            # leaf costs a reduction, so only the policies that act on it pay.
+            finite = (finite & _all_finite(grads) & _all_finite(params)
+                      & _all_finite(opt_state) & _all_finite(model_state))
         if nan_policy == "skip":
             keep = lambda new, old: jax.tree.map(  # noqa: E731
                 lambda n, o: jnp.where(finite, n, o), new, old)
@@ -173,7 +178,7 @@ class LoopStats(NamedTuple):
 
     Attributes:
       metrics: summed metric statistics of the steps run.
-      nonfinite: number of steps whose loss or gradients were NaN/Inf.
+      nonfinite: number of steps whose loss, gradients or new state were NaN/Inf.
       first_nonfinite_step: the first such step (``NO_STEP`` if none).
       max_skip_run: the longest run of consecutive skipped updates seen.
     """
@@ -199,8 +204,8 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
         (e.g. FSDP-sharded parameters stay sharded across dispatches); None lets
         XLA choose.
       in_shardings: ``(state, acc, arrays, inputs)`` shardings; with them the step
-        inputs can be passed as a numpy array and jit places it itself (~15 µs,
-        against ~150 µs for a separate ``jax.device_put`` per dispatch).
+        inputs can be passed as a numpy array and jit places it itself (cheaper
+        than a separate ``jax.device_put`` per dispatch; benchmarks/RESULTS.md).
     The leading axis of ``inputs`` is ``k``; ``acc`` is a ``LoopStats``.
     """
 
@@ -221,8 +226,8 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
             return (state, acc), None
 
         if inputs.shape[0] == 1:
-            # No loop for one step: XLA:CPU runs convolutions inside a while loop
-            # several times slower (tutorial CNN: 190 vs 50 ms per step on 2 cores).
+            # One step needs no loop, and some operations run slower inside one
+            # (``jaxdl.ops.scan_policy``), so it is traced at the top level.
             (state, acc), _ = body((state, acc), inputs[0])
         else:
             (state, acc), _ = jax.lax.scan(body, (state, acc), inputs)
@@ -242,9 +247,9 @@ def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable,
 
     The step is traced abstractly once (nothing runs); each call then runs one
     small jitted computation that makes the zeros on the device with ``sharding``,
-    so the loop's input layout never changes (no retrace). A jitted call costs
-    ~20 µs on a CPU; ``jax.device_put`` of the same numpy zeros took ~300 µs, paid
-    after every metrics read (1% of a 1.8 ms MLP step at ``log_every=50``).
+    so the loop's input layout never changes (no retrace). A jitted call is
+    cheaper than ``jax.device_put`` of the same numpy zeros, paid after every
+    metrics read (benchmarks/RESULTS.md).
     """
     batch = jax.eval_shape(make_batch, arrays, step_input)
     _, stats = jax.eval_shape(train_step, state, batch)
@@ -260,15 +265,16 @@ def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable,
 
 
 def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable,
-                   sharding: jax.sharding.Sharding | None = None):
+                   sharding: jax.sharding.Sharding | None = None, *,
+                   scan_batches: bool = False):
     """``evaluate(params, model_state, arrays, indices, masks) -> stats``.
 
     ``indices``/``masks`` are numpy ``[num_batches, B]``, placed with ``sharding``
-    (a multi-process jit only takes global arrays). On accelerators all batches
-    run in one dispatch under ``lax.scan``; on CPU one jitted dispatch per batch,
-    because XLA:CPU runs convolutions inside a loop an order of magnitude slower
-    (see ``cpu_safe_steps_per_loop``). Either way the statistics are summed on
-    the device and nothing is read back until the caller asks.
+    (a multi-process jit only takes global arrays). With ``scan_batches`` all
+    batches run in one dispatch under ``lax.scan``; without, one jitted dispatch
+    per batch (``fit`` asks ``jaxdl.ops.scan_policy`` which pays). Either way the
+    statistics are summed on the device and nothing is read back until the
+    caller asks.
     """
     metrics = task.all_metrics()
 
@@ -287,7 +293,7 @@ def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable,
         acc, _ = jax.lax.scan(body, first, (indices[1:], masks[1:]))
         return acc
 
-    if jax.default_backend() != "cpu":
+    if scan_batches:
         scanned_jit = jax.jit(scanned)
         return lambda params, model_state, arrays, indices, masks: scanned_jit(
             params, model_state, arrays, *jax.device_put((indices, masks), sharding))
@@ -303,46 +309,3 @@ def make_eval_step(graphdef: nnx.GraphDef, task: Task, gather: Callable,
         return acc
 
     return per_batch
-
-
-def _jaxpr_uses(jaxpr, primitive: str) -> bool:
-    """Whether ``primitive`` appears in ``jaxpr`` or any jaxpr nested in it."""
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == primitive:
-            return True
-        for param in eqn.params.values():
-            inner = getattr(param, "jaxpr", param)
-            if hasattr(inner, "eqns") and _jaxpr_uses(inner, primitive):
-                return True
-            if isinstance(param, (list, tuple)):
-                for p in param:
-                    p = getattr(p, "jaxpr", p)
-                    if hasattr(p, "eqns") and _jaxpr_uses(p, primitive):
-                        return True
-    return False
-
-
-def cpu_safe_steps_per_loop(steps_per_loop: int, train_step: StepFn, state: TrainState,
-                            make_batch: Callable, arrays, step_input) -> int:
-    """``steps_per_loop``, or 1 where a scanned loop would be slow on XLA:CPU.
-
-    XLA's CPU backend runs a convolution inside a while loop (``lax.scan``) an
-    order of magnitude slower than at the top level (measured on a 2-core Xeon:
-    SmallCNN on 8×8 digits, 245 ms per step scanned against 9.5 ms per single
-    step). k single dispatches give bitwise the same result, so on CPU a step
-    that convolves with XLA falls back to them. Convolutions on jaxdl's native
-    CPU kernels (`jaxdl.kernels.conv_direct`, custom calls) scan at full speed and keep k. The
-    step is traced abstractly; nothing runs.
-    """
-    if steps_per_loop == 1 or jax.default_backend() != "cpu":
-        return steps_per_loop
-    batch = jax.eval_shape(make_batch, arrays, step_input)
-    jaxpr = jax.make_jaxpr(train_step)(state, batch).jaxpr
-    if _jaxpr_uses(jaxpr, "conv_general_dilated"):
-        import logging
-        logging.getLogger("jaxdl").warning(
-            "train.steps_per_loop=%d ignored on CPU: this step convolves, and XLA:CPU runs "
-            "convolutions inside a scanned loop ~10-25x slower; dispatching one step at a "
-            "time instead (same results)", steps_per_loop)
-        return 1
-    return steps_per_loop
