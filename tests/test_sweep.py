@@ -98,6 +98,21 @@ def test_killed_sweep_rerun_gives_the_uninterrupted_table_each_subrun_trained_on
     assert (killed / "plots" / "test_accuracy.png").stat().st_size > 0
 
 
+def test_failing_subrun_stops_the_sweep_naming_its_log(tmp_path):
+    workdir = tmp_path / "sweep"
+    done = subprocess.run([sys.executable, "-m", "jaxdl.sweep", f"--config={EXPERIMENT}",
+                           f"--workdir={workdir}", "--grid=train.batch_size=100000,32",
+                           "--config.train.num_steps=4"], cwd=REPO, env=run_env(),
+                          capture_output=True, text=True, timeout=300)
+    log = workdir / "runs" / "batch_size=100000-s0" / "run.log"
+    assert done.returncode == 2
+    assert f"error: sub-run runs/batch_size=100000-s0 failed with exit code 2; its output is in {log}" \
+        in done.stderr
+    assert "batch_size=100000 is larger than dataset 'train'" in log.read_text()
+    assert not (workdir / "runs" / "batch_size=32-s0").exists()  # not started after the failure
+    assert not (workdir / "table.md").exists() and done.stdout == ""
+
+
 @pytest.mark.parametrize("grid, message", [
     ("optimizer.lrr=1e-3,3e-3", "unknown config key 'optimizer.lrr' (command-line flag "
                                 "'--grid=optimizer.lrr=1e-3,3e-3'); did you mean 'optimizer.lr'?"),

@@ -33,19 +33,26 @@ def shared_cache_dir() -> str:
                           os.path.join(os.path.expanduser("~"), ".cache", "jaxdl", "xla"))
 
 
-def subrun_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
+                       ) -> dict[str, str]:
     """The sub-processes' environment: the caller's, plus a shared compilation cache.
 
     Sub-runs of one sweep compile the same programs; JAX's persistent cache,
     keyed by the program, lets all but the first load them (a cached executable
     is the same binary, so results are unchanged). A cache the user configured
-    (``JAX_COMPILATION_CACHE_DIR``) is kept.
+    (``JAX_COMPILATION_CACHE_DIR``) is kept. With ``parallel > 1``, GPU memory is
+    allocated on demand: by default each JAX process reserves most of a GPU's
+    memory when it starts, so a second sub-run on the same GPU could not start.
     """
     env = dict(os.environ if base is None else base)
     if not env.get("JAX_COMPILATION_CACHE_DIR"):
         env.update(JAX_COMPILATION_CACHE_DIR=shared_cache_dir(),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    memory_keys = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+                   "XLA_PYTHON_CLIENT_ALLOCATOR")
+    if parallel > 1 and not any(k in env for k in memory_keys):
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     return env
 
 
@@ -106,7 +113,7 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
       config_path: the experiment file every sub-run is configured from.
       subruns: from ``plan_subruns``.
       parallel: how many sub-run processes run at once (>= 1).
-      env: their environment (default ``subrun_environment()``).
+      env: their environment (default ``subrun_environment(parallel=parallel)``).
     Returns:
       One dict per sub-run, in ``subruns`` order: ``name``, ``status``
       (``"skipped"``: finished before; ``"ran"``) and ``summary``.
@@ -116,7 +123,7 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     """
     if parallel < 1:
         raise ConfigError(f"--parallel={parallel}; expected a positive number of processes")
-    env = subrun_environment() if env is None else dict(env)
+    env = subrun_environment(parallel=parallel) if env is None else dict(env)
     finished = {r.name for r in subruns
                 if os.path.exists(os.path.join(workdir, r.name, "summary.json"))}
     progress = _Progress(len(subruns), len(subruns) - len(finished))
