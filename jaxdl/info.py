@@ -15,7 +15,6 @@ import argparse
 import importlib
 import importlib.metadata
 import json
-import os
 import platform
 import sys
 from typing import Any
@@ -82,10 +81,9 @@ def caches() -> dict[str, str | None]:
     import jax
 
     from jaxdl.kernels.build import cache_dir
-    composed = os.environ.get("JAXDL_XLA_CACHE",
-                              os.path.join(os.path.expanduser("~"), ".cache", "jaxdl", "xla"))
+    from jaxdl.recipes.sweep_runs import shared_cache_dir
     return {"jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir or None,
-            "composed_runs": composed, "native_kernels": str(cache_dir())}
+            "composed_runs": shared_cache_dir(), "native_kernels": str(cache_dir())}
 
 
 def collect() -> dict[str, Any]:
