@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Sequence
 
+import jax
+
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.recipes.composed import composed_summary, write_table_files
 from jaxdl.recipes.sweep_grid import parse_grid, plan_subruns, split_top_level
@@ -127,4 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # This process only plans, prepares directories and collects results; the
+    # accelerators are for the sub-runs (a JAX process on a GPU reserves most of
+    # its memory when it starts).
+    jax.config.update("jax_platforms", "cpu")
     sys.exit(main())
