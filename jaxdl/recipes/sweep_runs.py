@@ -1,0 +1,174 @@
+"""Running a sweep's sub-runs: each one ``python -m jaxdl.run`` process, up to N at once.
+
+Each sub-run goes through the composed-run machinery (``composed.run_subrun``):
+its directory is prepared and its config checked first, a sub-run whose
+``summary.json`` exists is skipped, and an interrupted one is simply started
+again, where ``fit`` resumes it from its newest checkpoint. A separate process
+per sub-run keeps runs independent (their own JAX state, memory returned at
+exit) and makes each one reproducible by the command logged at the top of its
+``run.log``. The processes share the sweep's process group, so killing the group
+stops everything, and the next invocation picks up where it was.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Mapping, Sequence
+
+from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.recipes.composed import run_subrun
+from jaxdl.recipes.sweep_grid import SubRun
+from jaxdl.workdir import config_differences, config_to_dict
+
+
+def shared_cache_dir() -> str:
+    """The XLA cache composed runs share: ``$JAXDL_XLA_CACHE`` or ``~/.cache/jaxdl/xla``."""
+    return os.environ.get("JAXDL_XLA_CACHE",
+                          os.path.join(os.path.expanduser("~"), ".cache", "jaxdl", "xla"))
+
+
+def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
+                       ) -> dict[str, str]:
+    """The sub-processes' environment: the caller's, plus a shared compilation cache.
+
+    Sub-runs of one sweep compile the same programs; JAX's persistent cache,
+    keyed by the program, lets all but the first load them (a cached executable
+    is the same binary, so results are unchanged). A cache the user configured
+    (``JAX_COMPILATION_CACHE_DIR``) is kept. With ``parallel > 1``, GPU memory is
+    allocated on demand: by default each JAX process reserves most of a GPU's
+    memory when it starts, so a second sub-run on the same GPU could not start.
+    """
+    env = dict(os.environ if base is None else base)
+    if not env.get("JAX_COMPILATION_CACHE_DIR"):
+        env.update(JAX_COMPILATION_CACHE_DIR=shared_cache_dir(),
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    memory_keys = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
+                   "XLA_PYTHON_CLIENT_ALLOCATOR")
+    if parallel > 1 and not any(k in env for k in memory_keys):
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    return env
+
+
+def check_existing_configs(workdir: str, subruns: Sequence[SubRun]) -> None:
+    """Refuse, before anything runs, sub-run directories that hold another config.
+
+    Raises:
+      ConfigError: listing each such sub-run with its differing keys.
+    """
+    problems = []
+    for run in subruns:
+        path = os.path.join(workdir, run.name, "config.json")
+        if os.path.exists(path) and not run.config.get("force_resume", False):
+            with open(path) as f:
+                saved = json.load(f).get("config", {})
+            diffs = config_differences(saved, config_to_dict(run.config))
+            if diffs:
+                problems.append(f"{run.name}: " + "; ".join(diffs))
+    if problems:
+        raise ConfigError(f"sweep workdir {workdir!r} holds sub-runs with a different "
+                          "config; refusing to mix them:\n  " + "\n  ".join(problems) +
+                          "\nUse another --workdir, or pass --config.force_resume=True.")
+
+
+def subrun_command(config_path: str, sub_workdir: str, run: SubRun) -> list[str]:
+    """``python -m jaxdl.run --config=FILE --workdir=DIR --config.KEY=VALUE ...``."""
+    return [sys.executable, "-m", "jaxdl.run", f"--config={os.path.abspath(config_path)}",
+            f"--workdir={sub_workdir}", *run.overrides]
+
+
+class _Progress:
+    """One stderr line per sub-run as it finishes: k/N, name, outcome, time left."""
+
+    def __init__(self, total: int, to_run: int):
+        self.total, self.to_run = total, to_run
+        self.done = self.ran = 0
+        self.start = time.time()
+        self.lock = threading.Lock()
+
+    def report(self, name: str, outcome: str, trained: bool) -> None:
+        with self.lock:
+            self.done += 1
+            self.ran += trained
+            elapsed = time.time() - self.start
+            left = ""
+            if self.ran and self.to_run > self.ran:
+                left = f", about {elapsed / self.ran * (self.to_run - self.ran):.0f} s left"
+            print(f"sweep [{self.done}/{self.total}] {name}: {outcome} "
+                  f"(elapsed {elapsed:.0f} s{left})", file=sys.stderr, flush=True)
+
+
+def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
+                parallel: int = 1, env: Mapping[str, str] | None = None) -> list[dict]:
+    """Run (skip, or resume) every sub-run, up to ``parallel`` processes at a time.
+
+    Args:
+      workdir: the sweep's directory; sub-run ``r`` lives in ``workdir/r.name``.
+      config_path: the experiment file every sub-run is configured from.
+      subruns: from ``plan_subruns``.
+      parallel: how many sub-run processes run at once (>= 1).
+      env: their environment (default ``subrun_environment(parallel=parallel)``).
+    Returns:
+      One dict per sub-run, in ``subruns`` order: ``name``, ``status``
+      (``"skipped"``: finished before; ``"ran"``) and ``summary``.
+    Raises:
+      JaxdlError: a sub-run failed (after the ones already running finish; none
+        new starts), naming its exit code and log.
+    """
+    if parallel < 1:
+        raise ConfigError(f"--parallel={parallel}; expected a positive number of processes")
+    env = subrun_environment(parallel=parallel) if env is None else dict(env)
+    finished = {r.name for r in subruns
+                if os.path.exists(os.path.join(workdir, r.name, "summary.json"))}
+    progress = _Progress(len(subruns), len(subruns) - len(finished))
+    failed = threading.Event()
+
+    def one(run: SubRun) -> dict:
+        if failed.is_set():
+            return {"name": run.name, "status": "not started", "summary": None}
+        trained = False
+
+        def train(config, sub_workdir: str) -> dict:
+            nonlocal trained
+            trained = True
+            command = subrun_command(config_path, sub_workdir, run)
+            log_path = os.path.join(sub_workdir, "run.log")
+            with open(log_path, "ab") as log:
+                log.write((" ".join(command) + "\n").encode())
+                log.flush()
+                code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=env)
+            if code != 0:
+                with open(log_path, "rb") as log:
+                    tail = log.read()[-2000:].decode(errors="replace")
+                raise JaxdlError(f"sub-run {run.name} failed with exit code {code}; "
+                                 f"its output is in {log_path}; last lines:\n{tail}")
+            with open(os.path.join(sub_workdir, "summary.json")) as f:
+                return json.load(f)
+
+        try:
+            summary = run_subrun(workdir, run.name, run.config, train)
+        except Exception:
+            failed.set()
+            progress.report(run.name, "FAILED", trained)
+            raise
+        progress.report(run.name, "trained" if trained else "skipped (finished before)", trained)
+        return {"name": run.name, "status": "ran" if trained else "skipped", "summary": summary}
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+        futures = [pool.submit(one, run) for run in subruns]
+        concurrent.futures.wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
+
+
+__all__ = ["shared_cache_dir", "subrun_environment", "check_existing_configs",
+           "subrun_command", "run_subruns"]
