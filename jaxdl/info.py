@@ -81,9 +81,9 @@ def caches() -> dict[str, str | None]:
     import jax
 
     from jaxdl.kernels.build import cache_dir
-    from jaxdl.recipes.sweep_runs import shared_cache_dir
+    from jaxdl.train.compilation_cache import default_cache_dir
     return {"jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir or None,
-            "composed_runs": shared_cache_dir(), "native_kernels": str(cache_dir())}
+            "composed_runs": default_cache_dir(), "native_kernels": str(cache_dir())}
 
 
 def collect() -> dict[str, Any]:

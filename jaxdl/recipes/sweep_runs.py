@@ -21,16 +21,11 @@ import threading
 import time
 from typing import Mapping, Sequence
 
+from jaxdl.train.compilation_cache import default_cache_dir
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.recipes.composed import run_subrun
 from jaxdl.recipes.sweep_grid import SubRun
 from jaxdl.workdir import config_differences, config_to_dict
-
-
-def shared_cache_dir() -> str:
-    """The XLA cache composed runs share: ``$JAXDL_XLA_CACHE`` or ``~/.cache/jaxdl/xla``."""
-    return os.environ.get("JAXDL_XLA_CACHE",
-                          os.path.join(os.path.expanduser("~"), ".cache", "jaxdl", "xla"))
 
 
 def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
@@ -46,7 +41,7 @@ def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
     """
     env = dict(os.environ if base is None else base)
     if not env.get("JAX_COMPILATION_CACHE_DIR"):
-        env.update(JAX_COMPILATION_CACHE_DIR=shared_cache_dir(),
+        env.update(JAX_COMPILATION_CACHE_DIR=default_cache_dir(),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     memory_keys = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
@@ -170,5 +165,5 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     return [f.result() for f in futures]
 
 
-__all__ = ["shared_cache_dir", "subrun_environment", "check_existing_configs",
+__all__ = ["subrun_environment", "check_existing_configs",
            "subrun_command", "run_subruns"]
