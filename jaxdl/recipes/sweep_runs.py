@@ -21,10 +21,10 @@ import threading
 import time
 from typing import Mapping, Sequence
 
-from jaxdl.train.compilation_cache import default_cache_dir
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.recipes.composed import run_subrun
 from jaxdl.recipes.sweep_grid import SubRun
+from jaxdl.train.compilation_cache import default_cache_dir
 from jaxdl.workdir import config_differences, config_to_dict
 
 
