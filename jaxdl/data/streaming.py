@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import signal
+import sys
 from typing import Any, Callable, Mapping, Protocol
 
 import grain
 import jax
 import numpy as np
-from absl import logging
+from absl import flags, logging
 
 from jaxdl import distributed
 from jaxdl.data.arrays import step_indices
@@ -127,6 +129,18 @@ class StepLoader:
         return batch
 
 
+def die_with_parent(worker_index: int, worker_count: int) -> None:
+    """A grain worker's start: on Linux, ask the kernel to kill it with its parent.
+
+    grain's workers otherwise outlive a training process that is SIGKILLed
+    (preempted), holding memory and CPU until someone reaps them.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def local_rows(sharding: jax.sharding.Sharding, shape: tuple[int, ...], axis: int) -> tuple[int, int]:
     """The contiguous range ``[lo, hi)`` of ``axis`` this process's devices hold."""
     slices = [idx[axis] for idx in sharding.addressable_devices_indices_map(shape).values()]
@@ -203,8 +217,13 @@ class StreamingSource:
             dataset = steps.to_iter_dataset(grain.ReadOptions(num_threads=1,
                                                               prefetch_buffer_size=1))
             if self.workers:
+                if not flags.FLAGS.is_parsed():
+                    # grain's workers read absl flags (defaults suffice); a library
+                    # caller (a notebook, a test) has not parsed any.
+                    flags.FLAGS.mark_as_parsed()
                 dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(
-                    num_workers=self.workers, per_worker_buffer_size=self.prefetch))
+                    num_workers=self.workers, per_worker_buffer_size=self.prefetch),
+                    worker_init_fn=die_with_parent)
         self._iterator, self._next_step = iter(dataset), step
 
     def _host_batch(self, step: int) -> Example:
@@ -253,4 +272,6 @@ class StreamingSource:
         if self._pending is not None:
             self._pending[1].cancel()
         self._pool.shutdown(wait=True)
+        if hasattr(self._iterator, "close"):
+            self._iterator.close()  # stops grain's worker processes now, not at exit
         self._iterator = None
