@@ -193,6 +193,7 @@ class StreamingSource:
         self._recent: collections.OrderedDict = collections.OrderedDict()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="device-prefetch")
         self._pending = None
+        self._skips: dict[int, int] = {}  # per step read, counted once it is handed out
 
     def device_arrays(self, sharding: jax.sharding.Sharding | None = None) -> dict:
         """Nothing lives on the device; records where batches go (``sharding``'s mesh)."""
@@ -233,7 +234,7 @@ class StreamingSource:
             self._open(step)
         batch = next(self._iterator)
         self._next_step += 1
-        self.skipped += int(np.sum(batch["mask"] == 0))
+        self._skips[step] = int(np.sum(batch["mask"] == 0))
         self._recent[step] = batch
         while len(self._recent) > 64:
             self._recent.popitem(last=False)
@@ -263,6 +264,7 @@ class StreamingSource:
                 result = ready
         if result is None:
             result = self._load(step, num_steps)
+        self.skipped += sum(self._skips.pop(s, 0) for s in range(step, step + num_steps))
         self._pending = ((step + num_steps, num_steps),
                          self._pool.submit(self._load, step + num_steps, num_steps))
         return result
