@@ -19,13 +19,11 @@ from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.image_folder import HostAugment, ImageFolder
 from jaxdl.data.streamed_eval import StreamedEval
-from jaxdl.data.streaming import StreamingSource
+from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.errors import ConfigError
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
-
-SOURCES = ("arrays", "stream")
 
 
 def get_config():
@@ -74,9 +72,8 @@ def run(config, workdir: str | None):
         task_data.crop_padding, task_data.flip = 0, False
     task = image_task(task_data, image_shape[-1])
     if data.source == "stream":
-        source = StreamingSource(
-            train, config.train.batch_size, seed=config.seed, workers=data.workers,
-            worker_mode=data.worker_mode, prefetch=data.prefetch, skip_bad=data.skip_bad,
+        source = StreamingSource.from_config(
+            train, config,
             augment=HostAugment(data.crop_padding, data.flip) if host_augment else None)
         try:
             result = fit(model, task, source, config=config, workdir=workdir)

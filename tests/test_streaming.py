@@ -55,3 +55,21 @@ def test_streamed_run_ends_with_the_in_memory_runs_parameters(tmp_path, workers,
     for name, value in memory["metrics"]["test"].items():
         assert stream["metrics"]["test"][name] == pytest.approx(value, rel=1e-5), name
     assert stream["data"]["skipped_examples"] == 0
+
+
+def test_vision_recipe_streams_with_data_source_stream():
+    runs = {}
+    for source in ("arrays", "stream"):
+        config = load_experiment("cnn_digits").get_config()
+        config.data.source = source
+        config.data.workers = 1
+        config.model.hidden = 16
+        config.train.num_steps = 4
+        config.train.steps_per_loop = 2
+        config.train.log_every = 2
+        config.train.eval_every = 0
+        config.train.eval_train = False
+        config.train.progress_bar = False
+        runs[source] = load_experiment("cnn_digits").run(config, None)
+    assert runs["stream"]["params_sha256"] == runs["arrays"]["params_sha256"]
+    assert runs["stream"]["metrics"]["test"] == runs["arrays"]["metrics"]["test"]

@@ -35,6 +35,7 @@ from jaxdl.errors import ConfigError, DataError
 
 Example = dict[str, np.ndarray]
 WORKER_MODES = ("threads", "processes")
+SOURCES = ("arrays", "stream")  # config.data.source: in memory, or streamed
 # Steps ahead the iterator is opened for: grain ranges are lazy, so this is only a bound.
 _HORIZON = 2 ** 40
 
@@ -194,6 +195,17 @@ class StreamingSource:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="device-prefetch")
         self._pending = None
         self._skips: dict[int, int] = {}  # per step read, counted once it is handed out
+
+    @classmethod
+    def from_config(cls, records: RecordSource, config, *,
+                    augment: Callable | None = None) -> "StreamingSource":
+        """A source with ``config.train.batch_size``, ``config.seed`` and the
+        ``config.data`` keys ``workers``, ``worker_mode``, ``prefetch``, ``skip_bad``."""
+        data = config.data
+        return cls(records, config.train.batch_size, seed=config.seed,
+                   workers=data.get("workers", 0), worker_mode=data.get("worker_mode", "threads"),
+                   prefetch=data.get("prefetch", 2), skip_bad=data.get("skip_bad", False),
+                   augment=augment)
 
     def device_arrays(self, sharding: jax.sharding.Sharding | None = None) -> dict:
         """Nothing lives on the device; records where batches go (``sharding``'s mesh)."""
