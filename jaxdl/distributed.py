@@ -129,6 +129,6 @@ def put_step_inputs(inputs: np.ndarray, sharding: NamedSharding) -> jax.Array | 
     Returns:
       ``inputs`` itself (one process) or a global ``jax.Array`` laid out by ``sharding``.
     """
-    if jax.process_count() == 1:
-        return inputs
+    if jax.process_count() == 1 or not isinstance(inputs, np.ndarray):
+        return inputs  # one process, or a streamed source's batches placed by their source
     return jax.make_array_from_callback(inputs.shape, sharding, lambda index: inputs[index])

@@ -87,6 +87,35 @@ def gather_batch(arrays: Batch, indices: jax.Array) -> Batch:
     return batch
 
 
+@functools.lru_cache(maxsize=4)
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The example order of epoch ``epoch``: int32 ``[num_examples]``, a pure
+    function of ``(seed, epoch)``."""
+    rng = np.random.default_rng([seed, epoch])
+    return rng.permutation(num_examples).astype(np.int32)
+
+
+def step_indices(seed: int, num_examples: int, batch_size: int, step: int,
+                 num_steps: int) -> np.ndarray:
+    """Example indices of ``num_steps`` consecutive training steps from ``step``.
+
+    The one definition of the training order, shared by in-memory and streamed
+    sources so the same data gives the same batches either way: epoch
+    ``e = s // (num_examples // batch_size)`` is ``epoch_permutation(seed, e)``
+    and step ``s`` takes its next ``batch_size`` entries (drop-remainder).
+
+    Returns:
+      int32 ``[num_steps, batch_size]``.
+    """
+    steps_per_epoch = num_examples // batch_size
+    out = np.empty((num_steps, batch_size), np.int32)
+    for i in range(num_steps):
+        epoch, within = divmod(step + i, steps_per_epoch)
+        start = within * batch_size
+        out[i] = epoch_permutation(seed, epoch, num_examples)[start:start + batch_size]
+    return out
+
+
 class ArrayTrainSource:
     """Training batches of an ``ArrayDataset``: shuffled per epoch, drop-remainder.
 
@@ -108,20 +137,14 @@ class ArrayTrainSource:
         self.seed = seed
         self.steps_per_epoch = dataset.num_examples // batch_size
 
-    @functools.lru_cache(maxsize=2)
     def epoch_permutation(self, epoch: int) -> np.ndarray:
         """The permutation of epoch ``epoch``: a pure function of ``(seed, epoch)``."""
-        rng = np.random.default_rng([self.seed, epoch])
-        return rng.permutation(self.dataset.num_examples).astype(np.int32)
+        return epoch_permutation(self.seed, epoch, self.dataset.num_examples)
 
     def step_inputs(self, step: int, num_steps: int) -> np.ndarray:
         """Indices of ``num_steps`` consecutive steps from ``step``: int32 ``[k, B]``."""
-        out = np.empty((num_steps, self.batch_size), np.int32)
-        for i in range(num_steps):
-            epoch, within = divmod(step + i, self.steps_per_epoch)
-            start = within * self.batch_size
-            out[i] = self.epoch_permutation(epoch)[start:start + self.batch_size]
-        return out
+        return step_indices(self.seed, self.dataset.num_examples, self.batch_size,
+                            step, num_steps)
 
     def device_arrays(self, sharding=None) -> Batch:
         """The dataset's arrays ``{name: [N, ...]}`` on the device."""

@@ -33,6 +33,7 @@ from flax import nnx
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.augment import augment, normalize
+from jaxdl.data.streaming import SOURCES, ArraysRecords, StreamingSource
 from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
@@ -62,7 +63,8 @@ def data_config(name: str, **overrides) -> ml_collections.ConfigDict:
     """
     section = ml_collections.ConfigDict(dict(
         name=name, dir=f"data/{name}", download=False, test_fraction=0.2, split_seed=0,
-        label_kind="fine", normalize_mean=(), normalize_std=(), crop_padding=0, flip=False))
+        label_kind="fine", normalize_mean=(), normalize_std=(), crop_padding=0, flip=False,
+        source="arrays", workers=0, worker_mode="threads", prefetch=2, skip_bad=False))
     for key, value in overrides.items():
         if key not in section:
             raise ConfigError(f"data_config: unknown key {key!r}; expected one of "
@@ -243,10 +245,19 @@ def fit_image_classifier(config: ml_collections.ConfigDict,
     image_shape = tuple(splits["train"]["x"].shape[1:])
     model = build_model(config.model, num_classes=num_classes_of(config.data),
                         image_shape=image_shape, seed=config.seed)
-    result = fit(model, image_task(config.data, image_shape[-1]),
-                 ArrayDataset(splits["train"], name="train"),
-                 eval_data={"test": ArrayDataset(splits["test"], name="test")},
-                 config=config, workdir=workdir)
+    train = ArrayDataset(splits["train"], name="train")
+    source = config.data.get("source", "arrays")
+    if source not in SOURCES:
+        raise ConfigError(f"config.data.source={source!r}; expected one of {SOURCES}")
+    if source == "stream":  # the same batches, read per step on host workers
+        train = StreamingSource.from_config(ArraysRecords(splits["train"]), config)
+    try:
+        result = fit(model, image_task(config.data, image_shape[-1]), train,
+                     eval_data={"test": ArrayDataset(splits["test"], name="test")},
+                     config=config, workdir=workdir)
+    finally:
+        if source == "stream":
+            train.close()
     return result, splits
 
 

@@ -1,0 +1,74 @@
+"""The streaming source: the same batches as the in-memory source (so the same
+parameters), exact resume after SIGKILL, worker threads and processes, skips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import load_experiment
+from image_folder_files import write_split_folders
+from jaxdl.data.arrays import ArrayTrainSource, ArrayDataset
+from jaxdl.data.streaming import ArraysRecords, StreamingSource
+
+
+def tiny_config(root, **data):
+    config = load_experiment("imagefolder_cnn").get_config()
+    config.data.dir = str(root)
+    config.data.image_size = 8
+    config.data.update(data)
+    config.model = dict(name="small_cnn", hidden=16, dropout=0.0)
+    config.train.batch_size = 6
+    config.train.num_steps = 8
+    config.train.steps_per_loop = 2
+    config.train.log_every = 4
+    config.train.eval_batch_size = 4
+    config.train.progress_bar = False
+    return config
+
+
+def test_streamed_examples_are_the_array_sources_gathered_examples():
+    arrays = {"x": np.arange(40, dtype=np.float32).reshape(20, 2), "y": np.arange(20)}
+    in_memory = ArrayTrainSource(ArrayDataset(arrays), 4, seed=3)
+    streamed = StreamingSource(ArraysRecords(arrays), 4, seed=3, workers=2)
+    try:
+        for step in (0, 4, 5, 11):  # 5 steps per epoch: crosses epochs, jumps back
+            idx = in_memory.step_inputs(step, 2)
+            got = streamed.step_inputs(step, 2)
+            np.testing.assert_array_equal(np.asarray(got.fields["y"]), arrays["y"][idx])
+            np.testing.assert_array_equal(np.asarray(got.fields["x"]), arrays["x"][idx])
+            np.testing.assert_array_equal(np.asarray(got.fields["mask"]), np.ones((2, 4)))
+    finally:
+        streamed.close()
+
+
+@pytest.mark.parametrize("workers,mode", [(0, "threads"), (2, "threads")])
+def test_streamed_run_ends_with_the_in_memory_runs_parameters(tmp_path, workers, mode):
+    root = write_split_folders(tmp_path / "images")
+    experiment = load_experiment("imagefolder_cnn")
+    memory = experiment.run(tiny_config(root, source="arrays"), None)
+    stream = experiment.run(tiny_config(root, source="stream", workers=workers,
+                                        worker_mode=mode), None)
+    assert stream["params_sha256"] == memory["params_sha256"]
+    assert stream["steps"] == memory["steps"] == 8
+    for name, value in memory["metrics"]["test"].items():
+        assert stream["metrics"]["test"][name] == pytest.approx(value, rel=1e-5), name
+    assert stream["data"]["skipped_examples"] == 0
+
+
+def test_vision_recipe_streams_with_data_source_stream():
+    runs = {}
+    for source in ("arrays", "stream"):
+        config = load_experiment("cnn_digits").get_config()
+        config.data.source = source
+        config.data.workers = 1
+        config.model.hidden = 16
+        config.train.num_steps = 4
+        config.train.steps_per_loop = 2
+        config.train.log_every = 2
+        config.train.eval_every = 0
+        config.train.eval_train = False
+        config.train.progress_bar = False
+        runs[source] = load_experiment("cnn_digits").run(config, None)
+    assert runs["stream"]["params_sha256"] == runs["arrays"]["params_sha256"]
+    assert runs["stream"]["metrics"]["test"] == runs["arrays"]["metrics"]["test"]
