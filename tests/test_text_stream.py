@@ -40,5 +40,5 @@ def test_truncated_gzip_names_the_file(tmp_path):
 
 def test_bad_encoding_names_file_and_line(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"fine\nnot \xff utf8\n")
-    with pytest.raises(DataError, match=r"bad.txt:2: bytes that are not valid utf-8"):
+    with pytest.raises(DataError, match=r"bad.txt:2: byte .* is not valid utf-8"):
         list(stream_lines(tmp_path / "bad.txt"))

@@ -13,17 +13,10 @@ import os
 import zlib
 from typing import Iterator
 
+from jaxdl.data.opener import open_binary
 from jaxdl.data.text import tokenize
 from jaxdl.data.text_readers import list_text_files
 from jaxdl.errors import DataError
-
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _is_gzip(path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == GZIP_MAGIC
-
 
 def stream_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[str]:
     """Every line of ``path`` (a file or a directory, files in sorted order), without
@@ -34,11 +27,10 @@ def stream_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterato
         not ``encoding`` (the message names the file and line).
     """
     for file in list_text_files(path):
-        opener = gzip.open if _is_gzip(file) else open
         line_number = 0
         try:
             # Bytes decoded line by line, so an encoding error names its exact line.
-            with opener(file, "rb") as handle:
+            with open_binary(file) as handle:
                 for line_number, raw in enumerate(handle, 1):
                     line = raw.decode(encoding)
                     if line_number == 1 and line.startswith("\ufeff"):
@@ -49,9 +41,9 @@ def stream_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterato
                             f"({err}); expected a complete gzip file (re-copy or re-compress "
                             "it)") from err
         except UnicodeDecodeError as err:
-            raise DataError(f"{file}:{line_number}: bytes that are not valid {encoding} "
-                            f"({err.reason}); if the file uses another encoding, pass it, e.g. "
-                            "encoding='latin-1'") from err
+            raise DataError(f"{file}:{line_number}: byte {err.object[err.start:err.start + 1]!r} "
+                            f"is not valid {encoding}; if the file uses another encoding, pass "
+                            "it, e.g. encoding='latin-1'") from err
 
 
 def stream_sentences(path: str | os.PathLike, *, lower: bool = True,

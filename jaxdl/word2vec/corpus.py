@@ -9,51 +9,16 @@ from __future__ import annotations
 
 import array
 import dataclasses
-import gzip
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data.text import tokenize
-from jaxdl.data.text_readers import list_text_files
+from jaxdl.data.text_stream import stream_sentences  # the one streamed reader; re-exported
 from jaxdl.errors import ConfigError, DataError
-
-
-def stream_sentences(path: str | os.PathLike, *, lower: bool = True, encoding: str = "utf-8") -> Iterator[list[str]]:
-    """Token lists of a corpus read line by line: one sentence per non-blank line.
-
-    Args:
-        path: a text file or a directory (every non-hidden file, sorted); files
-            ending in `.gz` are read through gzip.
-        lower: lower-case tokens (`jaxdl.data.text.tokenize`).
-        encoding: the files' text encoding.
-
-    Yields the same sentences as `jaxdl.data.text_readers.read_corpus`, without
-    holding the corpus in memory.
-
-    Raises:
-        DataError: a file does not decode (file and line named).
-    """
-    for file in list_text_files(path):
-        opener = gzip.open if file.suffix == ".gz" else open
-        with opener(file, "rb") as handle:  # binary lines split on b"\n" only, as read_corpus does
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode(encoding)
-                except UnicodeDecodeError as error:
-                    raise DataError(f"{file}:{number}: byte {raw[error.start:error.start + 1]!r} is not valid "
-                                    f"{encoding}; if the file uses another encoding, pass it, e.g. "
-                                    f"encoding='latin-1'") from error
-                if number == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                tokens = tokenize(line.rstrip("\n").removesuffix("\r"), lower=lower)
-                if tokens:
-                    yield tokens
-
 
 class Word2VecArrays(NamedTuple):
     """The corpus on the device, padded so that every batch is a fixed-size slice.
