@@ -1,5 +1,5 @@
 """Start a run from another run's weights: ``init_from``, ``dont_load``, probing,
-fine-tuning and gradual unfreezing (DESIGN principle 5: transfer is configuration).
+fine-tuning and gradual unfreezing: transfer is configuration.
 
 - ``config.transfer.init_from``: a run's workdir (its newest checkpoint under
   ``checkpoints/``), a ``checkpoints/`` directory, one step directory, or a

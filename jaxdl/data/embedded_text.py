@@ -222,7 +222,7 @@ def embedded_corpus() -> list[list[str]]:
     """The embedded English corpus: a list of sentences, each a list of lower-cased tokens.
 
     Same result on every call for a given Python version (13,817 sentences,
-    227,112 tokens on CPython 3.11.7). Cached after the first call (~1 s).
+    227,112 tokens on CPython 3.11.7). Cached after the first call.
     """
     return [list(sentence) for sentence in _corpus()]
 
