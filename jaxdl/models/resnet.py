@@ -31,6 +31,21 @@ def _batch_norm(features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
     )
 
 
+def _shortcut(in_features: int, out_features: int, strides: int, padding, rngs: nnx.Rngs):
+    """`(conv, bn)` of a strided 1x1 projection when a block changes resolution or
+    width, else `(None, None)` (the identity)."""
+    if strides == 1 and in_features == out_features:
+        return None, None
+    conv = Conv2d(in_features, out_features, 1, strides=strides, padding=padding,
+                  use_bias=False, rngs=rngs)
+    return conv, _batch_norm(out_features, rngs)
+
+
+def _through_shortcut(conv, bn, x: jax.Array) -> jax.Array:
+    """`x` through the projection `(conv, bn)`, or `x` itself when there is none."""
+    return x if conv is None else bn(conv(x))
+
+
 class BasicBlock(nnx.Module):
     """Two 3x3 convolutions with BatchNorm and a residual connection.
 
@@ -59,23 +74,14 @@ class BasicBlock(nnx.Module):
         self.conv2 = Conv2d(out_features, out_features, 3, padding=padding, use_bias=False,
                             rngs=rngs)
         self.bn2 = _batch_norm(out_features, rngs)
-        if strides != 1 or in_features != out_features:
-            self.shortcut_conv = Conv2d(
-                in_features, out_features, 1, strides=strides, use_bias=False, rngs=rngs
-            )
-            self.shortcut_bn = _batch_norm(out_features, rngs)
-        else:
-            self.shortcut_conv = None
-            self.shortcut_bn = None
+        self.shortcut_conv, self.shortcut_bn = _shortcut(in_features, out_features, strides,
+                                                         "SAME", rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """`[B, H, W, Cin] -> [B, H', W', Cout]`."""
         h = jax.nn.relu(self.bn1(self.conv1(x)))
         h = self.bn2(self.conv2(h))
-        shortcut = x
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_bn(self.shortcut_conv(x))
-        return jax.nn.relu(h + shortcut)
+        return jax.nn.relu(h + _through_shortcut(self.shortcut_conv, self.shortcut_bn, x))
 
 
 class CifarResNet(nnx.Module):
@@ -155,23 +161,15 @@ class Bottleneck(nnx.Module):
         self.bn2 = _batch_norm(width, rngs)
         self.conv3 = Conv2d(width, out_features, 1, padding=0, use_bias=False, rngs=rngs)
         self.bn3 = _batch_norm(out_features, rngs)
-        if strides != 1 or in_features != out_features:
-            self.shortcut_conv = Conv2d(in_features, out_features, 1, strides=strides,
-                                        padding=0, use_bias=False, rngs=rngs)
-            self.shortcut_bn = _batch_norm(out_features, rngs)
-        else:
-            self.shortcut_conv = None
-            self.shortcut_bn = None
+        self.shortcut_conv, self.shortcut_bn = _shortcut(in_features, out_features, strides, 0,
+                                                         rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """`[B, H, W, Cin] -> [B, H', W', 4 * width]`."""
         h = jax.nn.relu(self.bn1(self.conv1(x)))
         h = jax.nn.relu(self.bn2(self.conv2(h)))
         h = self.bn3(self.conv3(h))
-        shortcut = x
-        if self.shortcut_conv is not None:
-            shortcut = self.shortcut_bn(self.shortcut_conv(x))
-        return jax.nn.relu(h + shortcut)
+        return jax.nn.relu(h + _through_shortcut(self.shortcut_conv, self.shortcut_bn, x))
 
 
 def _stem_max_pool(x: jax.Array) -> jax.Array:
