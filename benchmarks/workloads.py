@@ -132,7 +132,7 @@ class FitPath:
                            ArrayDataset(workload.arrays, name="train"), config=config,
                            mesh=mesh or distributed.make_mesh(1, 1))
         self.state, self.source, self.arrays = prepared.state, prepared.source, prepared.arrays
-        self.loop = prepared.loop_fn
+        self.step_fn, self.loop = prepared.step_fn, prepared.loop_fn
         self.zeros = prepared.zero_stats(self.state, self.source.step_inputs(0, 1)[0])
         self.input_sharding = prepared.input_sharding
         self.step = 0
