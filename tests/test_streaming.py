@@ -8,7 +8,8 @@ import pytest
 
 from conftest import load_experiment
 from image_folder_files import write_split_folders
-from jaxdl.data.arrays import ArrayTrainSource, ArrayDataset
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.sources import ArrayTrainSource
 from jaxdl.data.streaming import ArraysRecords, StreamingSource
 
 
