@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 
 import numpy as np
 import pytest
 from flax import nnx
 
 import fault_runs
-from jaxdl.config import default_config
+from conftest import tiny_config
+from formats import write_random_cifar10
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.cifar import load_cifar
 from jaxdl.data.idx import read_idx
@@ -20,17 +20,6 @@ from jaxdl.models.mlp import MLP
 from jaxdl.run import check_overrides
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-
-
-def tiny_config(**train):
-    config = default_config()
-    config.train.batch_size = 8
-    config.train.num_steps = 4
-    config.train.progress_bar = False
-    config.train.eval_train = False
-    for key, value in train.items():
-        config.train[key] = value
-    return config
 
 
 def tiny_data(n=32, features=4, classes=3, name="train", **fields):
@@ -212,21 +201,8 @@ def test_corrupt_idx_header_and_truncated_idx_data(tmp_path):
         read_idx(truncated)
 
 
-def write_cifar10(directory, images_per_batch=2):
-    """The official python-version layout: 5 train batches and a test batch."""
-    directory.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"batch_label": name.encode(),
-                 b"labels": [int(v) for v in rng.integers(0, 10, images_per_batch)],
-                 b"data": rng.integers(0, 256, (images_per_batch, 3072), dtype=np.uint8),
-                 b"filenames": [f"img{i}.png".encode() for i in range(images_per_batch)]}
-        (directory / name).write_bytes(pickle.dumps(batch, protocol=2))
-
-
 def test_truncated_cifar_pickle_names_the_file(tmp_path):
-    root = tmp_path / "cifar-10-batches-py"
-    write_cifar10(root)
+    root, _ = write_random_cifar10(tmp_path, per_batch=2)
     assert load_cifar(tmp_path)["train"]["x"].shape == (10, 32, 32, 3)  # the fixture is valid
     broken = root / "data_batch_3"
     broken.write_bytes(broken.read_bytes()[:3000])

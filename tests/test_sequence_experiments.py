@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import check_kill_and_rerun_is_exact
+from formats import fasttext_line, write_conllu_rows
 from jaxdl.data.embedded_text import embedded_corpus
 from jaxdl.data.text_readers import read_conllu, read_conllu_sentences, write_conllu
 from jaxdl.data.text import Vocab
@@ -47,16 +48,6 @@ CONLLU_FIXTURE = """\
 7\t.\t.\tPUNCT\t.\t_\t2\tpunct\t2:punct\t_
 
 """
-
-
-def write_conllu_rows(path, sentences, prefix):
-    """Writes `(form, upos)` sentences as CoNLL-U with sent_id/text comments."""
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for number, sentence in enumerate(sentences, 1):
-            f.write(f"# sent_id = {prefix}-{number}\n# text = {' '.join(w for w, _ in sentence)}\n")
-            for i, (form, upos) in enumerate(sentence, 1):
-                f.write(f"{i}\t{form}\t_\t{upos}\t_\t_\t0\tdep\t_\t_\n")
-            f.write("\n")
 
 
 # Unseen words can be tagged only from their spelling: the word order is random,
@@ -115,8 +106,8 @@ def write_fasttext_topics(path, count, seed):
         label = names[rng.choice(3, p=[0.2, 0.3, 0.5])]
         words = list(rng.choice(topics[label].split(), rng.integers(2, 4))) + list(rng.choice(filler, 5))
         rng.shuffle(words)
-        extra = " __label__extra" if i % 17 == 0 else ""  # a second label: the first one is used
-        lines.append(f"__label__{label}{extra} {' '.join(words)}\n")
+        extra = ["extra"] if i % 17 == 0 else []  # a second label: the first one is used
+        lines.append(fasttext_line([label, *extra], words))
         if i % 23 == 0:
             lines.append("\n")  # blank lines are skipped, as in fastText
     with open(path, "w", encoding="utf-8", newline="\n") as f:
