@@ -121,6 +121,44 @@ def make_tar_gz(source_dir, archive_path):
 
 # ------------------------------------------------------------------------- text
 
+# A CoNLL-U file as Universal Dependencies writes it: sentence comments, a
+# multiword token ("don't" = do + n't) and an empty node (8.1-style ID) with
+# enhanced dependencies.
+UD_ENGLISH_CONLLU = """\
+# newdoc id = fixture-1
+# sent_id = 1
+# text = The dog ate the apple.
+1\tThe\tthe\tDET\tDT\tDefinite=Def|PronType=Art\t2\tdet\t2:det\t_
+2\tdog\tdog\tNOUN\tNN\tNumber=Sing\t3\tnsubj\t3:nsubj\t_
+3\tate\teat\tVERB\tVBD\tMood=Ind|Tense=Past\t0\troot\t0:root\t_
+4\tthe\tthe\tDET\tDT\tDefinite=Def|PronType=Art\t5\tdet\t5:det\t_
+5\tapple\tapple\tNOUN\tNN\tNumber=Sing\t3\tobj\t3:obj\tSpaceAfter=No
+6\t.\t.\tPUNCT\t.\t_\t3\tpunct\t3:punct\t_
+
+# sent_id = 2
+# text = I don't like cats.
+1\tI\tI\tPRON\tPRP\tCase=Nom|Number=Sing|Person=1\t4\tnsubj\t4:nsubj\t_
+2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
+2\tdo\tdo\tAUX\tVBP\tMood=Ind|Tense=Pres\t4\taux\t4:aux\t_
+3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t4:advmod\t_
+4\tlike\tlike\tVERB\tVB\tVerbForm=Inf\t0\troot\t0:root\t_
+5\tcats\tcat\tNOUN\tNNS\tNumber=Plur\t4\tobj\t4:obj\tSpaceAfter=No
+6\t.\t.\tPUNCT\t.\t_\t4\tpunct\t4:punct\t_
+
+# sent_id = 3
+# text = Sue likes dogs and Bob cats.
+1\tSue\tSue\tPROPN\tNNP\tNumber=Sing\t2\tnsubj\t2:nsubj|2.1:nsubj\t_
+2\tlikes\tlike\tVERB\tVBZ\tNumber=Sing|Person=3\t0\troot\t0:root\t_
+3\tdogs\tdog\tNOUN\tNNS\tNumber=Plur\t2\tobj\t2:obj\t_
+4\tand\tand\tCCONJ\tCC\t_\t5\tcc\t2.1:cc\t_
+5\tBob\tBob\tPROPN\tNNP\tNumber=Sing\t2\tconj\t2.1:nsubj\t_
+5.1\tlikes\tlike\tVERB\tVBZ\t_\t_\t_\t2:conj\tCopyOf=2
+6\tcats\tcat\tNOUN\tNNS\tNumber=Plur\t5\torphan\t2.1:obj\tSpaceAfter=No
+7\t.\t.\tPUNCT\t.\t_\t2\tpunct\t2:punct\t_
+
+"""
+
+
 def write_conllu_rows(path, sentences, prefix: str) -> None:
     """Write ``(form, upos)`` sentences as CoNLL-U with sent_id/text comments."""
     with open(path, "w", encoding="utf-8", newline="\n") as f:
