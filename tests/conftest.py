@@ -85,6 +85,18 @@ def tiny_config(*, batch_size: int = 8, num_steps: int = 4, eval_train: bool = F
     return config
 
 
+def tiny_data(n: int = 32, features: int = 4, classes: int = 3, name: str = "train", **fields):
+    """A seeded ``ArrayDataset``: float32 ``x [n, features]``, int32 ``y [n]`` in
+    ``0..classes-1``, plus any extra ``fields``."""
+    import numpy as np
+    from jaxdl.data.arrays import ArrayDataset
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.normal(size=(n, features)).astype(np.float32),
+              "y": rng.integers(0, classes, n).astype(np.int32)}
+    arrays.update(fields)
+    return ArrayDataset(arrays, name=name)
+
+
 def summary_hash(workdir) -> str:
     """``params_sha256`` from a run directory's ``summary.json``."""
     import json

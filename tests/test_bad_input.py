@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 import fault_runs
-from conftest import tiny_config
+from conftest import tiny_config, tiny_data
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.idx import read_idx
 from jaxdl.data.text_readers import read_conllu
@@ -18,14 +18,6 @@ from jaxdl.models.mlp import MLP
 from jaxdl.run import check_overrides
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-
-
-def tiny_data(n=32, features=4, classes=3, name="train", **fields):
-    rng = np.random.default_rng(0)
-    arrays = {"x": rng.normal(size=(n, features)).astype(np.float32),
-              "y": rng.integers(0, classes, n).astype(np.int32)}
-    arrays.update(fields)
-    return ArrayDataset(arrays, name=name)
 
 
 def mlp(features=4, hidden=8, classes=3):
