@@ -1,4 +1,7 @@
-"""Shared test set-up: quiet logs, and a helper to run experiments in-process."""
+"""Shared test set-up: experiments in-process and as commands, forced-device subprocess
+checks, the tiny config and data builders, and kill-and-resume checks.
+
+File-format fixture writers live in ``formats.py`` beside this file."""
 
 from __future__ import annotations
 
