@@ -1,4 +1,7 @@
-"""Shared test set-up: quiet logs, and a helper to run experiments in-process."""
+"""Shared test set-up: experiments in-process and as commands, forced-device subprocess
+checks, the tiny config and data builders, and kill-and-resume checks.
+
+File-format fixture writers live in ``formats.py`` beside this file."""
 
 from __future__ import annotations
 
@@ -36,6 +39,26 @@ def run_on_forced_devices(code: str, devices: int = 8, args: tuple[str, ...] = (
     The device count is fixed when jax starts, hence the subprocess. Returns the
     words of its stdout; fails the test, with the stderr tail, on a non-zero exit.
     """
+    return _forced_devices_stdout(code, devices, args, timeout).split()
+
+
+def check_on_forced_devices(code: str, expected: dict, devices: int = 8,
+                            timeout: float = 300.0) -> None:
+    """Run python ``code`` on ``devices`` forced CPU devices and assert its named checks.
+
+    ``code`` prints, as its last stdout line, a JSON object ``{check name: value}``; each
+    name in ``expected`` must be there with the expected value. A failure lists every
+    check that failed by name, with the value seen and the value expected.
+    """
+    import json
+    lines = _forced_devices_stdout(code, devices, (), timeout).strip().splitlines()
+    results = json.loads(lines[-1]) if lines else {}
+    failed = [f"{name}: got {results.get(name, '<missing>')!r}, expected {want!r}"
+              for name, want in expected.items() if results.get(name, "<missing>") != want]
+    assert not failed, "forced-device checks failed: " + "; ".join(failed)
+
+
+def _forced_devices_stdout(code: str, devices: int, args: tuple[str, ...], timeout: float) -> str:
     import subprocess
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                JAX_PLATFORMS="cpu",
@@ -43,7 +66,38 @@ def run_on_forced_devices(code: str, devices: int = 8, args: tuple[str, ...] = (
     done = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.split()
+    return done.stdout
+
+
+def tiny_config(*, batch_size: int = 8, num_steps: int = 4, eval_train: bool = False,
+                **settings):
+    """``default_config()`` for a fit of a few steps, with no progress bar.
+
+    ``settings`` are ``train`` keys by name (``log_every=4``) or other sections' keys as
+    ``section__key`` (``optimizer__lr=0.05``, ``checkpoint__every_steps=4``).
+    """
+    from jaxdl.config import default_config
+    config = default_config()
+    config.train.batch_size = batch_size
+    config.train.num_steps = num_steps
+    config.train.progress_bar = False
+    config.train.eval_train = eval_train
+    for key, value in settings.items():
+        section, name = key.split("__") if "__" in key else ("train", key)
+        config[section][name] = value
+    return config
+
+
+def tiny_data(n: int = 32, features: int = 4, classes: int = 3, name: str = "train", **fields):
+    """A seeded ``ArrayDataset``: float32 ``x [n, features]``, int32 ``y [n]`` in
+    ``0..classes-1``, plus any extra ``fields``."""
+    import numpy as np
+    from jaxdl.data.arrays import ArrayDataset
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.normal(size=(n, features)).astype(np.float32),
+              "y": rng.integers(0, classes, n).astype(np.int32)}
+    arrays.update(fields)
+    return ArrayDataset(arrays, name=name)
 
 
 def summary_hash(workdir) -> str:

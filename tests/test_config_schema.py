@@ -13,14 +13,12 @@ import math
 import os
 
 import ml_collections
-import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import load_experiment
+from conftest import load_experiment, tiny_config, tiny_data
 from jaxdl.config import default_config
 from jaxdl.config_schema import CORE_SCHEMA, Spec, flat_items, infer_spec, validate_config
-from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import ConfigError
 from jaxdl.models.mlp import MLP
 from jaxdl.run import run_experiment
@@ -151,15 +149,8 @@ def test_monitored_metric_needs_periodic_evaluation():
 
 
 def _tiny_fit(**settings):
-    rng = np.random.default_rng(0)
-    data = ArrayDataset({"x": rng.normal(size=(32, 4)).astype(np.float32),
-                         "y": rng.integers(0, 3, 32).astype(np.int32)}, name="train")
-    config = default_config()
-    config.train.batch_size, config.train.num_steps, config.train.eval_every = 8, 4, 2
-    config.train.progress_bar = config.train.eval_train = False
-    for key, value in settings.items():
-        section, name = key.split("__")
-        config[section][name] = value
+    data = tiny_data()
+    config = tiny_config(eval_every=2, **settings)
     model = MLP(4, (8,), 3, rngs=nnx.Rngs(0))
     return fit(model, task_lib.classification(), data, config=config,
                eval_data={"test": data})

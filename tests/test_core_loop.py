@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxdl.config import default_config
+from conftest import tiny_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sklearn_sets import load_sklearn
 from jaxdl.models.mlp import MLP
@@ -24,14 +24,8 @@ def digits():
 
 
 def _config(**train):
-    config = default_config()
-    config.train.batch_size = 32
-    config.train.num_steps = 120
-    config.train.log_every = 20
-    config.train.progress_bar = False
-    for key, value in train.items():
-        config.train[key] = value
-    return config
+    return tiny_config(**{"batch_size": 32, "num_steps": 120, "log_every": 20, "eval_train": True,
+                          **train})
 
 
 def _model(info, seed=0, dropout=0.0):

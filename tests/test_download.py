@@ -3,12 +3,12 @@
 import gzip
 import hashlib
 import http.server
-import struct
 import threading
 
 import numpy as np
 import pytest
 
+from formats import idx_bytes, random_mnist
 from jaxdl.data import download
 from jaxdl.data.download import download_file, fetch_dataset_files
 from jaxdl.data.idx import load_mnist
@@ -89,19 +89,9 @@ def test_http_error_leaves_nothing_and_keeps_an_existing_file_untouched(server, 
     assert _only_final(tmp_path) == []
 
 
-def _idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
 def test_load_mnist_download_true_fetches_verifies_and_loads(server, tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (4, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, (4,), dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, (2,), dtype=np.uint8),
-    }
-    files = {f"{name}.gz": gzip.compress(_idx(a)) for name, a in arrays.items()}
+    arrays = random_mnist(n_train=4, n_test=2)
+    files = {f"{name}.gz": gzip.compress(idx_bytes(a)) for name, a in arrays.items()}
     _FixtureHandler.files = files
     monkeypatch.setitem(download.BASE_URLS, "mnist", server)
     monkeypatch.setitem(download.SHA256, "mnist",

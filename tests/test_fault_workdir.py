@@ -10,15 +10,13 @@ import resource
 import signal
 import subprocess
 
-import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
 import fault_runs
 import faults_experiment
-from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset
+from conftest import tiny_config, tiny_data
 from jaxdl.errors import CheckpointError, ConfigError
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
@@ -64,16 +62,8 @@ def test_run_into_unwritable_workdir_exits_2_before_training(tmp_path):
 
 
 def small_fit_inputs():
-    rng = np.random.default_rng(0)
-    data = ArrayDataset({"x": rng.normal(size=(64, 4)).astype(np.float32),
-                         "y": rng.integers(0, 3, 64).astype(np.int32)}, name="train")
-    config = default_config()
-    config.train.batch_size = 8
-    config.train.num_steps = 16
-    config.train.log_every = 4
-    config.train.progress_bar = False
-    config.train.eval_train = False
-    config.checkpoint.every_steps = 4
+    data = tiny_data(n=64)
+    config = tiny_config(num_steps=16, log_every=4, checkpoint__every_steps=4)
     return MLP(4, (8,), 3, rngs=nnx.Rngs(0)), data, config
 
 

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_on_forced_devices
+from conftest import check_on_forced_devices
 
 from jaxdl.kernels import lstm_recurrence
 from jaxdl.ops.lstm_scan import lstm_sequence
@@ -77,6 +77,7 @@ def test_vmap_loops_over_the_mapped_axis():
 
 
 SHARDED = '''
+import json
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxdl.kernels import lstm_recurrence
@@ -100,12 +101,16 @@ lstm_recurrence.usable = lambda *a, **k: False  # the XLA loops, one device's wo
 want_value, want_grad = jax.jit(jax.value_and_grad(loss))(w_h, xs, keep, zeros)
 # Per device: 16 rows / 8 = 2 (the whole batch would be f32[5,16,64]).
 calls = [l for l in hlo.split("\\n") if 'custom_call_target="jaxdl_lstm_forward"' in l]
-print(len(jax.devices()), len(calls) == 1, calls[0].split(" = ")[1].startswith("(f32[5,2,64]"),
-      bool(np.allclose(value, want_value, rtol=1e-5)),
-      bool(np.allclose(grad, want_grad, rtol=1e-4, atol=1e-5)))
+print(json.dumps({
+    "devices": len(jax.devices()),
+    "one kernel call": len(calls) == 1,
+    "2 rows per device": bool(calls) and calls[0].split(" = ")[1].startswith("(f32[5,2,64]"),
+    "same loss": bool(np.allclose(value, want_value, rtol=1e-5)),
+    "same gradient": bool(np.allclose(grad, want_grad, rtol=1e-4, atol=1e-5))}))
 '''
 
 
 def test_batch_sharded_rows_run_on_their_own_devices():
     # 8 devices; the kernel ran once, on 2 rows per device; same loss and gradient.
-    assert run_on_forced_devices(SHARDED)[-5:] == ["8", "True", "True", "True", "True"]
+    check_on_forced_devices(SHARDED, {"devices": 8, "one kernel call": True, "2 rows per device": True,
+                                      "same loss": True, "same gradient": True})

@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 
 import fault_runs
-from jaxdl.config import default_config
+from conftest import tiny_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import ConfigError
 from jaxdl.models.mlp import MLP
@@ -25,15 +25,9 @@ Y = (X[:, 0] > 0).astype(np.int32)
 
 
 def _config(profile_steps=()):
-    c = default_config()
-    c.train.batch_size = 16
-    c.train.num_steps = 8
-    c.train.log_every = 8
-    c.train.steps_per_loop = 4  # the range (2, 4) cuts through the first dispatch of 4
-    c.train.progress_bar = False
-    c.train.eval_train = False
-    c.train.profile_steps = profile_steps
-    return c
+    # The range (2, 4) cuts through the first dispatch of 4 steps.
+    return tiny_config(batch_size=16, num_steps=8, log_every=8, steps_per_loop=4,
+                       profile_steps=profile_steps)
 
 
 def _fit(config, workdir=None):

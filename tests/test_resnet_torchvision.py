@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxdl.config import default_config
+from conftest import tiny_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import CheckpointError, ShapeMismatchError
 from jaxdl.models.resnet import resnet18_imagenet, resnet50_imagenet
@@ -134,10 +134,7 @@ def test_fine_tune_from_a_torchvision_file_through_init_from(tmp_path):
     state = _random_state_dict("resnet18", seed=1)
     path = str(tmp_path / "resnet18.safetensors")
     write_safetensors(path, state)
-    config = default_config()
-    config.train.num_steps, config.train.batch_size = 2, 6
-    config.train.progress_bar = False
-    config.optimizer.lr = 0.01
+    config = tiny_config(num_steps=2, batch_size=6, eval_train=True, optimizer__lr=0.01)
     config.transfer.init_from = path
     config.transfer.dont_load = ("^head/",)
     config.transfer.frozen = ("^stem_",)

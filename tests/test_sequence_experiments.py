@@ -5,59 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import check_kill_and_rerun_is_exact
+from formats import UD_ENGLISH_CONLLU, fasttext_line, write_conllu_rows
 from jaxdl.data.embedded_text import embedded_corpus
-from jaxdl.data.text_readers import read_conllu, read_conllu_sentences, write_conllu
 from jaxdl.data.text import Vocab
 from jaxdl.errors import ConfigError
 from jaxdl.train.checkpoint import read_weights, resolve_checkpoint
-
-# A CoNLL-U file as Universal Dependencies writes it: sentence comments, a
-# multiword token ("don't" = do + n't) and an empty node (8.1-style ID) with
-# enhanced dependencies.
-CONLLU_FIXTURE = """\
-# newdoc id = fixture-1
-# sent_id = 1
-# text = The dog ate the apple.
-1\tThe\tthe\tDET\tDT\tDefinite=Def|PronType=Art\t2\tdet\t2:det\t_
-2\tdog\tdog\tNOUN\tNN\tNumber=Sing\t3\tnsubj\t3:nsubj\t_
-3\tate\teat\tVERB\tVBD\tMood=Ind|Tense=Past\t0\troot\t0:root\t_
-4\tthe\tthe\tDET\tDT\tDefinite=Def|PronType=Art\t5\tdet\t5:det\t_
-5\tapple\tapple\tNOUN\tNN\tNumber=Sing\t3\tobj\t3:obj\tSpaceAfter=No
-6\t.\t.\tPUNCT\t.\t_\t3\tpunct\t3:punct\t_
-
-# sent_id = 2
-# text = I don't like cats.
-1\tI\tI\tPRON\tPRP\tCase=Nom|Number=Sing|Person=1\t4\tnsubj\t4:nsubj\t_
-2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
-2\tdo\tdo\tAUX\tVBP\tMood=Ind|Tense=Pres\t4\taux\t4:aux\t_
-3\tn't\tnot\tPART\tRB\t_\t4\tadvmod\t4:advmod\t_
-4\tlike\tlike\tVERB\tVB\tVerbForm=Inf\t0\troot\t0:root\t_
-5\tcats\tcat\tNOUN\tNNS\tNumber=Plur\t4\tobj\t4:obj\tSpaceAfter=No
-6\t.\t.\tPUNCT\t.\t_\t4\tpunct\t4:punct\t_
-
-# sent_id = 3
-# text = Sue likes dogs and Bob cats.
-1\tSue\tSue\tPROPN\tNNP\tNumber=Sing\t2\tnsubj\t2:nsubj|2.1:nsubj\t_
-2\tlikes\tlike\tVERB\tVBZ\tNumber=Sing|Person=3\t0\troot\t0:root\t_
-3\tdogs\tdog\tNOUN\tNNS\tNumber=Plur\t2\tobj\t2:obj\t_
-4\tand\tand\tCCONJ\tCC\t_\t5\tcc\t2.1:cc\t_
-5\tBob\tBob\tPROPN\tNNP\tNumber=Sing\t2\tconj\t2.1:nsubj\t_
-5.1\tlikes\tlike\tVERB\tVBZ\t_\t_\t_\t2:conj\tCopyOf=2
-6\tcats\tcat\tNOUN\tNNS\tNumber=Plur\t5\torphan\t2.1:obj\tSpaceAfter=No
-7\t.\t.\tPUNCT\t.\t_\t2\tpunct\t2:punct\t_
-
-"""
-
-
-def write_conllu_rows(path, sentences, prefix):
-    """Writes `(form, upos)` sentences as CoNLL-U with sent_id/text comments."""
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for number, sentence in enumerate(sentences, 1):
-            f.write(f"# sent_id = {prefix}-{number}\n# text = {' '.join(w for w, _ in sentence)}\n")
-            for i, (form, upos) in enumerate(sentence, 1):
-                f.write(f"{i}\t{form}\t_\t{upos}\t_\t_\t0\tdep\t_\t_\n")
-            f.write("\n")
-
 
 # Unseen words can be tagged only from their spelling: the word order is random,
 # so the context says almost nothing, while each tag has its own suffixes.
@@ -115,8 +67,8 @@ def write_fasttext_topics(path, count, seed):
         label = names[rng.choice(3, p=[0.2, 0.3, 0.5])]
         words = list(rng.choice(topics[label].split(), rng.integers(2, 4))) + list(rng.choice(filler, 5))
         rng.shuffle(words)
-        extra = " __label__extra" if i % 17 == 0 else ""  # a second label: the first one is used
-        lines.append(f"__label__{label}{extra} {' '.join(words)}\n")
+        extra = ["extra"] if i % 17 == 0 else []  # a second label: the first one is used
+        lines.append(fasttext_line([label, *extra], words))
         if i % 23 == 0:
             lines.append("\n")  # blank lines are skipped, as in fastText
     with open(path, "w", encoding="utf-8", newline="\n") as f:
@@ -132,21 +84,9 @@ def test_tutorial_tags_the_dog_ate_the_apple(experiment):
     assert summary["steps"] == 600
 
 
-def test_conllu_fixture_round_trips_byte_for_byte(tmp_path):
-    original = tmp_path / "fixture.conllu"
-    original.write_bytes(CONLLU_FIXTURE.encode("utf-8"))
-    copy = tmp_path / "copy.conllu"
-    write_conllu(copy, read_conllu_sentences(original))
-    assert copy.read_bytes() == original.read_bytes()
-    sentences = read_conllu(original)
-    assert sentences[1] == [("I", "PRON"), ("do", "AUX"), ("n't", "PART"), ("like", "VERB"),
-                            ("cats", "NOUN"), (".", "PUNCT")]  # the range row 2-3 is not a word
-    assert [w for w, _ in sentences[2]] == ["Sue", "likes", "dogs", "and", "Bob", "cats", "."]  # no 5.1
-
-
 def test_pos_tagger_learns_the_conllu_fixture(experiment, tmp_path):
     path = tmp_path / "fixture.conllu"
-    path.write_bytes(CONLLU_FIXTURE.encode("utf-8"))
+    path.write_bytes(UD_ENGLISH_CONLLU.encode("utf-8"))
     module = experiment("pos_tagger")
     config = tiny_tagger_config(module, str(path), str(path), char_features=True)
     config.train.batch_size = 1

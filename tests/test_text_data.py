@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from formats import UD_ENGLISH_CONLLU
 from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.text import SPECIALS, Vocab, bucket_batches, encode_chars, pad_batch, tokenize
 from jaxdl.data.text_readers import (
@@ -110,11 +111,18 @@ def test_conllu_reads_words_and_tags_skipping_ranges_and_empty_nodes(tmp_path):
     ]
     sentences = read_conllu_sentences(path)
     assert sentences[0].comments == ["# newdoc id = test-doc", "# sent_id = s1", "# text = Vino del mercado."]
+    english = tmp_path / "en.conllu"
+    english.write_bytes(UD_ENGLISH_CONLLU.encode("utf-8"))
+    sentences = read_conllu(english)
+    assert sentences[1] == [("I", "PRON"), ("do", "AUX"), ("n't", "PART"), ("like", "VERB"),
+                            ("cats", "NOUN"), (".", "PUNCT")]  # the range row 2-3 is not a word
+    assert [w for w, _ in sentences[2]] == ["Sue", "likes", "dogs", "and", "Bob", "cats", "."]  # no 5.1
 
 
-def test_conllu_write_round_trips_byte_for_byte(tmp_path):
+@pytest.mark.parametrize("text", [CONLLU_TEXT, UD_ENGLISH_CONLLU], ids=["es", "en"])
+def test_conllu_write_round_trips_byte_for_byte(tmp_path, text):
     source, copy = tmp_path / "in.conllu", tmp_path / "out.conllu"
-    source.write_bytes(CONLLU_TEXT.encode("utf-8"))
+    source.write_bytes(text.encode("utf-8"))
     write_conllu(copy, read_conllu_sentences(source))
     assert copy.read_bytes() == source.read_bytes()
     # Plain (FORM, UPOS) lists are written with IDs from 1 and read back the same.
@@ -156,7 +164,8 @@ def test_fasttext_labels_first_any_number_and_custom_prefix(tmp_path):
 def test_non_utf8_bytes_say_which_encoding_to_pass(tmp_path):
     path = tmp_path / "latin.txt"
     path.write_bytes("__label__en first line\n__label__fr caf\xe9 cr\xe8me\n".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin\.txt:2: byte offset 38 .* is not valid utf-8; .*encoding='latin-1'"):
+    with pytest.raises(DataError, match=r"latin\.txt:2: byte offset 38 \(byte b'\\xe9'\) is not valid "
+                       r"utf-8; if the file uses another encoding, pass it, e\.g\. encoding='latin-1'"):
         read_fasttext(path)
     for reader in (read_corpus, read_conllu):
         with pytest.raises(DataError, match="latin\\.txt:2: .*pass it, e\\.g\\. encoding='latin-1'"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxdl.config import default_config
+from conftest import tiny_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.errors import CheckpointError, DataError, ShapeMismatchError
@@ -41,12 +41,7 @@ def _data(n: int = 40, classes: int = 2, seed: int = 0) -> ArrayDataset:
 
 
 def _config(steps: int = 4):
-    config = default_config()
-    config.train.num_steps = steps
-    config.train.batch_size = 8
-    config.train.progress_bar = False
-    config.optimizer.lr = 0.05
-    return config
+    return tiny_config(num_steps=steps, eval_train=True, optimizer__lr=0.05)
 
 
 @pytest.fixture(scope="module")

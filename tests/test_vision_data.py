@@ -2,13 +2,12 @@
 
 import gzip
 import io
-import pickle
-import struct
-import tarfile
 
 import numpy as np
 import pytest
 
+from formats import (idx_bytes, make_tar_gz, random_cifar_batch, random_mnist, write_cifar,
+                     write_mnist, write_pickle, write_random_cifar10)
 from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist, read_idx
 from jaxdl.errors import DataError
 
@@ -31,34 +30,6 @@ def test_digits_images_shapes_range_and_determinism():
 
 
 # ---------------------------------------------------------------- IDX
-
-_IDX_TYPE_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
-                   np.float32: 0x0D, np.float64: 0x0E}
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An IDX file exactly per the spec: 00 00 type ndim, big-endian sizes and data."""
-    header = bytes([0, 0, _IDX_TYPE_CODES[array.dtype.type], array.ndim])
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-def write_mnist_dir(directory, *, gz: bool, n_train=5, n_test=3, seed=0):
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, (n_train,), dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, (n_test,), dtype=np.uint8),
-    }
-    for name, array in arrays.items():
-        content = idx_bytes(array)
-        if gz:
-            (directory / f"{name}.gz").write_bytes(gzip.compress(content))
-        else:
-            (directory / name).write_bytes(content)
-    return arrays
-
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
 @pytest.mark.parametrize("gz", [False, True])
@@ -84,7 +55,8 @@ def test_read_idx_known_bytes(tmp_path):
 def test_read_idx_bad_magic_names_file_and_bytes(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(b"\x50\x4b\x03\x04" + bytes(100))  # a zip, not IDX
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: bad IDX magic number 50 4b 03 04"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: bad IDX magic number 50 4b 03 04; "
+                       r"expected 00 00 <type> <ndim>"):
         read_idx(path)
 
 
@@ -122,7 +94,7 @@ def test_read_idx_truncated_gzip(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_mnist_reads_fixture_exactly(tmp_path, gz):
-    arrays = write_mnist_dir(tmp_path, gz=gz)
+    arrays = write_mnist(tmp_path, random_mnist(), gz=gz)
     data = load_mnist(tmp_path)
     assert data["train"]["x"].shape == (5, 28, 28, 1) and data["train"]["x"].dtype == np.float32
     assert data["test"]["x"].shape == (3, 28, 28, 1)
@@ -133,7 +105,7 @@ def test_load_mnist_reads_fixture_exactly(tmp_path, gz):
 
 
 def test_load_mnist_missing_file_names_it_and_how_to_get_it(tmp_path):
-    write_mnist_dir(tmp_path, gz=True)
+    write_mnist(tmp_path, random_mnist(), gz=True)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError) as info:
         load_mnist(tmp_path, kind="fashion_mnist")
@@ -145,50 +117,20 @@ def test_load_mnist_missing_file_names_it_and_how_to_get_it(tmp_path):
 
 
 def test_load_mnist_label_count_mismatch(tmp_path):
-    write_mnist_dir(tmp_path, gz=False)
+    write_mnist(tmp_path, random_mnist(), gz=False)
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(4, np.uint8)))
     with pytest.raises(DataError, match=r"has 4 labels but .*train-images-idx3-ubyte has 5 images"):
         load_mnist(tmp_path)
 
 
 def test_load_mnist_wrong_image_size(tmp_path):
-    write_mnist_dir(tmp_path, gz=False)
+    write_mnist(tmp_path, random_mnist(), gz=False)
     (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((5, 32, 32), np.uint8)))
     with pytest.raises(DataError, match=r"images of shape \(5, 32, 32\) and dtype uint8; expected \[N, 28, 28\]"):
         load_mnist(tmp_path)
 
 
 # ---------------------------------------------------------------- CIFAR
-
-
-def cifar_batch(n: int, seed: int, label_keys: dict) -> tuple[dict, np.ndarray]:
-    """A batch dict exactly like the official ones; also returns the NHWC images."""
-    rng = np.random.default_rng(seed)
-    images_nhwc = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    # Official layout per row: 1024 R values, 1024 G, 1024 B, each plane row-major.
-    data = images_nhwc.transpose(0, 3, 1, 2).reshape(n, 3072)
-    batch = {b"batch_label": f"batch {seed}".encode(), b"data": data,
-             b"filenames": [f"img_{seed}_{i}.png".encode() for i in range(n)]}
-    for key, num in label_keys.items():
-        batch[key] = [int(v) for v in rng.integers(0, num, n)]
-    return batch, images_nhwc
-
-
-def write_cifar10(root):
-    directory = root / "cifar-10-batches-py"
-    directory.mkdir(parents=True)
-    expected = {}
-    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-        batch, images = cifar_batch(3, i, {b"labels": 10})
-        (directory / name).write_bytes(pickle.dumps(batch, protocol=2))
-        expected[name] = (images, batch[b"labels"])
-    return directory, expected
-
-
-def make_tar_gz(source_dir, archive_path):
-    with tarfile.open(archive_path, "w:gz") as archive:
-        archive.add(source_dir, arcname=source_dir.name)
-    return archive_path
 
 
 def test_cifar_pixel_order_is_rgb_nhwc():
@@ -203,7 +145,7 @@ def test_cifar_pixel_order_is_rgb_nhwc():
 
 @pytest.mark.parametrize("form", ["directory", "parent", "archive", "archive_parent"])
 def test_load_cifar10_every_path_form(tmp_path, form):
-    directory, expected = write_cifar10(tmp_path / "src")
+    directory, expected = write_random_cifar10(tmp_path / "src")
     archive = make_tar_gz(directory, tmp_path / "cifar-10-python.tar.gz")
     path = {"directory": directory, "parent": directory.parent,
             "archive": archive, "archive_parent": tmp_path}[form]
@@ -217,13 +159,9 @@ def test_load_cifar10_every_path_form(tmp_path, form):
 
 
 def test_load_cifar100_fine_and_coarse(tmp_path):
-    directory = tmp_path / "cifar-100-python"
-    directory.mkdir()
-    batches = {}
-    for seed, name in enumerate(["train", "test"]):
-        batch, images = cifar_batch(4, seed, {b"fine_labels": 100, b"coarse_labels": 20})
-        (directory / name).write_bytes(pickle.dumps(batch, protocol=2))
-        batches[name] = (batch, images)
+    batches = {name: random_cifar_batch(4, seed, {b"fine_labels": 100, b"coarse_labels": 20}, name)
+               for seed, name in enumerate(["train", "test"])}
+    directory = write_cifar(tmp_path / "cifar-100-python", {n: b for n, (b, _) in batches.items()})
     archive = make_tar_gz(directory, tmp_path / "cifar-100-python.tar.gz")
     fine = load_cifar(archive, num_classes=100)
     coarse = load_cifar(directory, num_classes=100, label_kind="coarse")
@@ -234,32 +172,33 @@ def test_load_cifar100_fine_and_coarse(tmp_path):
 
 def test_python2_style_numpy_core_pickle_is_accepted(tmp_path):
     # The official batches were pickled by Python 2 with numpy.core.multiarray.
-    directory, expected = write_cifar10(tmp_path)
+    directory, expected = write_random_cifar10(tmp_path)
     path = directory / "test_batch"
     path.write_bytes(path.read_bytes().replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
     np.testing.assert_array_equal(load_cifar(tmp_path)["test"]["y"], expected["test_batch"][1])
 
 
 def test_truncated_cifar_pickle_is_a_clear_error(tmp_path):
-    directory, _ = write_cifar10(tmp_path)
+    directory, _ = write_random_cifar10(tmp_path)
     path = directory / "data_batch_3"
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(DataError) as info:
         load_cifar(directory)
     message = str(info.value)
-    assert "data_batch_3: cannot unpickle" in message
+    assert message.startswith(f"{path}: cannot unpickle")
     assert "expected a complete CIFAR python-version batch" in message
+    assert "The file may be truncated: download it again." in message
 
 
 def test_cifar_pickle_may_not_run_code(tmp_path):
-    directory, _ = write_cifar10(tmp_path)
-    (directory / "test_batch").write_bytes(pickle.dumps({b"data": io.BytesIO()}, protocol=2))
+    directory, _ = write_random_cifar10(tmp_path)
+    write_pickle(directory / "test_batch", {b"data": io.BytesIO()})
     with pytest.raises(DataError, match=r"global _io.BytesIO is not allowed"):
         load_cifar(directory)
 
 
 def test_truncated_cifar_archive_is_a_clear_error(tmp_path):
-    directory, _ = write_cifar10(tmp_path / "src")
+    directory, _ = write_random_cifar10(tmp_path / "src")
     archive = make_tar_gz(directory, tmp_path / "cifar-10-python.tar.gz")
     archive.write_bytes(archive.read_bytes()[:-200])
     with pytest.raises(DataError, match=r"cifar-10-python.tar.gz.*(cannot read the tar archive|cannot unpickle)"):
@@ -270,15 +209,15 @@ def test_cifar_missing_data_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError) as info:
         load_cifar(tmp_path)
     message = str(info.value)
-    assert "expected the directory cifar-10-batches-py/" in message
+    assert message.startswith(f"no CIFAR-10 data at {tmp_path}: expected the directory cifar-10-batches-py/")
     assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in message
     assert "config.data.download=True" in message
 
 
 def test_cifar_wrong_data_shape(tmp_path):
-    directory, _ = write_cifar10(tmp_path)
-    batch, _ = cifar_batch(2, 0, {b"labels": 10})
+    directory, _ = write_random_cifar10(tmp_path)
+    batch, _ = random_cifar_batch(2, 0, {b"labels": 10})
     batch[b"data"] = batch[b"data"][:, :1024]
-    (directory / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
+    write_pickle(directory / "test_batch", batch)
     with pytest.raises(DataError, match=r"test_batch: b'data' has shape \(2, 1024\) and dtype uint8; expected uint8 \[N, 3072\]"):
         load_cifar(directory)

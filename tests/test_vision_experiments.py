@@ -2,12 +2,9 @@
 experiments on fixture files in the exact formats, BatchNorm statistics in training
 and evaluation, and exact resume of a BatchNorm model with augmentation."""
 
-import gzip
 import json
 import os
-import pickle
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -21,6 +18,7 @@ import pytest
 from flax import nnx
 
 from conftest import REPO, load_experiment
+from formats import CIFAR10_BATCHES, MNIST_FILES, cifar10_meta, cifar_batch, write_cifar, write_mnist
 from jaxdl.data.augment import normalize
 from jaxdl.errors import ConfigError
 from jaxdl.optim import make_optimizer
@@ -41,42 +39,22 @@ def learnable_images(num: int, size: int, channels: int, seed: int):
 
 
 def write_idx_dataset(directory, *, n_train: int, n_test: int, gz: bool) -> None:
-    """The four MNIST IDX files (type 0x08, big-endian uint32 sizes), raw or gzipped."""
-    directory.mkdir(parents=True, exist_ok=True)
-    names = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+    """The four MNIST IDX files of learnable 28x28 images, raw or gzipped."""
+    arrays = {}
     for seed, (split, count) in enumerate((("train", n_train), ("test", n_test))):
         images, labels = learnable_images(count, 28, 1, seed)
-        for name, array in zip(names[split], (images[..., 0], labels.astype(np.uint8))):
-            content = bytes([0, 0, 0x08, array.ndim]) + struct.pack(
-                f">{array.ndim}I", *array.shape) + array.tobytes()
-            if gz:
-                (directory / f"{name}.gz").write_bytes(gzip.compress(content))
-            else:
-                (directory / name).write_bytes(content)
+        arrays.update(zip(MNIST_FILES[split], (images[..., 0], labels.astype(np.uint8))))
+    write_mnist(directory, arrays, gz=gz)
 
 
 def write_cifar10_batches(root, *, per_batch: int, n_test: int):
-    """`root/cifar-10-batches-py/` as in the official python version: data_batch_1..5,
-    test_batch (protocol-2 pickles of dicts with bytes keys; b'data' uint8 [N, 3072]
-    as R, G, B planes; b'labels' a list of ints) and batches.meta."""
-    directory = root / "cifar-10-batches-py"
-    directory.mkdir(parents=True)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for seed, name in enumerate(names):
-        count = n_test if name == "test_batch" else per_batch
-        images, labels = learnable_images(count, 32, 3, seed)
-        batch = {b"batch_label": f"{name} of fixture".encode(),
-                 b"labels": [int(v) for v in labels],
-                 b"data": images.transpose(0, 3, 1, 2).reshape(count, 3072),
-                 b"filenames": [f"{name}_{i}.png".encode() for i in range(count)]}
-        (directory / name).write_bytes(pickle.dumps(batch, protocol=2))
-    meta = {b"num_cases_per_batch": per_batch, b"num_vis": 3072,
-            b"label_names": [n.encode() for n in ("airplane", "automobile", "bird", "cat",
-                                                  "deer", "dog", "frog", "horse", "ship",
-                                                  "truck")]}
-    (directory / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return directory
+    """`root/cifar-10-batches-py/` as in the official python version (data_batch_1..5,
+    test_batch, batches.meta) of learnable 32x32 RGB images."""
+    batches = {}
+    for seed, name in enumerate(CIFAR10_BATCHES):
+        images, labels = learnable_images(n_test if name == "test_batch" else per_batch, 32, 3, seed)
+        batches[name] = cifar_batch(images, {b"labels": labels}, name)
+    return write_cifar(root / "cifar-10-batches-py", batches, meta=cifar10_meta(per_batch))
 
 
 def model_section(name: str) -> ml_collections.ConfigDict:

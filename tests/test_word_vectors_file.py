@@ -8,33 +8,30 @@ import gzip
 import numpy as np
 import pytest
 
-from jaxdl.pretrained.word_vectors_file import detect_format, embedding_matrix_from_file
+from formats import vector_lines, word2vec_binary, word2vec_text
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.pretrained.glove_format import load_glove
-from jaxdl.evaluation.word2vec_format import save_word2vec_format
+from jaxdl.pretrained.word_vectors_file import detect_format, embedding_matrix_from_file
 
 WORDS = ["the", "film", "was", "Good", "dull"]
 VECTORS = np.arange(15, dtype=np.float32).reshape(5, 3) / 4 - 1  # exact in text
 VOCAB = ["<pad>", "<unk>", "film", "good", "the", "masterpiece"]
 
 
-def _text_lines(words, vectors, trailing: str = "") -> str:
-    return "".join(f"{w} {' '.join(repr(float(v)) for v in row)}{trailing}\n"
-                   for w, row in zip(words, vectors))
-
-
 def _write(tmp_path, kind: str) -> str:
     path = tmp_path / {"glove": "v.txt", "fasttext": "v.vec", "word2vec_text": "v.w2v.txt",
                        "word2vec_binary": "v.bin", "glove_gz": "v.txt.gz", "fasttext_gz": "v.vec.gz"}[kind]
     if kind == "glove":
-        path.write_text(_text_lines(WORDS, VECTORS))
+        path.write_text(vector_lines(WORDS, VECTORS))
     elif kind == "glove_gz":
-        path.write_bytes(gzip.compress(_text_lines(WORDS, VECTORS).encode()))
+        path.write_bytes(gzip.compress(vector_lines(WORDS, VECTORS).encode()))
     elif kind.startswith("fasttext"):  # fastText's .vec: a header, a space after each vector
-        text = f"{len(WORDS)} 3\n" + _text_lines(WORDS, VECTORS, trailing=" ")
+        text = word2vec_text(WORDS, VECTORS, trailing=" ")
         path.write_bytes(gzip.compress(text.encode()) if kind.endswith("_gz") else text.encode())
+    elif kind == "word2vec_text":
+        path.write_text(word2vec_text(WORDS, VECTORS))
     else:
-        save_word2vec_format(path, WORDS, VECTORS, binary=kind == "word2vec_binary")
+        path.write_bytes(word2vec_binary(WORDS, VECTORS))
     return str(path)
 
 
