@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_on_forced_devices
+from conftest import check_on_forced_devices
 
 from jaxdl.kernels import conv_direct
 
@@ -94,18 +94,25 @@ grad = jax.jit(conv_direct.kernel_grad)
 y = forward(xs, kernel)
 hlo = forward.lower(xs, kernel).compile().as_text() + grad.lower(xs, dys).compile().as_text()
 calls = [l for l in hlo.split("\\\\n") if 'custom_call_target="jaxdl_conv' in l]
-print(len(jax.devices()), tuple(y.sharding.spec) == ("data",), "all-gather" in hlo,
-      all(" f32[2," in l.split("custom-call(")[0] or "f32[3,3,3,5]" in l.split("custom-call(")[0]
-          for l in calls),
-      bool(np.allclose(y, forward(x, kernel), rtol=1e-6)),
-      bool(np.allclose(grad(xs, dys), grad(x, dy), rtol=1e-5, atol=1e-5)))
+import json
+print(json.dumps({
+    "devices": len(jax.devices()),
+    "output sharded by image": tuple(y.sharding.spec) == ("data",),
+    "no all-gather": "all-gather" not in hlo,
+    "2 images per kernel call": all(" f32[2," in l.split("custom-call(")[0]
+                                    or "f32[3,3,3,5]" in l.split("custom-call(")[0] for l in calls),
+    "same output": bool(np.allclose(y, forward(x, kernel), rtol=1e-6)),
+    "same kernel gradient": bool(np.allclose(grad(xs, dys), grad(x, dy), rtol=1e-5, atol=1e-5)),
+}))
 '''
 
 
 def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed():
     # 8 devices; output sharded by image; no all-gather; 2 images per call; the
     # same output, and the same kernel gradient once the devices' sums are added.
-    assert run_on_forced_devices(SHARDED)[-6:] == ["8", "True", "False", "True", "True", "True"]
+    check_on_forced_devices(SHARDED, {"devices": 8, "output sharded by image": True,
+                                      "no all-gather": True, "2 images per kernel call": True,
+                                      "same output": True, "same kernel gradient": True})
 
 
 def test_fit_scans_steps_on_native_convolutions_and_not_on_xla_ones():

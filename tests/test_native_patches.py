@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_on_forced_devices
+from conftest import check_on_forced_devices
 
 from jaxdl.kernels import blocked_patches as patches_kernel
 from jaxdl.kernels.blocked_patches import blocked_patches, stack_patches
@@ -118,12 +118,19 @@ grouped = jax.device_put(jnp.asarray(np.random.default_rng(0).normal(size=(16, 1
 patches = jax.jit(lambda g: blocked_patches(g, 3, 2, 1, 10, 4))
 got = patches(grouped)
 hlo = patches.lower(grouped).compile().as_text()
-print(len(jax.devices()), tuple(got.sharding.spec) == ("data",), "all-gather" in hlo,
-      "jaxdl_blocked_patches" in hlo,
-      bool(jnp.array_equal(got, stack_patches(grouped, 3, 2, 1, 10, 4))))
+import json
+print(json.dumps({
+    "devices": len(jax.devices()),
+    "output sharded over data": tuple(got.sharding.spec) == ("data",),
+    "no all-gather": "all-gather" not in hlo,
+    "the kernel ran": "jaxdl_blocked_patches" in hlo,
+    "equal values": bool(jnp.array_equal(got, stack_patches(grouped, 3, 2, 1, 10, 4))),
+}))
 '''
 
 
 def test_batch_sharded_images_are_copied_per_device_without_an_all_gather():
     # 8 devices; output sharded over data; no all-gather; the kernel ran; equal values.
-    assert run_on_forced_devices(SHARDED)[-5:] == ["8", "True", "False", "True", "True"]
+    check_on_forced_devices(SHARDED, {"devices": 8, "output sharded over data": True,
+                                      "no all-gather": True, "the kernel ran": True,
+                                      "equal values": True})
