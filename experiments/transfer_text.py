@@ -19,13 +19,13 @@ Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxdl.config import default_config
-from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes import transfer_sweep as sweep
@@ -49,8 +49,9 @@ def get_config() -> ConfigDict:
     config.data = dict(train="", test="", corpus="", lower=True, min_count=2, max_len=32,
                        max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
     config.model = dict(embed_dim=64, hidden_dim=64, dropout=0.3)
-    config.word2vec = word2vec_config(dim=config.model.embed_dim, epochs=5, window=5, negative=5,
-                                      min_count=2, sample=1e-3)
+    # Every word2vec setting but dim: the vectors take the classifier's model.embed_dim.
+    config.word2vec = word2vec_config(epochs=5, window=5, negative=5, min_count=2, sample=1e-3)
+    del config.word2vec["dim"]
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
     config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, sweep.ALL_LABELS),
@@ -59,13 +60,8 @@ def get_config() -> ConfigDict:
 
 
 def word2vec_settings(config: ConfigDict) -> Word2VecSettings:
-    """``config.word2vec`` as word2vec's hyper-parameters; its vectors fill ``model.embed_dim``."""
-    settings = Word2VecSettings.from_config(config)
-    if settings.dim != config.model.embed_dim:
-        raise ConfigError(f"config.word2vec.dim={settings.dim} but config.model.embed_dim="
-                          f"{config.model.embed_dim}; expected them equal (the vectors become the "
-                          "classifier's embedding)")
-    return settings
+    """``config.word2vec`` as word2vec's hyper-parameters, vectors of ``model.embed_dim``."""
+    return dataclasses.replace(Word2VecSettings.from_config(config), dim=config.model.embed_dim)
 
 
 def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from typing import Iterator
 
 from jaxdl.errors import JaxdlError
@@ -44,6 +45,17 @@ def read_holder(workdir: str) -> dict:
             return json.load(f)
     except (OSError, ValueError):
         return {}
+
+
+def _holder_once_written(workdir: str, wait: float = 2.0) -> dict:
+    """The holder's record; a run that has just taken the lock writes it a moment
+    after its flock, so an empty or unreadable record is read again for ``wait`` s."""
+    deadline = time.monotonic() + wait
+    holder = read_holder(workdir)
+    while "pid" not in holder and time.monotonic() < deadline:
+        time.sleep(0.02)
+        holder = read_holder(workdir)
+    return holder
 
 
 def _describe(holder: dict) -> str:
@@ -74,7 +86,7 @@ def acquire(workdir: str) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = read_holder(workdir)
+            holder = _holder_once_written(workdir)
             raise WorkdirLockedError(
                 f"workdir {workdir!r} is in use by another run ({_describe(holder)}; lock "
                 f"file {path}). Wait for it to finish, stop it, or choose another --workdir.")

@@ -14,10 +14,10 @@ import fault_runs
 from fault_runs import TMP_MARKER
 from image_folder_files import write_split_folders
 
-STEPS = 48
+STEPS = 96  # long enough that three kills land before the end on an idle machine
 # (kind, seconds to wait after the event): after a finished checkpoint lands
 # mid-training; "during_save" the moment orbax's temporary directory appears.
-KILL_POINTS = [("after_save", 0.3), ("during_save", 0.0), ("after_save", 0.05)]
+KILL_POINTS = [("after_save", 0.05), ("during_save", 0.0), ("after_save", 0.0)]
 
 
 def overrides(root) -> list[str]:

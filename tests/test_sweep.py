@@ -119,8 +119,8 @@ def test_failing_subrun_stops_the_sweep_naming_its_log(tmp_path):
     ("train.batch_size=32,abc", "config key 'train.batch_size' got 'abc' (command-line flag "
                                 "'--grid=train.batch_size=32,abc'); expected an integer, like "
                                 "its default 32"),
-    ("optimizer.nesterov=true,maybe", "--grid values --config.optimizer.nesterov=maybe: flag "
-                                      "--config.optimizer.nesterov=maybe: ('Non-boolean argument"),
+    ("optimizer.nesterov=true,maybe", "config key 'optimizer.nesterov' got 'maybe' (command-line "
+                                      "flag '--grid=optimizer.nesterov=true,maybe'); expected a bool"),
     ("optimizer.name=adam,sgdd", "config.optimizer.name='sgdd'; expected one of"),
     ("seed=0,1", "seeds are swept with --seeds"),
 ])

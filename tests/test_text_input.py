@@ -14,6 +14,7 @@ from jaxdl.data.text import Vocab, tokenize
 from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext
 from jaxdl.errors import DataError
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
+from jaxdl.recipes.text import load_labelled_splits, load_tagged
 
 CONLLU = ("# sent_id = 1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
           "# sent_id = 2\n1\tCafé\tcafé\tNOUN\tNN\t_\t0\troot\t_\t_\n\n")
@@ -64,9 +65,9 @@ def test_the_encoding_key_reaches_the_readers(tmp_path):
     config = classifier.get_config()
     config.data.train, config.data.test = str(tmp_path / "train.txt"), str(tmp_path / "test.txt")
     with pytest.raises(DataError, match=r"train.txt:1: byte offset \d+ .* is not valid utf-8"):
-        classifier.load_splits(config)
+        load_labelled_splits(config.data)
     config.data.encoding = "latin-1"
-    (train_sentences, _), _ = classifier.load_splits(config)
+    (train_sentences, _), _ = load_labelled_splits(config.data)
     assert train_sentences[0] == ["a", "süß", "film"]
 
     lm = load_experiment("language_model")
@@ -83,7 +84,7 @@ def test_the_encoding_key_reaches_the_readers(tmp_path):
     config = tagger.get_config()
     config.data.train = config.data.test = str(tmp_path / "tags.conllu")
     config.data.encoding = "latin-1"
-    train, _ = tagger.load_tagged(config)
+    train, _ = load_tagged(config.data)
     assert train[1] == [("Café", "NOUN")]
 
 
