@@ -1,11 +1,41 @@
-"""The one-line report of a run stopped by Ctrl-C: where it stopped, how to go on."""
+"""Ctrl-C for a run: stop at the next step boundary, then one line saying where and how to go on.
+
+``python -m jaxdl.run`` installs ``stop_at_next_boundary_on_sigint``: the first
+Ctrl-C only sets a flag, which `fit` reads after each dispatch (``raise_if_requested``)
+and answers with ``KeyboardInterrupt`` there — so the interrupt never lands inside
+orbax's or JAX's own threads and event loops, which may swallow it. A second Ctrl-C
+interrupts at once. Without the handler (a notebook), Ctrl-C behaves as Python's.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 
 from jaxdl.train.run_identity import finished_checkpoint_steps
+
+
+_requested = threading.Event()
+
+
+def _on_sigint(signum, frame) -> None:
+    if _requested.is_set():
+        raise KeyboardInterrupt
+    _requested.set()
+
+
+def stop_at_next_boundary_on_sigint() -> None:
+    """Make the first Ctrl-C (SIGINT) stop the run at its next step boundary."""
+    _requested.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
+
+
+def raise_if_requested() -> None:
+    """``KeyboardInterrupt`` if Ctrl-C was pressed since the handler was installed."""
+    if _requested.is_set():
+        raise KeyboardInterrupt
 
 
 def _last_logged_step(metrics_path: str) -> int | None:

@@ -17,7 +17,7 @@ from jaxdl.config import flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.config_schema import validate_config
 from jaxdl.experiment_file import load_experiment
-from jaxdl.interruption import interrupted_message
+from jaxdl.interruption import interrupted_message, stop_at_next_boundary_on_sigint
 from jaxdl.recipes.report import final_report
 from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
 from jaxdl.workdir_lock import hold_workdir
@@ -107,6 +107,7 @@ def run_experiment(module, config, workdir: str) -> dict | None:
     with hold_workdir(workdir, enabled=jax.process_index() == 0):
         try:
             prepare_workdir(workdir, config)
+            stop_at_next_boundary_on_sigint()
             start = time.time()
             summary = module.run(config, workdir)
         except KeyboardInterrupt:

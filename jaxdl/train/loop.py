@@ -25,6 +25,7 @@ from jaxdl import distributed
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import TrainSource
 from jaxdl.errors import NonFiniteError
+from jaxdl.interruption import raise_if_requested
 from jaxdl.metrics import compute_metrics
 from jaxdl.ops import scan_policy
 from jaxdl.train.checkpoint import Checkpointer
@@ -206,6 +207,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
             step += k
             profiler.after_dispatch(step, state)
             bar.update(k)
+            raise_if_requested()  # Ctrl-C under jaxdl.run: stop between dispatches
             if step != boundary:
                 continue
             if step % tc.log_every == 0 or step == total or (
