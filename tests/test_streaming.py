@@ -19,12 +19,8 @@ def tiny_config(root, **data):
     config.data.image_size = 8
     config.data.update(data)
     config.model = dict(name="small_cnn", hidden=16, dropout=0.0)
-    config.train.batch_size = 6
-    config.train.num_steps = 8
-    config.train.steps_per_loop = 2
-    config.train.log_every = 4
-    config.train.eval_batch_size = 4
-    config.train.progress_bar = False
+    config.train.update(batch_size=6, num_steps=8, steps_per_loop=2, log_every=4,
+                        eval_batch_size=4, progress_bar=False)
     return config
 
 
@@ -64,12 +60,8 @@ def test_vision_recipe_streams_with_data_source_stream():
         config.data.source = source
         config.data.workers = 1
         config.model.hidden = 16
-        config.train.num_steps = 4
-        config.train.steps_per_loop = 2
-        config.train.log_every = 2
-        config.train.eval_every = 0
-        config.train.eval_train = False
-        config.train.progress_bar = False
+        config.train.update(num_steps=4, steps_per_loop=2, log_every=2, eval_every=0,
+                            eval_train=False, progress_bar=False)
         runs[source] = load_experiment("cnn_digits").run(config, None)
     assert runs["stream"]["params_sha256"] == runs["arrays"]["params_sha256"]
     assert runs["stream"]["metrics"]["test"] == runs["arrays"]["metrics"]["test"]
