@@ -29,6 +29,22 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// Which kind of id, if any, is not a row of a `vocab`-row table: checked before
+// any read, so a bad id is an error rather than a read outside the table.
+const char* IdOutsideVocabulary(const int32_t* centre, int64_t centres, const int32_t* context,
+                                int64_t contexts, const int32_t* noise, int64_t negatives,
+                                int64_t vocab) {
+  auto outside = [vocab](const int32_t* ids, int64_t count) {
+    for (int64_t i = 0; i < count; ++i)
+      if (ids[i] < 0 || ids[i] >= vocab) return true;
+    return false;
+  };
+  if (outside(context, contexts)) return "a context id is outside the vocabulary";
+  if (outside(centre, centres)) return "a centre id is outside the vocabulary";
+  if (outside(noise, negatives)) return "a negative id is outside the vocabulary";
+  return nullptr;
+}
+
 constexpr float kMaxExp = 6.0f;  // word2vec.c's sigmoid table range
 
 // sigmoid(x) as word2vec.c's table gives it (0 or 1 beyond ±kMaxExp), and
@@ -148,12 +164,9 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
   const float* mask = context_mask.typed_data();
   const float* noise_mask = negative_mask.typed_data();
   const float lr = learning_rate.typed_data()[0];
-  for (int64_t i = 0; i < batch * window; ++i)
-    if (context[i] < 0 || context[i] >= vocab) return jaxdl::Invalid(kKernel, "a context id is outside the vocabulary");
-  for (int64_t i = 0; i < batch; ++i)
-    if (centre[i] < 0 || centre[i] >= vocab) return jaxdl::Invalid(kKernel, "a centre id is outside the vocabulary");
-  for (int64_t i = 0; i < batch * noise; ++i)
-    if (noise_ids[i] < 0 || noise_ids[i] >= vocab) return jaxdl::Invalid(kKernel, "a negative id is outside the vocabulary");
+  if (const char* bad = IdOutsideVocabulary(centre, batch, context, batch * window, noise_ids,
+                                             batch * noise, vocab))
+    return jaxdl::Invalid(kKernel, bad);
 
   // Phase 1, per centre, from the old tables only. Buffers start uninitialised:
   // ScoreCentre zeroes its centre's sums and writes every unmasked pair's error.
@@ -265,12 +278,9 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
   const float* mask = context_mask.typed_data();
   const float* noise_mask = negative_mask.typed_data();
   const float lr = learning_rate.typed_data()[0];
-  for (int64_t i = 0; i < batch * window; ++i)
-    if (context[i] < 0 || context[i] >= vocab) return jaxdl::Invalid(kSequential, "a context id is outside the vocabulary");
-  for (int64_t i = 0; i < batch; ++i)
-    if (centre[i] < 0 || centre[i] >= vocab) return jaxdl::Invalid(kSequential, "a centre id is outside the vocabulary");
-  for (int64_t i = 0; i < negatives.element_count(); ++i)
-    if (noise[i] < 0 || noise[i] >= vocab) return jaxdl::Invalid(kSequential, "a negative id is outside the vocabulary");
+  if (const char* bad = IdOutsideVocabulary(centre, batch, context, batch * window, noise,
+                                             negatives.element_count(), vocab))
+    return jaxdl::Invalid(kSequential, bad);
   float* in = new_inputs->typed_data();
   float* out = new_outputs->typed_data();
   if (in != inputs.typed_data()) std::memcpy(in, inputs.typed_data(), vocab * dim * sizeof(float));
