@@ -11,8 +11,10 @@ head) on fastText files ``config.data.train/test`` or the embedded labelled
 sentences, with 5, 10, 20, 50 and all labels per class × seeds, in three modes
 (Kim 2014's names): ``random`` (embedding initialised at random), ``static`` (set
 from the word vectors and frozen) and ``non_static`` (set from them and
-fine-tuned). Words missing from the word vectors keep their random rows. The
-sweep is ``jaxdl.recipes.transfer_sweep``; results in docs/TRANSFER_RESULTS.md.
+fine-tuned), beside ``tfidf_logreg`` and probes on pooled word vectors on the same
+labels. ``config.downstream.rule``: ``"fixed"`` (``num_steps`` at every budget) or
+``"few_label"`` (``jaxdl.recipes.few_label``). Words missing from the word vectors
+keep their random rows. Results in docs/TRANSFER_RESULTS.md.
 
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
@@ -28,7 +30,7 @@ from ml_collections import ConfigDict
 from jaxdl.config import default_config
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import few_label, sentence_baselines, transfer_sweep as sweep
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
 from jaxdl.train.checkpoint import has_checkpoint
@@ -55,7 +57,8 @@ def get_config() -> ConfigDict:
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
     config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, sweep.ALL_LABELS),
-                             seeds=(0, 1, 2), num_steps=300, eval_every=50)
+                             seeds=(0, 1, 2), num_steps=300, eval_every=50, rule="fixed",
+                             few_label=few_label.FewLabelRule().as_dict())
     return config
 
 
@@ -89,11 +92,19 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                            corpus={"sentences": len(sentences), "tokens": corpus.raw_words,
                                    "vocab_size": len(corpus.words)})
 
+    rule = few_label.downstream_rule(config.downstream)
+    baselines = sentence_baselines.SentenceBaselines(
+        train_split[0], data.train.arrays["y"], test_split[0], data.test.arrays["y"],
+        vectors_path, corpus=lambda: pretraining_corpus(config, test_split[0]))
+
     def configure(sub: ConfigDict) -> None:
-        sub.transfer.init_from = "" if sub.mode == "random" else vectors_path
+        sub.transfer.init_from = "" if sub.mode in ("random", "tfidf_logreg") else vectors_path
         sub.transfer.frozen = ("^embed/",) if sub.mode == "static" else ()
+        few_label.apply_rule(sub, rule, baselines.pool_y)
 
     def downstream_fn(sub: ConfigDict, sub_dir: str) -> dict:
+        if sub.mode in sentence_baselines.MODES:
+            return baselines.run(sub, sub_dir)
         m = sub.model
         model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                               cell="lstm", pooling="mean", dropout=m.dropout,
@@ -109,8 +120,9 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         configure=configure, downstream_fn=downstream_fn)
     table, markdown, headline = sweep.table_report(
         workdir, results, baseline="random", pool_per_class=len(data.train) / len(data.classes),
-        heading=f"Test accuracy after {config.downstream.num_steps} steps (word2vec vs random "
-                "embeddings)", plot_title="LSTM classifier: word2vec vs random embeddings")
+        heading=f"Test accuracy {few_label.schedule_phrase(config.downstream)} (word2vec vs "
+                "random embeddings)",
+        plot_title="LSTM classifier: word2vec vs random embeddings")
     return sweep.sweep_summary(
         config, results, table, markdown, headline=headline,
         metrics={"word2vec": pretrain["corpus"]}, classes=data.classes,
