@@ -148,6 +148,11 @@ def test_tfidf_mode_fits_exactly_the_lstm_runs_labelled_examples(tmp_path):
     assert set(baseline) >= {"experiment", "metrics", "params_sha256", "num_params", "steps", "seed",
                              "mode", "labels_per_class", "train_examples"}
     assert ngrams(["a", "b", "c"]) == ["a", "b", "c", "a b", "b c"]
+    fixed = sub_config(5, seed=2, mode="tfidf_logreg")  # no rule: every drawn label, fixed C
+    summary = tfidf_logreg_run(sentences, labels, sentences[:8], labels[:8], fixed, None)
+    assert summary["selected"] == {"C": few_label.FewLabelRule().fixed_C, "val": None}
+    assert summary["labelled"] == few_label.indices_digest(draw_k_per_class(labels, 5, 2), [])
+    assert list(summary["metrics"]) == ["test"]
 
 
 def test_sif_pooling_equals_a_numpy_hand_computation():
@@ -171,6 +176,15 @@ def test_sif_pooling_equals_a_numpy_hand_computation():
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     mean = pooled_probe.mean_features(vectors)([["cat", "sat", "nope"], ["nope"]])
     np.testing.assert_allclose(mean, [[0.5, 1.5, 0.5], [0.0, 0.0, 0.0]])
+    sentences = [["the", "cat"], ["sat", "mat"], ["cat", "cat"], ["mat"]] * 3
+    labels = np.array([0, 1, 0, 1] * 3)
+    for rule in (None, few_label.FewLabelRule()):  # fixed: no val rows to featurize
+        config = sub_config(3, mode="w2v_sif_probe")
+        few_label.apply_rule(config, rule, labels)
+        summary = pooled_probe.pooled_probe_run(pooled_probe.sif_features(vectors, counts, sentences),
+                                                sentences, labels, sentences, labels, config, None)
+        assert summary["labelled"]["val"] == (0 if rule is None else 2)
+        assert 0.0 <= summary["metrics"]["test"]["accuracy"] <= 1.0
 
 
 def test_transfer_text_rerun_gives_the_identical_table(tmp_path):

@@ -121,8 +121,8 @@ def pooled_probe_run(features: Features, sentences: Sequence[Sequence[str]], lab
     def featurize(train, val, test):
         x_train = features(train)
         scaler = StandardScaler().fit(x_train)
-        return tuple(scaler.transform(x) if len(x) else x
-                     for x in (x_train, features(val).reshape(len(val), -1), features(test)))
+        x_val = features(val) if len(val) else np.zeros((0, x_train.shape[1]))
+        return tuple(scaler.transform(x) if len(x) else x for x in (x_train, x_val, features(test)))
 
     return logistic_regression_run(featurize, sentences, labels, test_sentences, test_labels,
                                    config, workdir, **extra)

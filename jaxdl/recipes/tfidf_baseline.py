@@ -29,12 +29,15 @@ def tfidf_features(train: Sequence[Sequence[str]], *others: Sequence[Sequence[st
     """TF-IDF matrices (sparse ``[n, V]``) of token lists, fitted on ``train``.
 
     Returns:
-      ``(X_train, *X_others)``; n-grams never seen in ``train`` are dropped.
+      ``(X_train, *X_others)``; n-grams never seen in ``train`` are dropped; an empty
+      list gives a ``[0, V]`` matrix.
     """
+    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     vectorizer = TfidfVectorizer(analyzer=ngrams, sublinear_tf=True)
     x_train = vectorizer.fit_transform(train)
-    return (x_train, *(vectorizer.transform(o) for o in others))
+    empty = sparse.csr_matrix((0, x_train.shape[1]))  # scikit-learn refuses to transform no rows
+    return (x_train, *(vectorizer.transform(o) if len(o) else empty for o in others))
 
 
 def tfidf_logreg_run(sentences: Sequence[Sequence[str]], labels: np.ndarray,
