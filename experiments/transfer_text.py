@@ -11,10 +11,9 @@ head) on fastText files ``config.data.train/test`` or the embedded labelled
 sentences, with 5, 10, 20, 50 and all labels per class × seeds, in three modes
 (Kim 2014's names): ``random`` (embedding initialised at random), ``static`` (set
 from the word vectors and frozen) and ``non_static`` (set from them and
-fine-tuned), beside ``tfidf_logreg`` and probes on pooled word vectors on the same
-labels. ``config.downstream.rule``: ``"fixed"`` (``num_steps`` at every budget) or
-``"few_label"`` (``jaxdl.recipes.few_label``). Words missing from the word vectors
-keep their random rows. Results in docs/TRANSFER_RESULTS.md.
+fine-tuned; words the vectors lack keep random rows), beside ``tfidf_logreg`` and
+pooled-vector probes on the same labels. ``downstream.rule``: ``"fixed"`` (``num_steps``
+at every budget) or ``"few_label"`` (``jaxdl.recipes.few_label``). docs/TRANSFER_RESULTS.md.
 
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
@@ -40,7 +39,7 @@ from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
 from jaxdl.workdir import fit_summary
 
-MODES = ("random", "static", "non_static")
+MODES = ("random", "static", "non_static", *sentence_baselines.MODES)
 PRETRAIN_CHECKPOINT_EVERY = 160  # steps (ten dispatches of 16), so a killed pretraining resumes
 
 
