@@ -45,6 +45,10 @@ def test_the_rule_gives_its_stated_settings():
     assert sub.model.dropout == 0.5
     assert (sub.train.early_stopping_metric, sub.train.early_stopping_patience) == ("val/accuracy", 12)
     assert few_label.rule_of(sub) == rule
+    one = sub_config(1)  # k = 1: nothing to hold out, the minimum step count
+    few_label.apply_rule(one, rule, labels)
+    assert one.train.num_steps == 200
+    assert len(few_label.labelled_split(labels, 1, 0, rule)[1]) == 0
     untouched = sub_config(5)
     few_label.apply_rule(untouched, None, labels)
     assert untouched.to_dict() == sub_config(5).to_dict() and few_label.rule_of(untouched) is None
