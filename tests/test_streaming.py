@@ -48,8 +48,7 @@ def test_streamed_run_ends_with_the_in_memory_runs_parameters(tmp_path, workers,
                                         worker_mode=mode), None)
     assert stream["params_sha256"] == memory["params_sha256"]
     assert stream["steps"] == memory["steps"] == 8
-    for name, value in memory["metrics"]["test"].items():
-        assert stream["metrics"]["test"][name] == pytest.approx(value, rel=1e-5), name
+    assert stream["metrics"]["test"] == memory["metrics"]["test"]  # streamed eval in fit
     assert stream["data"]["skipped_examples"] == 0
 
 
