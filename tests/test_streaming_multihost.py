@@ -1,14 +1,18 @@
 """Two processes on 127.0.0.1 train one streamed image-folder run: each opens only
 its own half of every global batch's files, and the parameters match the
-one-process run within float tolerance (the gradient mean is summed in another order)."""
+one-process run within float tolerance (the gradient mean is summed in another order).
+The checkpoints the two processes wrote restore in one process: the last one to the
+very parameters, the middle one to resume and finish the run alone."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import shutil
 
 import numpy as np
+import pytest
 
 from image_folder_files import write_image_folder
 from jaxdl.data.sources import step_indices
@@ -74,7 +78,10 @@ def run(config, workdir):
 '''
 
 
-def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The two-process run and the one-process reference, and a loader of the experiment."""
+    tmp_path = tmp_path_factory.mktemp("stream_mh")
     root = write_image_folder(tmp_path / "train", per_class=8, size=8)
     config_path = str(tmp_path / "stream_mh.py")
     with open(config_path, "w") as f:
@@ -88,7 +95,11 @@ def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
     os.makedirs(single)
     module.run(module.get_config(), single)
     _wait(procs, two)
+    return {"root": root, "two": two, "single": single, "module": module, "tmp": tmp_path}
 
+
+def test_two_processes_each_read_their_half_and_match_one_process(runs):
+    root, two, single = runs["root"], runs["two"], runs["single"]
     paths = sorted(str(p) for p in root.rglob("*.png"))  # the folder's order: class, file
     halves = [json.load(open(os.path.join(two, f"opened-{i}.json"))) for i in range(2)]
     for rank, seen in enumerate(halves):
@@ -104,3 +115,37 @@ def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
         np.testing.assert_allclose(two_params[name], single_params[name], rtol=1e-4,
                                    atol=1e-5, err_msg=name)
     assert json.load(open(os.path.join(two, "summary.json")))["processes"] == 2
+
+
+def _copy_of_two(runs, name: str, drop_steps=()) -> str:
+    workdir = str(runs["tmp"] / name)
+    shutil.copytree(runs["two"], workdir)
+    for step in drop_steps:
+        shutil.rmtree(os.path.join(workdir, "checkpoints", str(step)))
+    return workdir
+
+
+def test_the_two_process_checkpoint_restores_in_one_process_to_the_same_params(runs):
+    steps = [n for n in os.listdir(os.path.join(runs["two"], "checkpoints")) if n.isdigit()]
+    assert sorted(steps) == ["4", "8"]
+    workdir = _copy_of_two(runs, "restored")  # its newest checkpoint is the last step: no training
+    runs["module"].run(runs["module"].get_config(), workdir)
+    restored, written = _params(workdir), _params(runs["two"])
+    assert sorted(restored) == sorted(written)
+    for name in written:
+        np.testing.assert_array_equal(restored[name], written[name], err_msg=name)
+
+
+def test_one_process_resumes_the_two_process_run_from_its_checkpoint(runs):
+    workdir = _copy_of_two(runs, "resumed", drop_steps=(8,))  # resumes at step 4
+    runs["module"].run(runs["module"].get_config(), workdir)
+    # Alone, it decoded whole batches of 6 from step 4 on (plus read-ahead), nothing before.
+    paths = sorted(str(p) for p in runs["root"].rglob("*.png"))
+    seen = json.load(open(os.path.join(workdir, "opened-0.json")))
+    steps = len(seen) // 6
+    assert len(seen) % 6 == 0 and 4 <= steps <= 8, len(seen)
+    assert seen == [paths[i] for s in range(4, 4 + steps) for i in step_indices(0, 24, 6, s, 1)[0]]
+    resumed, single = _params(workdir), _params(runs["single"])
+    for name in single:
+        np.testing.assert_allclose(resumed[name], single[name], rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
