@@ -4,7 +4,8 @@
 Images (grayscale or colour, any size) are decoded with Pillow and resized to
 `data.image_size` (`data.resize`: "stretch" or "crop"). `data.source="stream"`
 (the default here) reads them from disk on host workers every step
-(`data.workers`, `data.worker_mode`, `data.prefetch`) and evaluates `test/`
+(`data.workers`, `data.worker_mode`, `data.prefetch`; `data.cache_mb` keeps
+decoded training images in memory up to that size) and evaluates `test/`
 batch by batch at `train.eval_every` and at the end; `"arrays"` decodes the
 splits into memory first. Both give the same batches, so the same parameters.
 The model is the tutorial CNN at 32x32, or `small_cnn` at any even size.
@@ -33,6 +34,7 @@ def get_config():
     config.experiment = "imagefolder_cnn"
     config.data = ml_collections.ConfigDict(dict(
         dir="data/images", source="stream", workers=2, worker_mode="threads", prefetch=2,
+        cache_mb=0,
         image_size=32, channels=3, resize="stretch", skip_bad=False,
         normalize_mean=(), normalize_std=(), crop_padding=0, flip=False))
     config.model = dict(name="tutorial_cnn", hidden=128, dropout=0.0)
