@@ -23,7 +23,10 @@ a fixed number of batches after a warm-up, alternating, in one process; goal
 ratio ≥ 1.0; and (2) the share of step time a ``fit`` of the tutorial CNN
 (``experiments/imagefolder_cnn``) with ``data.source=stream`` waits inside
 ``source.step_inputs``, and its ms/step against the same run with
-``data.source=arrays``; goal < 5%. Without torch the torch rows are skipped.
+``data.source=arrays``; goal < 5% — with worker threads, worker processes, and
+threads with decoded examples cached (``data.cache_mb``; that row's share is
+also given from the second epoch on, when every example comes from the cache).
+Without torch the torch rows are skipped.
 """
 
 from __future__ import annotations
