@@ -11,7 +11,7 @@ from conftest import load_experiment, tiny_config
 from image_folder_files import write_split_folders
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sklearn_sets import load_sklearn
-from jaxdl.data.streamed_eval import EvalBatchLoader, StreamedSplit
+from jaxdl.data.streamed_eval import EvalBatchLoader, StreamedEval, StreamedSplit
 from jaxdl.data.streaming import ArraysRecords
 from jaxdl.errors import DataError
 from jaxdl.models.mlp import MLP
@@ -54,6 +54,15 @@ def test_streamed_split_in_fit_gives_the_in_memory_splits_metrics(workers):
     # Three periodic evaluations and the final one (computed again, logged once): every
     # example read once each; the last batch's padding copies a read example.
     assert len(records) % 100 and records.reads == 4 * len(records)
+
+
+def test_streamed_eval_outside_fit_gives_fits_final_metrics():
+    splits, info = load_sklearn("digits")
+    memory = _fit(ArrayDataset(splits["train"], name="train"),
+                  ArrayDataset(splits["test"], name="test"), info)
+    evaluator = StreamedEval(memory.model, task_lib.classification(),
+                             ArraysRecords(splits["test"]), 100, workers=2)
+    assert evaluator.run() == memory.metrics["test"]
 
 
 def test_eval_batch_loader_reads_only_its_rows_and_pads_past_the_end():

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from jaxdl.config import default_config
 from jaxdl.data.image_folder import ImageFolder
+from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit
@@ -31,6 +32,7 @@ from jaxdl.workdir import fit_summary
 import ml_collections
 
 ROOT = {root!r}
+TEST = {test!r}
 
 
 class CountingFolder(ImageFolder):
@@ -50,6 +52,8 @@ def get_config():
     c.train.num_steps = 8
     c.train.steps_per_loop = 2
     c.train.log_every = 4
+    c.train.eval_every = 4
+    c.train.eval_batch_size = 4
     c.train.eval_train = False
     c.train.progress_bar = False
     c.checkpoint.every_steps = 4
@@ -59,17 +63,22 @@ def get_config():
 def run(config, workdir):
     folder = CountingFolder(ROOT, image_size=8)
     folder.seen = []
+    test = CountingFolder(TEST, image_size=8)
+    test.seen = []
     model = build_model(ml_collections.ConfigDict(config.model), num_classes=3,
                         image_shape=(8, 8, 3), seed=config.seed)
     source = StreamingSource.from_config(folder, config)
     try:
         result = fit(model, image_task(ml_collections.ConfigDict(dict(
             normalize_mean=(), normalize_std=(), crop_padding=0, flip=False)), 3),
-                     source, config=config, workdir=workdir)
+                     source, eval_data={{"test": StreamedSplit(test)}}, config=config,
+                     workdir=workdir)
     finally:
         source.close()
     with open(os.path.join(workdir, f"opened-{{jax.process_index()}}.json"), "w") as f:
         json.dump(folder.seen, f)
+    with open(os.path.join(workdir, f"opened-test-{{jax.process_index()}}.json"), "w") as f:
+        json.dump(test.seen, f)
     if jax.process_index() == 0:
         flat = jax.tree_util.tree_flatten_with_path(jax.device_get(result.state.params))[0]
         np.savez(os.path.join(workdir, "params.npz"),
@@ -83,9 +92,10 @@ def runs(tmp_path_factory):
     """The two-process run and the one-process reference, and a loader of the experiment."""
     tmp_path = tmp_path_factory.mktemp("stream_mh")
     root = write_image_folder(tmp_path / "train", per_class=8, size=8)
+    test = write_image_folder(tmp_path / "test", per_class=3, size=8, seed=1)
     config_path = str(tmp_path / "stream_mh.py")
     with open(config_path, "w") as f:
-        f.write(EXPERIMENT.format(root=str(root)))
+        f.write(EXPERIMENT.format(root=str(root), test=str(test)))
     two = str(tmp_path / "two")
     procs = _start_pair(config_path, two)
     spec = importlib.util.spec_from_file_location("stream_mh_reference", config_path)
@@ -93,9 +103,10 @@ def runs(tmp_path_factory):
     spec.loader.exec_module(module)
     single = str(tmp_path / "single")
     os.makedirs(single)
-    module.run(module.get_config(), single)
+    summary = module.run(module.get_config(), single)
     _wait(procs, two)
-    return {"root": root, "two": two, "single": single, "module": module, "tmp": tmp_path}
+    return {"root": root, "test": test, "two": two, "single": single, "module": module,
+            "tmp": tmp_path, "single_summary": summary}
 
 
 def test_two_processes_each_read_their_half_and_match_one_process(runs):
@@ -115,6 +126,21 @@ def test_two_processes_each_read_their_half_and_match_one_process(runs):
         np.testing.assert_allclose(two_params[name], single_params[name], rtol=1e-4,
                                    atol=1e-5, err_msg=name)
     assert json.load(open(os.path.join(two, "summary.json")))["processes"] == 2
+
+
+def test_two_processes_evaluate_a_streamed_split_each_reading_its_rows(runs):
+    # 9 test images, batches of 4 split over 2 processes: rows [0, 2) and [2, 4) of
+    # batches 0..2; past the end a process pads with the split's last image (8).
+    paths = sorted(str(p) for p in runs["test"].rglob("*.png"))
+    wanted = {0: [0, 1, 4, 5, 8], 1: [2, 3, 6, 7, 8]}
+    for rank, indices in wanted.items():
+        seen = json.load(open(os.path.join(runs["two"], f"opened-test-{rank}.json")))
+        assert seen == [paths[i] for i in indices] * 3  # at steps 4 and 8, and the final one
+    two = json.load(open(os.path.join(runs["two"], "summary.json")))["metrics"]["test"]
+    single = runs["single_summary"]["metrics"]["test"]
+    assert sorted(two) == sorted(single)
+    for name, value in single.items():
+        np.testing.assert_allclose(two[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def _copy_of_two(runs, name: str, drop_steps=()) -> str:

@@ -13,6 +13,7 @@ processes each reads only the rows of every batch its devices hold.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterator
 
 import grain
@@ -98,12 +99,13 @@ class StreamedSplit:
             EvalBatchLoader(self.records, batch_size, lo, hi)).to_iter_dataset(
             grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads * self.prefetch)))
 
-    def stats(self, eval_step: Callable, params, model_state, batch_size: int,
+    def stats(self, eval_step_for: Callable, params, model_state, batch_size: int,
               mesh: jax.sharding.Mesh):
         """Summed statistics of every example, on the device.
 
         Args:
-          eval_step: ``make_eval_step(graphdef, task, streamed_eval_batch, None)``.
+          eval_step_for: ``sharding -> make_eval_step(graphdef, task,
+            streamed_eval_batch, sharding)``, cached (one compilation per layout).
           params, model_state: the model's variables.
           batch_size: examples per batch (``min(eval_batch_size, len(split))``).
           mesh: batches are split over its ``data`` axis when ``batch_size``
@@ -112,6 +114,7 @@ class StreamedSplit:
         sharding = (distributed.batch_sharding(mesh) if batch_size % mesh.shape["data"] == 0
                     else distributed.replicated(mesh))
         rows = local_rows(sharding, (batch_size,), axis=0)
+        eval_step = eval_step_for(sharding)
         total = None
         for local in self.batches(batch_size, rows):
             if jax.process_count() == 1:
@@ -145,9 +148,17 @@ class StreamedEval:
         _, graphdef, self.params, self.model_state = split_model(model)
         self.metrics = task.all_metrics()
         self.mesh = mesh or distributed.make_mesh(1, 1)
-        self._step = make_eval_step(graphdef, task, streamed_eval_batch, None)
+        self._step_for = streamed_eval_steps(graphdef, task)
 
     def run(self) -> dict[str, float]:
         """``{metric: value}`` over the whole split (masked padding excluded)."""
         return compute_metrics(self.metrics, self.split.stats(
-            self._step, self.params, self.model_state, self.batch_size, self.mesh))
+            self._step_for, self.params, self.model_state, self.batch_size, self.mesh))
+
+
+def streamed_eval_steps(graphdef: nnx.GraphDef, task: Task) -> Callable:
+    """``sharding -> eval step`` for ``StreamedSplit.stats``: ``make_eval_step`` fed whole
+    batches already laid out by ``sharding``, one per layout (the same per-batch
+    evaluation in-memory splits get on CPU)."""
+    return functools.lru_cache(maxsize=None)(
+        functools.partial(make_eval_step, graphdef, task, streamed_eval_batch))

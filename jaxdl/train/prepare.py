@@ -21,7 +21,7 @@ from jaxdl import distributed
 from jaxdl.config import validate_core
 from jaxdl.data.arrays import ArrayDataset, gather_eval_batch
 from jaxdl.data.sources import TrainSource, as_train_source
-from jaxdl.data.streamed_eval import StreamedSplit, streamed_eval_batch
+from jaxdl.data.streamed_eval import StreamedSplit, streamed_eval_steps
 from jaxdl.optim import make_optimizer
 from jaxdl.ops import scan_policy
 from jaxdl.train import step as step_lib
@@ -56,8 +56,8 @@ class Prepared:
         and after training.
       eval_arrays: split name -> its device arrays (in-memory splits only).
       ema_decay: ``config.train.ema_decay`` (0: no EMA of the parameters).
-      streamed_eval_fn: for ``StreamedSplit``s, ``(params, model_state, {}, [fields],
-        [mask]) -> stats`` of one placed batch ``[b, ...]``; None without one.
+      streamed_eval_fn: for ``StreamedSplit``s, ``sharding -> eval step`` taking one
+        placed batch ``[b, ...]`` (``streamed_eval_steps``); None without one.
     """
 
     mesh: jax.sharding.Mesh
@@ -139,10 +139,8 @@ def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
                                       scan_batches=scan_policy.eval_batches_scannable())
     eval_arrays = {name: ds.device_arrays(replicated) for name, ds in eval_data.items()
                    if not isinstance(ds, StreamedSplit)}
-    streamed_eval_fn = None
-    if len(eval_arrays) < len(eval_data):
-        # The same per-batch evaluation as in-memory splits get on CPU, fed whole batches.
-        streamed_eval_fn = step_lib.make_eval_step(graphdef_eval, task, streamed_eval_batch)
+    streamed_eval_fn = (streamed_eval_steps(graphdef_eval, task)
+                        if len(eval_arrays) < len(eval_data) else None)
     return Prepared(mesh=mesh, source=source, total_steps=total, graphdef_eval=graphdef_eval,
                     tx=tx, state=state, state_shardings=shardings, replicated=replicated,
                     input_sharding=input_sharding, step_fn=step_fn, loop_fn=loop_fn,
