@@ -1,4 +1,4 @@
-"""The IDX and fastText readers through the streamed path: record sources that read one
+"""The IDX, CIFAR and fastText readers through the streamed path: record sources that read one
 example at a time give exactly the arrays the in-memory readers build, so the same
 batches (and a gzip file cut short or a bad line is the same DataError)."""
 
@@ -9,8 +9,10 @@ import gzip
 import numpy as np
 import pytest
 
-from formats import fasttext_line, random_mnist, write_mnist
+from formats import fasttext_line, make_tar_gz, random_mnist, write_mnist, write_random_cifar10
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.cifar import load_cifar
+from jaxdl.data.cifar_records import CifarRecords
 from jaxdl.data.idx import load_mnist
 from jaxdl.data.idx_records import MnistRecords
 from jaxdl.data.sequence_sets import classification_dataset
@@ -67,6 +69,30 @@ def test_mnist_records_refuse_a_truncated_file_and_a_cut_gzip(tmp_path):
                                         r"or truncated"):
         MnistRecords(tmp_path / "gz", "train", cache_dir=str(tmp_path / "cache"))
     assert not list((tmp_path / "cache").iterdir())  # nothing half-written is left
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_cifar_records_are_load_cifars_examples(tmp_path, archive):
+    directory, _ = write_random_cifar10(tmp_path / "data", per_batch=4)
+    path = make_tar_gz(directory, tmp_path / "cifar-10-python.tar.gz") if archive else directory
+    arrays = load_cifar(path)
+    for split in ("train", "test"):
+        records = CifarRecords(path, split, cache_dir=str(tmp_path / f"cache-{split}"))
+        assert len(records) == len(arrays[split]["y"]) == (20 if split == "train" else 4)
+        for i in range(len(records)):
+            np.testing.assert_array_equal(records[i]["x"], arrays[split]["x"][i])
+            assert records[i]["y"] == arrays[split]["y"][i]
+    _same_batches(CifarRecords(path, "train", cache_dir=str(tmp_path / "again")),
+                  arrays["train"])
+
+
+def test_cifar_records_name_a_corrupt_batch(tmp_path):
+    directory, _ = write_random_cifar10(tmp_path / "data", per_batch=2)
+    batch = directory / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:50])
+    with pytest.raises(DataError, match=r"data_batch_3: cannot unpickle"):
+        CifarRecords(directory, "train", cache_dir=str(tmp_path / "cache"))
+    assert not list((tmp_path / "cache").iterdir())  # no half-decoded split is left
 
 
 def _line(labels, words) -> str:
