@@ -52,8 +52,9 @@ def test_streamed_split_in_fit_gives_the_in_memory_splits_metrics(workers):
     assert [e["step"] for e in evals] == [10, 20, 30]
     assert evals == [e for e in memory.history if e["split"] == "test"]
     # Three periodic evaluations and the final one (computed again, logged once): every
-    # example read once each; the last batch's padding copies a read example.
-    assert len(records) % 100 and records.reads == 4 * len(records)
+    # example read once each; the last batch's padding copies a read example. Two more
+    # are read once by fit's checks before compiling.
+    assert len(records) % 100 and records.reads == 4 * len(records) + 2
 
 
 def test_streamed_eval_outside_fit_gives_fits_final_metrics():
@@ -79,6 +80,15 @@ def test_eval_batch_loader_reads_only_its_rows_and_pads_past_the_end():
     empty = EvalBatchLoader(records, 8, 6, 8)(2)
     np.testing.assert_array_equal(empty["y"], [21, 21])
     np.testing.assert_array_equal(empty["mask"], [0, 0])
+
+
+def test_a_streamed_split_that_does_not_fit_the_model_fails_before_compiling():
+    splits, info = load_sklearn("digits")
+    wrong = {"x": splits["test"]["x"][:, :10], "y": splits["test"]["y"]}
+    with pytest.raises(DataError, match=r"dataset 'val' field 'x' \(shape \[2, 10\] dtype "
+                                        r"float32\) does not fit the model MLP"):
+        _fit(ArrayDataset(splits["train"], name="train"),
+             StreamedSplit(ArraysRecords(wrong), name="val"), info)
 
 
 def test_an_empty_streamed_split_is_a_data_error():

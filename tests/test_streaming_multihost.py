@@ -135,7 +135,8 @@ def test_two_processes_evaluate_a_streamed_split_each_reading_its_rows(runs):
     wanted = {0: [0, 1, 4, 5, 8], 1: [2, 3, 6, 7, 8]}
     for rank, indices in wanted.items():
         seen = json.load(open(os.path.join(runs["two"], f"opened-test-{rank}.json")))
-        assert seen == [paths[i] for i in indices] * 3  # at steps 4 and 8, and the final one
+        # fit's checks read the first two; then evaluations at steps 4 and 8, and the final one.
+        assert seen == paths[:2] + [paths[i] for i in indices] * 3
     two = json.load(open(os.path.join(runs["two"], "summary.json")))["metrics"]["test"]
     single = runs["single_summary"]["metrics"]["test"]
     assert sorted(two) == sorted(single)

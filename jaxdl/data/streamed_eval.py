@@ -22,6 +22,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdl import distributed
+from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.streaming import RecordSource, local_rows
 from jaxdl.errors import DataError
 from jaxdl.metrics import add_stats, compute_metrics
@@ -83,6 +84,12 @@ class StreamedSplit:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def sample_dataset(self, size: int) -> ArrayDataset:
+        """The first ``size`` examples as an ``ArrayDataset`` (for ``fit``'s checks)."""
+        examples = [self.records[i] for i in range(min(size, len(self.records)))]
+        return ArrayDataset({k: np.stack([e[k] for e in examples]) for k in examples[0]},
+                            name=self.name)
 
     def batches(self, batch_size: int, rows: tuple[int, int] | None = None
                 ) -> Iterator[dict[str, np.ndarray]]:
