@@ -1,4 +1,4 @@
-"""The IDX, CIFAR and fastText readers through the streamed path: record sources that read one
+"""The IDX, CIFAR, fastText and CoNLL-U readers through the streamed path: record sources that read one
 example at a time give exactly the arrays the in-memory readers build, so the same
 batches (and a gzip file cut short or a bad line is the same DataError)."""
 
@@ -9,18 +9,20 @@ import gzip
 import numpy as np
 import pytest
 
-from formats import fasttext_line, make_tar_gz, random_mnist, write_mnist, write_random_cifar10
+from formats import (UD_ENGLISH_CONLLU, fasttext_line, make_tar_gz, random_mnist, write_mnist,
+                     write_random_cifar10)
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.cifar import load_cifar
 from jaxdl.data.cifar_records import CifarRecords
 from jaxdl.data.idx import load_mnist
 from jaxdl.data.idx_records import MnistRecords
-from jaxdl.data.sequence_sets import classification_dataset
+from jaxdl.data.sequence_sets import classification_dataset, tagging_dataset
 from jaxdl.data.sources import ArrayTrainSource
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_readers import read_fasttext
-from jaxdl.data.text_records import ClassificationEncoding, FastTextRecords
+from jaxdl.data.text_readers import read_conllu, read_fasttext
+from jaxdl.data.text_records import (ClassificationEncoding, ConlluRecords, FastTextRecords,
+                                     TaggingEncoding)
 from jaxdl.errors import DataError
 
 
@@ -147,3 +149,45 @@ def test_a_label_unseen_in_training_is_a_data_error_naming_it():
     encode = ClassificationEncoding(Vocab.build([["a"]]), ["pos"], max_len=3)
     with pytest.raises(DataError, match=r"label 'neg' is not among the 1 training classes"):
         encode("a", ["neg"])
+
+
+# The UD fixture (a multiword token, an empty node), CRLF endings, a sentence with no
+# syntactic word (only a range row: dropped, as load_tagged drops it), no final blank line.
+CONLLU = (UD_ENGLISH_CONLLU.replace("\n", "\r\n")
+          + "# sent_id = 4\n1-2\tdunno\t_\t_\t_\t_\t_\t_\t_\t_\n\n"
+          + "1\tLast\tlast\tADJ\tJJ\t_\t0\troot\t_\t_\n2\tone\tone\tNUM\tCD\t_\t1\tdep\t_\t_")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_conllu_records_are_load_taggeds_sentences_and_tagging_rows(tmp_path, gz):
+    path = tmp_path / ("train.conllu.gz" if gz else "train.conllu")
+    path.write_bytes(gzip.compress(CONLLU.encode()) if gz else CONLLU.encode())
+    want = [s for s in read_conllu(path) if s]
+    plain = ConlluRecords(path, cache_dir=str(tmp_path / "cache"))
+    assert len(plain) == len(want) == 4
+    assert [plain.words(i) for i in range(len(plain))] == want
+    vocab = Vocab.build([[w.lower() for w, _ in s] for s in want])
+    chars = Vocab.build([list(w) for s in want for w, _ in s])
+    tags = sorted({t for s in want for _, t in s})
+    arrays = tagging_dataset(want, vocab, tags, max_len=5, name="train", char_vocab=chars,
+                             max_word_len=4).arrays
+    encoded = ConlluRecords(path, TaggingEncoding(vocab, tags, max_len=5, char_vocab=chars,
+                                                  max_word_len=4),
+                            cache_dir=str(tmp_path / "cache"))
+    for i in range(len(encoded)):
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(encoded[i][key], value[i], err_msg=f"{key} {i}")
+    _same_batches(encoded, arrays, batch_size=2)
+
+
+def test_conllu_records_refuse_what_read_conllu_refuses(tmp_path):
+    bad_row = "1\tA\ta\tDET\n\n"
+    late_comment = "1\tA\ta\tDET\tDT\t_\t0\troot\t_\t_\n# late\n\n"
+    for name, text in (("row", bad_row), ("comment", late_comment)):
+        path = tmp_path / f"{name}.conllu"
+        path.write_text(text)
+        with pytest.raises(DataError) as memory:
+            read_conllu(path)
+        with pytest.raises(DataError) as streamed:
+            ConlluRecords(path)
+        assert str(streamed.value) == str(memory.value)
