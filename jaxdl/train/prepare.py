@@ -73,7 +73,7 @@ class Prepared:
     loop_fn: Callable
     arrays: Any
     eval_fn: Callable
-    eval_data: dict[str, ArrayDataset]
+    eval_data: dict[str, ArrayDataset | StreamedSplit]
     eval_arrays: dict[str, Any]
     ema_decay: float
     streamed_eval_fn: Callable | None = None
