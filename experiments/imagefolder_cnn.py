@@ -4,8 +4,10 @@
 Images (grayscale or colour, any size) are decoded with Pillow and resized to
 `data.image_size` (`data.resize`: "stretch" or "crop"). `data.source="stream"`
 (the default here) reads them from disk on host workers every step
-(`data.workers`, `data.worker_mode`, `data.prefetch`); `"arrays"` decodes the
-split into memory first. Both give the same batches, so the same parameters.
+(`data.workers`, `data.worker_mode`, `data.prefetch`; `data.cache_mb` keeps
+decoded training images in memory up to that size) and evaluates `test/`
+batch by batch at `train.eval_every` and at the end; `"arrays"` decodes the
+splits into memory first. Both give the same batches, so the same parameters.
 The model is the tutorial CNN at 32x32, or `small_cnn` at any even size.
 """
 
@@ -18,7 +20,7 @@ import ml_collections
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.image_folder import HostAugment, ImageFolder
-from jaxdl.data.streamed_eval import StreamedEval
+from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.errors import ConfigError
 from jaxdl.recipes.vision import build_model, image_task
@@ -32,6 +34,7 @@ def get_config():
     config.experiment = "imagefolder_cnn"
     config.data = ml_collections.ConfigDict(dict(
         dir="data/images", source="stream", workers=2, worker_mode="threads", prefetch=2,
+        cache_mb=0,
         image_size=32, channels=3, resize="stretch", skip_bad=False,
         normalize_mean=(), normalize_std=(), crop_padding=0, flip=False))
     config.model = dict(name="tutorial_cnn", hidden=128, dropout=0.0)
@@ -75,12 +78,12 @@ def run(config, workdir: str | None):
         source = StreamingSource.from_config(
             train, config,
             augment=HostAugment(data.crop_padding, data.flip) if host_augment else None)
+        test_split = StreamedSplit(test, workers=data.workers, prefetch=data.prefetch)
         try:
-            result = fit(model, task, source, config=config, workdir=workdir)
+            result = fit(model, task, source, eval_data={"test": test_split}, config=config,
+                         workdir=workdir)
         finally:
             source.close()
-        evaluator = StreamedEval(model, task, test, config.train.eval_batch_size)
-        result.metrics["test"] = evaluator.run()
         extra = {"skipped_examples": source.skipped}
     else:
         result = fit(model, task, ArrayDataset(train.to_arrays(), name="train"),

@@ -14,11 +14,20 @@ same vocabulary (`<unk>` included), scored on exactly the same held-out targets.
 The summary adds `samples`: text generated from `</s>` (a sentence start) at
 `config.sample.temperature`.
 
+`config.data.source="stream"` reads the corpus from disk in passes instead
+(count sentences, count training words, encode) into int32 id files under the
+workdir, and trains and evaluates from them chunk by chunk (`data.workers`,
+`data.worker_mode`, `data.prefetch`): the same split, vocabulary, batches and
+parameters as `"arrays"`, without holding the corpus.
+
 Expected (default word level): held-out perplexity ≈ 86 against the unigram's
 ≈ 327 (character level: ≈ 3.9 against ≈ 20.1). Details in docs/SEQUENCE_RESULTS.md.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
 
 import jax
 import numpy as np
@@ -27,7 +36,9 @@ from flax import nnx
 from jaxdl.config import check_choice, default_config
 from jaxdl.data.sequence_sets import (dataset_summary, language_model_dataset, split_in_blocks,
                                       token_stream, unigram_perplexity)
+from jaxdl.data.streaming import SOURCES
 from jaxdl.data.text import Vocab
+from jaxdl.data.token_chunks import language_model_streams
 from jaxdl.models.sequence import RNNLanguageModel
 from jaxdl.recipes.text import load_corpus, save_text_run
 from jaxdl.train.sequence_tasks import language_model_task
@@ -39,7 +50,8 @@ def get_config():
     config = default_config()
     config.experiment = "language_model"
     config.data = dict(corpus="", level="word", lower=True, max_vocab=10000, min_count=2,
-                       seq_len=32, test_fraction=0.1, split_seed=0, encoding="utf-8")
+                       seq_len=32, test_fraction=0.1, split_seed=0, encoding="utf-8",
+                       source="arrays", workers=0, worker_mode="threads", prefetch=2)
     config.model = dict(cell="lstm", embed_dim=128, hidden_dim=256, num_layers=1, dropout=0.2)
     config.sample = dict(num=3, length=30, temperature=0.8)
     config.optimizer.update(name="adam", lr=3e-3, grad_clip_norm=1.0, schedule="cosine",
@@ -72,25 +84,39 @@ def sample_text(model: RNNLanguageModel, vocab: Vocab, config) -> list[str]:
 
 
 def run(config, workdir: str | None):
-    train_sentences, test_sentences = split_in_blocks(
-        load_sentences(config), test_fraction=config.data.test_fraction, seed=config.data.split_seed)
-    max_size = config.data.max_vocab if config.data.level == "word" else None
-    vocab = Vocab.build(train_sentences, min_count=config.data.min_count, max_size=max_size)
-    seq_len = config.data.seq_len
-    train = language_model_dataset(token_stream(train_sentences, vocab), seq_len=seq_len, name="train")
-    test = language_model_dataset(token_stream(test_sentences, vocab), seq_len=seq_len, name="test")
+    check_choice(config, "data.source", SOURCES)
+    data = config.data
+    scratch = tempfile.TemporaryDirectory() if workdir is None else None
+    if data.source == "stream":
+        vocab, train, test, unigram, summary = language_model_streams(
+            config, os.path.join(workdir or scratch.name, "token_streams"),
+            suffix=f".p{jax.process_index()}")
+    else:
+        train_sentences, test_sentences = split_in_blocks(
+            load_sentences(config), test_fraction=data.test_fraction, seed=data.split_seed)
+        vocab = Vocab.build(train_sentences, min_count=data.min_count,
+                            max_size=data.max_vocab if data.level == "word" else None)
+        train, test = (language_model_dataset(token_stream(s, vocab), seq_len=data.seq_len,
+                                              name=name)
+                       for name, s in (("train", train_sentences), ("test", test_sentences)))
+        unigram = unigram_perplexity(train, test, len(vocab))
+        summary = dataset_summary({"train": train, "test": test})
     model = RNNLanguageModel(len(vocab), config.model.embed_dim, config.model.hidden_dim,
                              config.model.num_layers, config.model.cell, config.model.dropout,
                              rngs=nnx.Rngs(config.seed))
-    result = fit(model, language_model_task(), train, eval_data={"test": test},
-                 config=config, workdir=workdir)
+    try:
+        result = fit(model, language_model_task(), train, eval_data={"test": test},
+                     config=config, workdir=workdir)
+    finally:
+        if data.source == "stream":
+            train.close()
+        if scratch is not None:
+            scratch.cleanup()
     save_text_run(workdir, result, vocab)
-    unigram = unigram_perplexity(train, test, len(vocab))
     model_perplexity = result.metrics["test"]["perplexity"]
     return fit_summary(
         config.experiment, result, config,
         baselines={"unigram": {"test": {"perplexity": unigram}}},
         perplexity_ratio_unigram_over_model=unigram / model_perplexity,
-        vocab_size=len(vocab), level=config.data.level,
-        data=dataset_summary({"train": train, "test": test}),
+        vocab_size=len(vocab), level=config.data.level, data=summary,
         samples=sample_text(result.model, vocab, config))

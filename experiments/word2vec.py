@@ -1,7 +1,8 @@
 """word2vec (skip-gram or CBOW, negative sampling) trained through fit, evaluated, plotted and exported.
 
 Data: `config.data.corpus` (a text file or a directory of them, plain or gzip,
-one sentence per line, read as a stream), or by default the embedded English corpus of the Python documentation
+one sentence per line, read as a stream; `config.data.source="stream"` keeps the
+encoded corpus on the host and ships each step's chunk, the same batches), or by default the embedded English corpus of the Python documentation
 (`jaxdl.data.embedded_text`, ships with Python). Hyper-parameters: the
 `config.word2vec` section (`jaxdl.word2vec.settings.word2vec_config`).
 
@@ -37,7 +38,7 @@ PLOT_WORDS = ("file", "directory", "path", "string", "bytes", "list", "dict", "t
 def get_config():
     config = default_config()
     config.experiment = "word2vec"
-    config.data = dict(corpus="", lower=True, encoding="utf-8")
+    config.data = dict(corpus="", lower=True, encoding="utf-8", source="arrays")
     config.word2vec = word2vec_config()
     config.eval = dict(wordsim353="", simlex999="", analogies="", analogy_restrict_vocab=30000,
                        neighbours_of=("file", "thread", "error", "string"), num_neighbours=8,
@@ -66,7 +67,7 @@ def run(config, workdir: str | None):
                  if config.data.corpus else embedded_corpus())
     corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)
     result, vectors = fit_word2vec_model(corpus, settings, config=word2vec_fit_config(settings, base=config),
-                                         workdir=workdir)
+                                         workdir=workdir, source=config.data.source)
     files = benchmark_files({name: config.eval[name] for name in ("wordsim353", "simlex999", "analogies")})
     evaluation = evaluate_word_vectors(vectors, files, analogy_restrict_vocab=config.eval.analogy_restrict_vocab)
     evaluation["neighbours"] = {word: [w for w, _ in vectors.most_similar(word, topn=config.eval.num_neighbours)]

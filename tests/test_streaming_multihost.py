@@ -1,14 +1,18 @@
 """Two processes on 127.0.0.1 train one streamed image-folder run: each opens only
 its own half of every global batch's files, and the parameters match the
-one-process run within float tolerance (the gradient mean is summed in another order)."""
+one-process run within float tolerance (the gradient mean is summed in another order).
+The checkpoints the two processes wrote restore in one process: the last one to the
+very parameters, the middle one to resume and finish the run alone."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import shutil
 
 import numpy as np
+import pytest
 
 from image_folder_files import write_image_folder
 from jaxdl.data.sources import step_indices
@@ -20,6 +24,7 @@ import jax
 import numpy as np
 from jaxdl.config import default_config
 from jaxdl.data.image_folder import ImageFolder
+from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit
@@ -27,6 +32,7 @@ from jaxdl.workdir import fit_summary
 import ml_collections
 
 ROOT = {root!r}
+TEST = {test!r}
 
 
 class CountingFolder(ImageFolder):
@@ -46,6 +52,8 @@ def get_config():
     c.train.num_steps = 8
     c.train.steps_per_loop = 2
     c.train.log_every = 4
+    c.train.eval_every = 4
+    c.train.eval_batch_size = 4
     c.train.eval_train = False
     c.train.progress_bar = False
     c.checkpoint.every_steps = 4
@@ -55,17 +63,22 @@ def get_config():
 def run(config, workdir):
     folder = CountingFolder(ROOT, image_size=8)
     folder.seen = []
+    test = CountingFolder(TEST, image_size=8)
+    test.seen = []
     model = build_model(ml_collections.ConfigDict(config.model), num_classes=3,
                         image_shape=(8, 8, 3), seed=config.seed)
     source = StreamingSource.from_config(folder, config)
     try:
         result = fit(model, image_task(ml_collections.ConfigDict(dict(
             normalize_mean=(), normalize_std=(), crop_padding=0, flip=False)), 3),
-                     source, config=config, workdir=workdir)
+                     source, eval_data={{"test": StreamedSplit(test)}}, config=config,
+                     workdir=workdir)
     finally:
         source.close()
     with open(os.path.join(workdir, f"opened-{{jax.process_index()}}.json"), "w") as f:
         json.dump(folder.seen, f)
+    with open(os.path.join(workdir, f"opened-test-{{jax.process_index()}}.json"), "w") as f:
+        json.dump(test.seen, f)
     if jax.process_index() == 0:
         flat = jax.tree_util.tree_flatten_with_path(jax.device_get(result.state.params))[0]
         np.savez(os.path.join(workdir, "params.npz"),
@@ -74,11 +87,15 @@ def run(config, workdir):
 '''
 
 
-def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The two-process run and the one-process reference, and a loader of the experiment."""
+    tmp_path = tmp_path_factory.mktemp("stream_mh")
     root = write_image_folder(tmp_path / "train", per_class=8, size=8)
+    test = write_image_folder(tmp_path / "test", per_class=3, size=8, seed=1)
     config_path = str(tmp_path / "stream_mh.py")
     with open(config_path, "w") as f:
-        f.write(EXPERIMENT.format(root=str(root)))
+        f.write(EXPERIMENT.format(root=str(root), test=str(test)))
     two = str(tmp_path / "two")
     procs = _start_pair(config_path, two)
     spec = importlib.util.spec_from_file_location("stream_mh_reference", config_path)
@@ -86,9 +103,14 @@ def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
     spec.loader.exec_module(module)
     single = str(tmp_path / "single")
     os.makedirs(single)
-    module.run(module.get_config(), single)
+    summary = module.run(module.get_config(), single)
     _wait(procs, two)
+    return {"root": root, "test": test, "two": two, "single": single, "module": module,
+            "tmp": tmp_path, "single_summary": summary}
 
+
+def test_two_processes_each_read_their_half_and_match_one_process(runs):
+    root, two, single = runs["root"], runs["two"], runs["single"]
     paths = sorted(str(p) for p in root.rglob("*.png"))  # the folder's order: class, file
     halves = [json.load(open(os.path.join(two, f"opened-{i}.json"))) for i in range(2)]
     for rank, seen in enumerate(halves):
@@ -104,3 +126,53 @@ def test_two_processes_each_read_their_half_and_match_one_process(tmp_path):
         np.testing.assert_allclose(two_params[name], single_params[name], rtol=1e-4,
                                    atol=1e-5, err_msg=name)
     assert json.load(open(os.path.join(two, "summary.json")))["processes"] == 2
+
+
+def test_two_processes_evaluate_a_streamed_split_each_reading_its_rows(runs):
+    # 9 test images, batches of 4 split over 2 processes: rows [0, 2) and [2, 4) of
+    # batches 0..2; past the end a process pads with the split's last image (8).
+    paths = sorted(str(p) for p in runs["test"].rglob("*.png"))
+    wanted = {0: [0, 1, 4, 5, 8], 1: [2, 3, 6, 7, 8]}
+    for rank, indices in wanted.items():
+        seen = json.load(open(os.path.join(runs["two"], f"opened-test-{rank}.json")))
+        # fit's checks read the first two; then evaluations at steps 4 and 8, and the final one.
+        assert seen == paths[:2] + [paths[i] for i in indices] * 3
+    two = json.load(open(os.path.join(runs["two"], "summary.json")))["metrics"]["test"]
+    single = runs["single_summary"]["metrics"]["test"]
+    assert sorted(two) == sorted(single)
+    for name, value in single.items():
+        np.testing.assert_allclose(two[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def _copy_of_two(runs, name: str, drop_steps=()) -> str:
+    workdir = str(runs["tmp"] / name)
+    shutil.copytree(runs["two"], workdir)
+    for step in drop_steps:
+        shutil.rmtree(os.path.join(workdir, "checkpoints", str(step)))
+    return workdir
+
+
+def test_the_two_process_checkpoint_restores_in_one_process_to_the_same_params(runs):
+    steps = [n for n in os.listdir(os.path.join(runs["two"], "checkpoints")) if n.isdigit()]
+    assert sorted(steps) == ["4", "8"]
+    workdir = _copy_of_two(runs, "restored")  # its newest checkpoint is the last step: no training
+    runs["module"].run(runs["module"].get_config(), workdir)
+    restored, written = _params(workdir), _params(runs["two"])
+    assert sorted(restored) == sorted(written)
+    for name in written:
+        np.testing.assert_array_equal(restored[name], written[name], err_msg=name)
+
+
+def test_one_process_resumes_the_two_process_run_from_its_checkpoint(runs):
+    workdir = _copy_of_two(runs, "resumed", drop_steps=(8,))  # resumes at step 4
+    runs["module"].run(runs["module"].get_config(), workdir)
+    # Alone, it decoded whole batches of 6 from step 4 on (plus read-ahead), nothing before.
+    paths = sorted(str(p) for p in runs["root"].rglob("*.png"))
+    seen = json.load(open(os.path.join(workdir, "opened-0.json")))
+    steps = len(seen) // 6
+    assert len(seen) % 6 == 0 and 4 <= steps <= 8, len(seen)
+    assert seen == [paths[i] for s in range(4, 4 + steps) for i in step_indices(0, 24, 6, s, 1)[0]]
+    resumed, single = _params(workdir), _params(runs["single"])
+    for name in single:
+        np.testing.assert_allclose(resumed[name], single[name], rtol=1e-4, atol=1e-5,
+                                   err_msg=name)

@@ -68,36 +68,50 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     content = _read_bytes(path)
-    if len(content) < 4:
+    dtype, shape, header_size = idx_header(content, len(content), path)
+    data = np.frombuffer(content, dtype, offset=header_size).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def idx_header(head: bytes, size: int, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The big-endian dtype, shape and header size of an IDX file's (uncompressed) content.
+
+    Args:
+      head: the content's first bytes (at least the header: 4 + 4 * ndim).
+      size: the content's length in bytes.
+      path: the file, named in errors.
+    Raises:
+      DataError: as ``read_idx``.
+    """
+    if size < 4 or len(head) < 4:
         raise DataError(
-            f"{path}: {len(content)} bytes, too short for an IDX header (expected "
+            f"{path}: {size} bytes, too short for an IDX header (expected "
             "4 magic bytes: 0x00 0x00 <type> <number of dimensions>)"
         )
-    if content[0] != 0 or content[1] != 0 or content[2] not in IDX_TYPES:
+    if head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES:
         raise DataError(
-            f"{path}: bad IDX magic number {content[:4].hex(' ')}; expected 00 00 <type> "
+            f"{path}: bad IDX magic number {head[:4].hex(' ')}; expected 00 00 <type> "
             f"<ndim> with type one of {', '.join(f'{t:02x}' for t in IDX_TYPES)}. "
             "Is this an IDX file (e.g. train-images-idx3-ubyte)?"
         )
-    dtype = IDX_TYPES[content[2]]
-    ndim = content[3]
+    dtype = IDX_TYPES[head[2]]
+    ndim = head[3]
     header_size = 4 + 4 * ndim
-    if ndim == 0 or len(content) < header_size:
+    if ndim == 0 or size < header_size or len(head) < header_size:
         raise DataError(
             f"{path}: header declares {ndim} dimensions, which need a {header_size}-byte "
-            f"header, but the file has {len(content)} bytes"
+            f"header, but the file has {size} bytes"
         )
-    shape = tuple(int(s) for s in np.frombuffer(content, ">u4", count=ndim, offset=4))
+    shape = tuple(int(s) for s in np.frombuffer(head, ">u4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(content) - header_size
+    actual = size - header_size
     if actual != expected:
         raise DataError(
             f"{path}: header shape {shape} of {dtype.name} needs {expected} data bytes "
             f"after the {header_size}-byte header, but the file has {actual}"
             + (" (truncated?)" if actual < expected else " (trailing bytes)")
         )
-    data = np.frombuffer(content, dtype, offset=header_size).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    return dtype, shape, header_size
 
 
 def _find_idx_file(directory: Path, name: str) -> Path | None:

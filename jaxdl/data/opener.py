@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import tempfile
+import zlib
 from typing import BinaryIO
 
 from jaxdl.errors import DataError
@@ -54,3 +57,35 @@ def read_bytes(path: str | os.PathLike) -> bytes:
             return handle.read()
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             raise DataError(f"{path}: the gzip data is damaged or truncated ({error})") from error
+
+
+def uncompressed_path(path: str | os.PathLike, cache_dir: str | None = None) -> str:
+    """A path to the uncompressed bytes of ``path``, for readers that seek or map a file.
+
+    ``path`` itself unless it is gzip; then its content decompressed once, chunk
+    by chunk, into ``cache_dir`` (default: a new temporary directory). The copy's
+    name carries the source's size and modification time, so an existing copy
+    is reused only for the same file.
+
+    Raises:
+      DataError: as ``open_binary``, or a damaged gzip stream (nothing is left in
+        ``cache_dir`` then).
+    """
+    if not _magic(path).startswith(GZIP_MAGIC):
+        open_binary(path).close()  # names any other compression
+        return str(path)
+    name, stat = os.path.basename(path), os.stat(path)
+    cache_dir = cache_dir or tempfile.mkdtemp(prefix="jaxdl-uncompressed-")
+    target = os.path.join(cache_dir, f"{name.removesuffix('.gz')}-{stat.st_size}-{stat.st_mtime_ns}")
+    if os.path.exists(target):
+        return target
+    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        with gzip.open(path, "rb") as source, open(target + ".partial", "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    except (OSError, EOFError, zlib.error) as error:
+        os.remove(target + ".partial")
+        raise DataError(f"{path}: the gzip data is damaged or truncated ({error}); expected a "
+                        "complete gzip file (re-copy or re-compress it)") from error
+    os.replace(target + ".partial", target)
+    return target

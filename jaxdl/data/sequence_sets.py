@@ -192,16 +192,28 @@ def unigram_perplexity(train: ArrayDataset, test: ArrayDataset, vocab_size: int,
     def targets(ds: ArrayDataset) -> np.ndarray:
         return ds.arrays["y"][ds.arrays["target_mask"] > 0]
 
-    counts = np.bincount(targets(train), minlength=vocab_size).astype(np.float64) + 1.0
+    return unigram_perplexity_of_targets(targets(train), targets(test), vocab_size,
+                                         excluded_ids=excluded_ids, test_name=test.name)
+
+
+def unigram_perplexity_of_targets(train_targets: np.ndarray, test_targets: np.ndarray,
+                                  vocab_size: int, *, excluded_ids: Sequence[int] = (0,),
+                                  test_name: str = "test") -> float:
+    """`unigram_perplexity` of the real target ids themselves, int `[n_train]`, `[n_test]`
+    (e.g. a token stream on disk without its first id)."""
+    counts = np.bincount(train_targets, minlength=vocab_size).astype(np.float64) + 1.0
     counts[list(excluded_ids)] = 0.0
     log_probs = np.log(np.maximum(counts, 1e-300)) - np.log(counts.sum())
-    test_targets = targets(test)
+    test_targets = np.asarray(test_targets)
     if np.any(counts[test_targets] == 0):
-        raise DataError(f"split '{test.name}' has targets among excluded_ids={list(excluded_ids)}")
+        raise DataError(f"split '{test_name}' has targets among excluded_ids={list(excluded_ids)}")
     return float(np.exp(-log_probs[test_targets].mean()))
 
 
-def split_in_blocks(sentences: Sequence, *, test_fraction: float, block: int = 20,
+SPLIT_BLOCK = 20  # sentences per held-out block
+
+
+def split_in_blocks(sentences: Sequence, *, test_fraction: float, block: int = SPLIT_BLOCK,
                     seed: int = 0) -> tuple[list, list]:
     """A deterministic held-out split of a corpus by contiguous blocks of sentences.
 
@@ -213,18 +225,29 @@ def split_in_blocks(sentences: Sequence, *, test_fraction: float, block: int = 2
     Returns:
       `(train_sentences, test_sentences)`, each in corpus order.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test_fraction={test_fraction!r}; expected a number in (0, 1)")
-    num_blocks = -(-len(sentences) // block)
-    if num_blocks < 2:
-        raise DataError(f"corpus has {len(sentences)} sentences; expected more than {block} to split "
-                        "into train and held-out blocks")
-    held = max(1, int(round(test_fraction * num_blocks)))
-    test_blocks = set(np.random.default_rng(seed).choice(num_blocks, held, replace=False).tolist())
+    test_blocks = held_out_blocks(len(sentences), test_fraction=test_fraction, block=block,
+                                  seed=seed)
     train, test = [], []
     for i, sentence in enumerate(sentences):
         (test if i // block in test_blocks else train).append(sentence)
     return train, test
+
+
+def held_out_blocks(num_sentences: int, *, test_fraction: float, block: int = SPLIT_BLOCK,
+                    seed: int = 0) -> set[int]:
+    """The blocks (sentence `i` is in block `i // block`) `split_in_blocks` holds out.
+
+    A function of the sentence count alone, so a corpus streamed from disk is
+    split the same way in two passes (count, then route).
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction={test_fraction!r}; expected a number in (0, 1)")
+    num_blocks = -(-num_sentences // block)
+    if num_blocks < 2:
+        raise DataError(f"corpus has {num_sentences} sentences; expected more than {block} to "
+                        "split into train and held-out blocks")
+    held = max(1, int(round(test_fraction * num_blocks)))
+    return set(np.random.default_rng(seed).choice(num_blocks, held, replace=False).tolist())
 
 
 def dataset_summary(datasets: Mapping[str, ArrayDataset]) -> dict:

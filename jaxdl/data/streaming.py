@@ -200,8 +200,12 @@ class StreamingSource:
     def from_config(cls, records: RecordSource, config, *,
                     augment: Callable | None = None) -> "StreamingSource":
         """A source with ``config.train.batch_size``, ``config.seed`` and the
-        ``config.data`` keys ``workers``, ``worker_mode``, ``prefetch``, ``skip_bad``."""
+        ``config.data`` keys ``workers``, ``worker_mode``, ``prefetch``, ``skip_bad`` and
+        ``cache_mb`` (decoded examples kept in memory, ``DecodedCache``; 0: none)."""
         data = config.data
+        if data.get("cache_mb", 0):
+            from jaxdl.data.decoded_cache import DecodedCache  # it imports this module
+            records = DecodedCache(records, int(data.cache_mb * 2 ** 20))
         return cls(records, config.train.batch_size, seed=config.seed,
                    workers=data.get("workers", 0), worker_mode=data.get("worker_mode", "threads"),
                    prefetch=data.get("prefetch", 2), skip_bad=data.get("skip_bad", False),

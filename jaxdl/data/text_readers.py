@@ -233,19 +233,31 @@ def read_fasttext(
     """
     texts, labels = [], []
     for number, line in enumerate(_lines(read_text(path, encoding=encoding)), start=1):
-        words = line.split()
-        if not words:
-            continue
-        line_labels = [w[len(label_prefix):] for w in words if w.startswith(label_prefix)]
-        if not line_labels or any(label == "" for label in line_labels):
-            raise DataError(
-                f"{path}:{number}: expected one or more labels like '{label_prefix}X' before the text; "
-                f"line starts {line[:40]!r} (set label_prefix= if the file uses another marker)"
-            )
-        texts.append(" ".join(w for w in words if not w.startswith(label_prefix)))
-        labels.append(line_labels)
+        parsed = parse_fasttext_line(line, f"{path}:{number}", label_prefix)
+        if parsed is not None:
+            texts.append(parsed[0])
+            labels.append(parsed[1])
     if not texts:
         _refuse_empty(path, "no labelled line")
     if not any(texts):
         _refuse_empty(path, f"all {len(texts)} labelled lines have labels but no text")
     return texts, labels
+
+
+def parse_fasttext_line(line: str, where: str, label_prefix: str = "__label__"
+                        ) -> tuple[str, list[str]] | None:
+    """``(text, labels)`` of one fastText line, or None for a blank one (see ``read_fasttext``).
+
+    Raises:
+      DataError: ``where`` (``file:line``) when the line has no label.
+    """
+    words = line.split()
+    if not words:
+        return None
+    line_labels = [w[len(label_prefix):] for w in words if w.startswith(label_prefix)]
+    if not line_labels or any(label == "" for label in line_labels):
+        raise DataError(
+            f"{where}: expected one or more labels like '{label_prefix}X' before the text; "
+            f"line starts {line[:40]!r} (set label_prefix= if the file uses another marker)"
+        )
+    return " ".join(w for w in words if not w.startswith(label_prefix)), line_labels

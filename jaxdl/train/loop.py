@@ -24,6 +24,7 @@ from ml_collections import ConfigDict
 from jaxdl import distributed
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import TrainSource
+from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.errors import NonFiniteError
 from jaxdl.interruption import raise_if_requested
 from jaxdl.metrics import compute_metrics
@@ -90,7 +91,8 @@ class _EarlyStopping:
 
 
 def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
-        config: ConfigDict, eval_data: Mapping[str, ArrayDataset] | None = None,
+        config: ConfigDict,
+        eval_data: Mapping[str, ArrayDataset | StreamedSplit] | None = None,
         workdir: str | None = None, mesh: jax.sharding.Mesh | None = None,
         train_step: Callable | None = None,
         tx: optax.GradientTransformation | None = None) -> FitResult:
@@ -101,7 +103,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
       task: loss, metrics and how to call the model.
       train: an ``ArrayDataset`` or any ``jaxdl.data.sources.TrainSource``.
       config: a config from ``jaxdl.config.default_config()`` (or extending it).
-      eval_data: named splits evaluated every ``train.eval_every`` steps and at the end.
+      eval_data: named splits evaluated every ``train.eval_every`` steps and at the end:
+        ``ArrayDataset``s (on the device) or ``StreamedSplit``s (read batch by batch).
       workdir: where checkpoints and logs go; None trains in memory only.
       mesh: a device mesh; default from ``config.mesh``.
       train_step: a family's own pure step replacing ``make_train_step``'s.
@@ -140,19 +143,24 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
                              tc.early_stopping_patience, (meta or {}).get("early_stopping"))
     metrics_of = task.all_metrics()
 
-    def evaluate(split: str, dataset: ArrayDataset, arrays_) -> dict[str, float]:
+    def evaluate(split: str, dataset: ArrayDataset | StreamedSplit, arrays_) -> dict[str, float]:
         # A set smaller than eval_batch_size is not padded up to it.
-        batches = dataset.eval_batches(min(tc.eval_batch_size, len(dataset)))
+        batch_size = min(tc.eval_batch_size, len(dataset))
+        params_ = state.ema_params if state.ema_params is not None else state.params
+        if isinstance(dataset, StreamedSplit):
+            stats = dataset.stats(prepared.streamed_eval_fn, params_, state.model_state,
+                                  batch_size, mesh)
+            return compute_metrics(metrics_of, stats)
+        batches = dataset.eval_batches(batch_size)
         idx = np.stack([b[0] for b in batches])
         masks = np.stack([b[1] for b in batches])
-        params_ = state.ema_params if state.ema_params is not None else state.params
         stats = eval_fn(params_, state.model_state, arrays_, idx, masks)
         return compute_metrics(metrics_of, stats)
 
     def run_evals(at_step: int) -> dict[str, float]:
         flat = {}
         for split, dataset in eval_data.items():
-            values = evaluate(split, dataset, eval_arrays[split])
+            values = evaluate(split, dataset, eval_arrays.get(split))
             logger.log(at_step, split, values)
             flat.update({f"{split}/{k}": v for k, v in values.items()})
         return flat
@@ -236,7 +244,9 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         splits = {"train": train, **splits}
     logged = {(e["step"], e["split"]) for e in logger.history}  # incl. before a resume
     for split, dataset in splits.items():
-        arrays_ = eval_arrays.get(split) or dataset.device_arrays(distributed.replicated(mesh))
+        arrays_ = eval_arrays.get(split)
+        if arrays_ is None and not isinstance(dataset, StreamedSplit):
+            arrays_ = dataset.device_arrays(distributed.replicated(mesh))
         final[split] = evaluate(split, dataset, arrays_)
         name = "train_eval" if split == "train" else split
         if (step, name) not in logged:  # the last periodic eval may be this very one

@@ -21,6 +21,7 @@ from jaxdl import distributed
 from jaxdl.config import validate_core
 from jaxdl.data.arrays import ArrayDataset, gather_eval_batch
 from jaxdl.data.sources import TrainSource, as_train_source
+from jaxdl.data.streamed_eval import StreamedSplit, streamed_eval_steps
 from jaxdl.optim import make_optimizer
 from jaxdl.ops import scan_policy
 from jaxdl.train import step as step_lib
@@ -51,9 +52,12 @@ class Prepared:
         state and accumulator donated.
       arrays: the source's device arrays.
       eval_fn: jitted ``(params, model_state, arrays, idx [n, b], masks [n, b]) -> stats``.
-      eval_data: split name -> ``ArrayDataset`` evaluated during and after training.
-      eval_arrays: split name -> its device arrays.
+      eval_data: split name -> ``ArrayDataset`` or ``StreamedSplit`` evaluated during
+        and after training.
+      eval_arrays: split name -> its device arrays (in-memory splits only).
       ema_decay: ``config.train.ema_decay`` (0: no EMA of the parameters).
+      streamed_eval_fn: for ``StreamedSplit``s, ``sharding -> eval step`` taking one
+        placed batch ``[b, ...]`` (``streamed_eval_steps``); None without one.
     """
 
     mesh: jax.sharding.Mesh
@@ -69,9 +73,10 @@ class Prepared:
     loop_fn: Callable
     arrays: Any
     eval_fn: Callable
-    eval_data: dict[str, ArrayDataset]
+    eval_data: dict[str, ArrayDataset | StreamedSplit]
     eval_arrays: dict[str, Any]
     ema_decay: float
+    streamed_eval_fn: Callable | None = None
 
     def zero_stats(self, state: TrainState, step_input: Any) -> Callable[[], step_lib.LoopStats]:
         """A factory of empty accumulators for ``loop_fn``, placed replicated.
@@ -85,7 +90,8 @@ class Prepared:
 
 
 def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
-            config: ConfigDict, eval_data: Mapping[str, ArrayDataset] | None = None,
+            config: ConfigDict,
+            eval_data: Mapping[str, ArrayDataset | StreamedSplit] | None = None,
             mesh: jax.sharding.Mesh | None = None, train_step: Callable | None = None,
             tx: optax.GradientTransformation | None = None) -> Prepared:
     """Check the inputs and build ``fit``'s state and step functions (nothing runs yet).
@@ -131,9 +137,13 @@ def prepare(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     arrays = source.device_arrays(replicated)
     eval_fn = step_lib.make_eval_step(graphdef_eval, task, gather_eval_batch, replicated,
                                       scan_batches=scan_policy.eval_batches_scannable())
-    eval_arrays = {name: ds.device_arrays(replicated) for name, ds in eval_data.items()}
+    eval_arrays = {name: ds.device_arrays(replicated) for name, ds in eval_data.items()
+                   if not isinstance(ds, StreamedSplit)}
+    streamed_eval_fn = (streamed_eval_steps(graphdef_eval, task)
+                        if len(eval_arrays) < len(eval_data) else None)
     return Prepared(mesh=mesh, source=source, total_steps=total, graphdef_eval=graphdef_eval,
                     tx=tx, state=state, state_shardings=shardings, replicated=replicated,
                     input_sharding=input_sharding, step_fn=step_fn, loop_fn=loop_fn,
                     arrays=arrays, eval_fn=eval_fn, eval_data=eval_data,
-                    eval_arrays=eval_arrays, ema_decay=ema_decay)
+                    eval_arrays=eval_arrays, ema_decay=ema_decay,
+                    streamed_eval_fn=streamed_eval_fn)

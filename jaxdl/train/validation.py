@@ -36,9 +36,12 @@ def _first_line(err: Exception) -> str:
 
 
 def _as_dataset(data: Any) -> ArrayDataset | None:
-    """The ``ArrayDataset`` behind ``data`` (an ``ArrayTrainSource`` has one), or None."""
+    """The ``ArrayDataset`` behind ``data`` (an ``ArrayTrainSource`` has one; a streamed
+    evaluation split gives its first examples), or None."""
     if isinstance(data, ArrayDataset):
         return data
+    if callable(getattr(data, "sample_dataset", None)):
+        return data.sample_dataset(SAMPLE_SIZE)
     inner = getattr(data, "dataset", None)
     return inner if isinstance(inner, ArrayDataset) else None
 
@@ -91,7 +94,8 @@ def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, 
       model: the ``nnx.Module`` to be trained (not modified).
       task: the task whose ``predict`` and ``loss`` the trainer will use.
       datasets: split name -> ``ArrayDataset`` (or a source holding one in
-        ``.dataset``); other sources are skipped. The ``"train"`` split goes
+        ``.dataset``, or a ``StreamedSplit``, checked on its first examples); other
+        sources are skipped. The ``"train"`` split goes
         through ``task.preprocess`` as in training.
     Raises:
       DataError: a field is not numeric, the inputs do not fit the model, the

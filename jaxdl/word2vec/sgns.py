@@ -67,6 +67,7 @@ def make_batch(
     sg: bool = True,
     shared_negatives: bool = False,
     margin: int | None = None,
+    steps_per_epoch: int | None = None,
 ) -> Batch:
     """The training batch of `step`, a pure function of (corpus, key, step).
 
@@ -83,6 +84,9 @@ def make_batch(
             expected update is the same; it moves 2W times fewer noise rows.
         margin: corpus positions read on each side of the chunk to find kept context
             words (default 8·W, at most B); a window is cut where the margin ends.
+        steps_per_epoch: given when `corpus.ids` / `sentence_ids` hold only this
+            step's extended chunk (`B + 2·margin` positions, streamed from the host)
+            instead of the whole padded corpus; None derives it from their length.
 
     Returns:
         dict with `centres` int32 `[B]`, `contexts` int32 `[B, 2W]`, `context_mask`
@@ -92,7 +96,8 @@ def make_batch(
     """
     block = batch_centres
     margin = min(8 * window if margin is None else margin, block)
-    steps_per_epoch = corpus.ids.shape[0] // block - 2
+    if steps_per_epoch is None:
+        steps_per_epoch = corpus.ids.shape[0] // block - 2
     step = jnp.asarray(step, jnp.int32)
     epoch, chunk = step // steps_per_epoch, step % steps_per_epoch
     subsample_key, step_key = jax.random.split(key)
@@ -101,6 +106,7 @@ def make_batch(
     # Extended chunk: `margin` positions, the B centre positions, `margin` positions.
     length = block + 2 * margin
     start = (chunk + 1) * block - margin
+    # A streamed chunk is exactly `length` long: the slice (start clamped) is all of it.
     ids = jax.lax.dynamic_slice(corpus.ids, (start,), (length,))
     sentence = jax.lax.dynamic_slice(corpus.sentence_ids, (start,), (length,))
     uniform = _uniform_for_positions(jax.random.fold_in(subsample_key, epoch), chunk, block)

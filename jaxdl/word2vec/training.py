@@ -32,6 +32,7 @@ from ml_collections import ConfigDict
 
 from jaxdl import losses
 from jaxdl.config import default_config
+from jaxdl.data.word2vec_stream import Word2VecStreamSource
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.metrics import Metric
@@ -173,7 +174,7 @@ def word2vec_fit_config(settings: Word2VecSettings, base: ConfigDict | None = No
 
 def fit_word2vec_model(
     corpus: Word2VecCorpus, settings: Word2VecSettings, *, config: ConfigDict | None = None,
-    workdir: str | None = None, mesh: Any = None,
+    workdir: str | None = None, mesh: Any = None, source: str = "arrays",
 ) -> tuple[FitResult, WordVectors]:
     """Trains word2vec with `fit` (checkpoints, resume, logs) and returns the input vectors.
 
@@ -184,6 +185,8 @@ def fit_word2vec_model(
         config: the run config (default `word2vec_fit_config(settings)`).
         workdir: checkpoints and metrics.jsonl go here; a re-run resumes.
         mesh: passed to `fit`.
+        source: "arrays" (the corpus on the device) or "stream" (on the host, each
+            step's chunk shipped: `jaxdl.data.word2vec_stream`); the same batches.
 
     Returns:
         (fit's result, WordVectors `[V, dim]` of the input vectors).
@@ -204,9 +207,18 @@ def fit_word2vec_model(
     if config.nan_policy == "skip":
         raise ConfigError("config.nan_policy='skip' is not supported by word2vec's sparse step "
                           "(keeping the old tables would copy them every step); use 'none' or 'raise'")
-    source = Word2VecSource(corpus, settings)
-    total_steps = settings.epochs * source.steps_per_epoch
+    if source not in ("arrays", "stream"):
+        raise ConfigError(f"config.data.source={source!r}; expected 'arrays' or 'stream'")
+    if source == "stream":
+        train = Word2VecStreamSource(corpus, settings)
+    else:
+        train = Word2VecSource(corpus, settings)
+    total_steps = settings.epochs * train.steps_per_epoch
     model = Word2VecModel(len(corpus.words), settings.dim, seed=settings.seed)
-    result = fit(model, word2vec_task(), source, config=config, workdir=workdir, mesh=mesh,
-                 train_step=make_word2vec_step(settings, total_steps), tx=optax.identity())
+    try:
+        result = fit(model, word2vec_task(), train, config=config, workdir=workdir, mesh=mesh,
+                     train_step=make_word2vec_step(settings, total_steps), tx=optax.identity())
+    finally:
+        if source == "stream":
+            train.close()
     return result, WordVectors(corpus.words, np.asarray(result.state.params["input"]))
