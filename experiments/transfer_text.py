@@ -14,6 +14,11 @@ from the word vectors and frozen) and ``non_static`` (set from them and
 fine-tuned). Words missing from the word vectors keep their random rows. The
 sweep is ``jaxdl.recipes.transfer_sweep``; results in docs/TRANSFER_RESULTS.md.
 
+``--config.pretrain.kind=language_model`` pretrains an LSTM language model instead
+(``jaxdl.recipes.lm_pretraining``: modes lm_probe, lm_fine_tune, lm_ulmfit; 1, 2, 5,
+10, 20 and all labels per class); ``word2vec,language_model`` tables both beside one
+``random`` baseline. Empty ``downstream.modes`` / ``labels_per_class``: the kinds' own.
+
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
 
@@ -28,7 +33,8 @@ from ml_collections import ConfigDict
 from jaxdl.config import default_config
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import lm_pretraining as lm, transfer_sweep as sweep
+from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
 from jaxdl.train.checkpoint import has_checkpoint
@@ -39,6 +45,9 @@ from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
 from jaxdl.workdir import fit_summary
 
 MODES = ("random", "static", "non_static")
+BUDGETS = (5, 10, 20, 50, sweep.ALL_LABELS)
+# Sweep-level sections: out of every sub-run's config, so word2vec's sub-runs keep theirs.
+SWEEP_SECTIONS = ("downstream", "report", "pretrain")
 PRETRAIN_CHECKPOINT_EVERY = 160  # steps (ten dispatches of 16), so a killed pretraining resumes
 
 
@@ -54,8 +63,10 @@ def get_config() -> ConfigDict:
     del config.word2vec["dim"]
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
-    config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, sweep.ALL_LABELS),
-                             seeds=(0, 1, 2), num_steps=300, eval_every=50)
+    config.pretrain = dict(kind="word2vec", lm_epochs=5, lm_seq_len=32, lm_lr=3e-3,
+                           lm_checkpoint_every=100)
+    config.downstream = dict(modes=(), labels_per_class=(), seeds=(0, 1, 2), num_steps=300,
+                             eval_every=50)
     return config
 
 
@@ -71,12 +82,17 @@ def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:
 
 
 def run(config: ConfigDict, workdir: str | None) -> dict:
-    """Pretrain word2vec, run every mode × budget × seed, aggregate; returns the summary."""
-    workdir = sweep.require_workdir(config, workdir)
+    """Pretrain word2vec and/or the LM, run every mode × budget × seed, aggregate."""
+    kinds, workdir = pretrain_kinds(config), sweep.require_workdir(config, workdir)
+    config = ConfigDict(config.to_dict())  # the grid resolved below stays out of config.json
+    config.downstream.modes, config.downstream.labels_per_class = kind_grid(
+        config.downstream, kinds, {"word2vec": (MODES, BUDGETS),
+                                   "language_model": (lm.LM_MODES, lm.LM_BUDGETS)})
     train_split, test_split = load_labelled_splits(config.data)
     data = classification_data(config.data, train_split, test_split)
     task, settings = sequence_classification_task(), word2vec_settings(config)
-    pretrain_cfg = word2vec_fit_config(settings, sweep.subrun_config(config, eval_every=0))
+    pretrain_cfg = word2vec_fit_config(
+        settings, sweep.subrun_config(config, drop=SWEEP_SECTIONS, eval_every=0))
     pretrain_cfg.checkpoint.every_steps = PRETRAIN_CHECKPOINT_EVERY
     vectors_path = os.path.join(workdir, "pretrain", "vectors.txt")
 
@@ -89,7 +105,13 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                            corpus={"sentences": len(sentences), "tokens": corpus.raw_words,
                                    "vocab_size": len(corpus.words)})
 
+    def lm_fn(sub: ConfigDict, sub_dir: str) -> dict:
+        return lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab,
+                                          sub, sub_dir)
+
     def configure(sub: ConfigDict) -> None:
+        if sub.mode in lm.LM_MODES:
+            return lm.set_lm_transfer(sub, os.path.join(workdir, lm.LM_DIR))
         sub.transfer.init_from = "" if sub.mode == "random" else vectors_path
         sub.transfer.frozen = ("^embed/",) if sub.mode == "static" else ()
 
@@ -98,21 +120,29 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                               cell="lstm", pooling="mean", dropout=m.dropout,
                               rngs=nnx.Rngs(sub.seed))
+        if sub.mode in lm.LM_MODES:
+            return lm.fit_lm_downstream(model, task, data.train, data.test, sub, sub_dir)
         coverage = None
         if sub.transfer.init_from and not has_checkpoint(sub_dir):
             coverage = set_embedding(model, data.vocab, sub.transfer.init_from)
         return sweep.fit_downstream(model, task, data.train, data.test, sub, sub_dir,
                                     embedding_coverage=coverage)
 
+    subruns = {"word2vec": ("pretrain", pretrain_cfg, pretrain_fn), "language_model": (
+        lm.LM_DIR, lm.language_model_config(config, SWEEP_SECTIONS), lm_fn)}
+    pretrains = {subruns[k][0]: subruns[k][1:] for k in kinds}
     pretrain, results = sweep.run_transfer_sweep(
-        config, workdir, pretrain_config=pretrain_cfg, pretrain_fn=pretrain_fn,
-        configure=configure, downstream_fn=downstream_fn)
+        config, workdir, pretrains=pretrains, configure=configure, downstream_fn=downstream_fn,
+        drop=SWEEP_SECTIONS)
+    names, dirs = kinds_title(kinds), {k: subruns[k][0] for k in kinds}
     table, markdown, headline = sweep.table_report(
         workdir, results, baseline="random", pool_per_class=len(data.train) / len(data.classes),
-        heading=f"Test accuracy after {config.downstream.num_steps} steps (word2vec vs random "
-                "embeddings)", plot_title="LSTM classifier: word2vec vs random embeddings")
+        heading=f"Test accuracy after {config.downstream.num_steps} steps ({names})",
+        plot_title=f"LSTM classifier: {names}")
+    about = {("pretrain" if k == "word2vec" else "pretrain_lm"): {
+        "workdir": d, "steps": pretrain[d]["steps"]} for k, d in dirs.items()}
+    if "word2vec" in kinds:  # its keys as before the LM kind
+        about["pretrain"]["vectors"] = "pretrain/vectors.txt"
     return sweep.sweep_summary(
-        config, results, table, markdown, headline=headline,
-        metrics={"word2vec": pretrain["corpus"]}, classes=data.classes,
-        pretrain={"workdir": "pretrain", "vectors": "pretrain/vectors.txt",
-                  "steps": pretrain["steps"]}, vocab_size=len(data.vocab))
+        config, results, table, markdown, headline=headline, classes=data.classes, **about,
+        metrics={k: pretrain[d]["corpus"] for k, d in dirs.items()}, vocab_size=len(data.vocab))
