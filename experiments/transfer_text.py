@@ -1,4 +1,4 @@
-"""Pretrained word vectors for a sentence classifier, against random embeddings.
+"""Pretrained word vectors (or a language model) for a sentence classifier, against random init.
 
 Pretraining (T1): skip-gram word2vec trained through ``fit``
 (``jaxdl.word2vec.training``; checkpointed, so a killed run resumes) on
