@@ -11,8 +11,9 @@ head) on fastText files ``config.data.train/test`` or the embedded labelled
 sentences, with 5, 10, 20, 50 and all labels per class × seeds, in three modes
 (Kim 2014's names): ``random`` (embedding initialised at random), ``static`` (set
 from the word vectors and frozen) and ``non_static`` (set from them and
-fine-tuned). Words missing from the word vectors keep their random rows. The
-sweep is ``jaxdl.recipes.transfer_sweep``; results in docs/TRANSFER_RESULTS.md.
+fine-tuned; words the vectors lack keep random rows), beside ``tfidf_logreg`` and
+pooled-vector probes on the same labels. ``downstream.rule``: ``"fixed"`` (``num_steps``
+at every budget) or ``"few_label"`` (``jaxdl.recipes.few_label``). docs/TRANSFER_RESULTS.md.
 
 ``--config.pretrain.kind=language_model`` pretrains an LSTM language model instead
 (``jaxdl.recipes.lm_pretraining``: modes lm_probe, lm_fine_tune, lm_ulmfit; 1, 2, 5,
@@ -33,7 +34,8 @@ from ml_collections import ConfigDict
 from jaxdl.config import default_config
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes import lm_pretraining as lm, transfer_sweep as sweep
+from jaxdl.recipes import few_label, lm_pretraining as lm, sentence_baselines
+from jaxdl.recipes import transfer_sweep as sweep
 from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
@@ -44,7 +46,8 @@ from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
 from jaxdl.workdir import fit_summary
 
-MODES = ("random", "static", "non_static")
+MODES = ("random", "static", "non_static", *sentence_baselines.MODES)
+LM_KIND_MODES = ("random", "tfidf_logreg", *lm.LM_MODES)  # TF-IDF needs no word vectors
 BUDGETS = (5, 10, 20, 50, sweep.ALL_LABELS)
 # Sweep-level sections: out of every sub-run's config, so word2vec's sub-runs keep theirs.
 SWEEP_SECTIONS = ("downstream", "report", "pretrain")
@@ -66,7 +69,8 @@ def get_config() -> ConfigDict:
     config.pretrain = dict(kind="word2vec", lm_epochs=5, lm_seq_len=32, lm_lr=3e-3,
                            lm_checkpoint_every=100)
     config.downstream = dict(modes=(), labels_per_class=(), seeds=(0, 1, 2), num_steps=300,
-                             eval_every=50)
+                             eval_every=50, rule="fixed",
+                             few_label=few_label.FewLabelRule().as_dict())
     return config
 
 
@@ -87,7 +91,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
     config = ConfigDict(config.to_dict())  # the grid resolved below stays out of config.json
     config.downstream.modes, config.downstream.labels_per_class = kind_grid(
         config.downstream, kinds, {"word2vec": (MODES, BUDGETS),
-                                   "language_model": (lm.LM_MODES, lm.LM_BUDGETS)})
+                                   "language_model": (LM_KIND_MODES, lm.LM_BUDGETS)})
     train_split, test_split = load_labelled_splits(config.data)
     data = classification_data(config.data, train_split, test_split)
     task, settings = sequence_classification_task(), word2vec_settings(config)
@@ -105,17 +109,26 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                            corpus={"sentences": len(sentences), "tokens": corpus.raw_words,
                                    "vocab_size": len(corpus.words)})
 
+    rule = few_label.downstream_rule(config.downstream)
+    lm.check_rule(config.downstream.modes, rule)
+    baselines = sentence_baselines.SentenceBaselines(
+        train_split[0], data.train.arrays["y"], test_split[0], data.test.arrays["y"],
+        vectors_path, corpus=lambda: pretraining_corpus(config, test_split[0]))
+
     def lm_fn(sub: ConfigDict, sub_dir: str) -> dict:
         return lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab,
                                           sub, sub_dir)
 
     def configure(sub: ConfigDict) -> None:
+        few_label.apply_rule(sub, rule, baselines.pool_y)
         if sub.mode in lm.LM_MODES:
             return lm.set_lm_transfer(sub, os.path.join(workdir, lm.LM_DIR))
-        sub.transfer.init_from = "" if sub.mode == "random" else vectors_path
+        sub.transfer.init_from = "" if sub.mode in ("random", "tfidf_logreg") else vectors_path
         sub.transfer.frozen = ("^embed/",) if sub.mode == "static" else ()
 
     def downstream_fn(sub: ConfigDict, sub_dir: str) -> dict:
+        if sub.mode in sentence_baselines.MODES:
+            return baselines.run(sub, sub_dir)
         m = sub.model
         model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                               cell="lstm", pooling="mean", dropout=m.dropout,
@@ -137,7 +150,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
     names, dirs = kinds_title(kinds), {k: subruns[k][0] for k in kinds}
     table, markdown, headline = sweep.table_report(
         workdir, results, baseline="random", pool_per_class=len(data.train) / len(data.classes),
-        heading=f"Test accuracy after {config.downstream.num_steps} steps ({names})",
+        heading=f"Test accuracy {few_label.schedule_phrase(config.downstream)} ({names})",
         plot_title=f"LSTM classifier: {names}")
     about = {("pretrain" if k == "word2vec" else "pretrain_lm"): {
         "workdir": d, "steps": pretrain[d]["steps"]} for k, d in dirs.items()}

@@ -36,7 +36,7 @@ from jaxdl.train.checkpoint import read_weights, resolve_checkpoint
 from jaxdl.transfer import load_pretrained
 
 EXPERIMENT = str(fault_runs.REPO / "experiments" / "transfer_text.py")
-LM_ROWS = ["random", "lm_probe", "lm_fine_tune", "lm_ulmfit"]
+LM_ROWS = ["random", "tfidf_logreg", "lm_probe", "lm_fine_tune", "lm_ulmfit"]
 # 2,000 corpus sentences in chunks of 16 tokens, batches of 32: about 70 LM steps,
 # checkpointed every 5, so a kill after the first checkpoint lands mid-way.
 TINY = ("--config.pretrain.lm_epochs=1", "--config.pretrain.lm_seq_len=16",
@@ -115,15 +115,17 @@ def test_lm_kind_prints_the_table_of_its_modes_with_paired_intervals(reference, 
 
 
 def test_default_grids_of_each_kind():
-    config = load_experiment(EXPERIMENT).get_config()
-    grids = {"word2vec": (("random", "static", "non_static"), (5, 10, 20, 50, 0)),
-             "language_model": (lm.LM_MODES, lm.LM_BUDGETS)}
-    assert kind_grid(config.downstream, ("word2vec",), grids) == grids["word2vec"]
+    module = load_experiment(EXPERIMENT)
+    config = module.get_config()
+    grids = {"word2vec": (module.MODES, module.BUDGETS),
+             "language_model": (module.LM_KIND_MODES, lm.LM_BUDGETS)}
+    w2v = ("random", "static", "non_static", "tfidf_logreg", "w2v_mean_probe", "w2v_sif_probe")
+    assert kind_grid(config.downstream, ("word2vec",), grids) == (w2v, (5, 10, 20, 50, 0))
     assert kind_grid(config.downstream, ("language_model",), grids) == (
-        ("random", "lm_probe", "lm_fine_tune", "lm_ulmfit"), (1, 2, 5, 10, 20, 0))
+        ("random", "tfidf_logreg", "lm_probe", "lm_fine_tune", "lm_ulmfit"),
+        (1, 2, 5, 10, 20, 0))
     assert kind_grid(config.downstream, ("word2vec", "language_model"), grids) == (
-        ("random", "static", "non_static", "lm_probe", "lm_fine_tune", "lm_ulmfit"),
-        (1, 2, 5, 10, 20, 50, 0))
+        w2v + ("lm_probe", "lm_fine_tune", "lm_ulmfit"), (1, 2, 5, 10, 20, 50, 0))
     assert lm.ulmfit_stage_steps(300) == [100, 100, 100]
     assert lm.ulmfit_stage_steps(7) == [2, 2, 3]
 
@@ -254,4 +256,8 @@ def test_a_bad_kind_or_a_mode_of_another_kind_is_a_config_error(tmp_path):
     config.downstream.modes = ("random", "static")
     with pytest.raises(ConfigError, match=r"'static', which config.pretrain.kind="
                                           r"'language_model' does not provide"):
+        run_experiment(module, config, str(tmp_path / "bad"))
+    config.downstream.update(modes=("random", "lm_ulmfit"), rule="few_label")
+    with pytest.raises(ConfigError, match=r"rule='few_label' does not apply to mode "
+                                          r"'lm_ulmfit'"):
         run_experiment(module, config, str(tmp_path / "bad"))

@@ -103,6 +103,19 @@ def set_lm_transfer(config: ConfigDict, lm_workdir: str) -> None:
                                           ("^embed/", 1 / ULMFIT_DECAY ** 2))
 
 
+def check_rule(modes, rule) -> None:
+    """Refuse a few-label rule (``jaxdl.recipes.few_label``) for ``lm_ulmfit``, whose
+    stages hold out no labelled examples to stop early on.
+
+    Raises:
+      ConfigError: ``rule`` is set and ``modes`` has ``lm_ulmfit``.
+    """
+    if rule is not None and "lm_ulmfit" in modes:
+        raise ConfigError("config.downstream.rule='few_label' does not apply to mode "
+                          "'lm_ulmfit' (its stages hold out no labels to stop on); expected "
+                          "rule='fixed', or config.downstream.modes without 'lm_ulmfit'")
+
+
 def ulmfit_stage_steps(num_steps: int) -> list[int]:
     """``num_steps`` split into the three stages (the remainder goes to the last)."""
     third = num_steps // 3
@@ -154,5 +167,6 @@ def fit_lm_downstream(model: nnx.Module, task, pool, test, config: ConfigDict,
     return summary
 
 
-__all__ = ["LM_MODES", "LM_BUDGETS", "LM_DIR", "ULMFIT_DECAY", "language_model_config", "pretrain_language_model", "set_lm_transfer",
-           "ulmfit_stage_steps", "fit_lm_downstream"]
+__all__ = ["LM_MODES", "LM_BUDGETS", "LM_DIR", "ULMFIT_DECAY", "language_model_config",
+           "pretrain_language_model", "set_lm_transfer", "check_rule", "ulmfit_stage_steps",
+           "fit_lm_downstream"]

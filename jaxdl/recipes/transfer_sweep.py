@@ -25,7 +25,7 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import ConfigError
 from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
-from jaxdl.recipes import composed
+from jaxdl.recipes import composed, few_label
 from jaxdl.recipes.progress import SubrunProgress
 from jaxdl.train.loop import fit
 from jaxdl.train.task import Task
@@ -136,13 +136,34 @@ def fit_downstream(model: nnx.Module, task: Task, pool: ArrayDataset, test: Arra
     """One downstream run: ``config.labels_per_class`` examples per class of ``pool``
     (drawn with ``config.seed``), trained by ``fit`` and evaluated on ``test``.
 
+    A sub-run configured by ``few_label.apply_rule`` (``config.few_label`` set) holds
+    out part of those examples as ``val``, evaluates ``val`` and ``test`` every
+    ``eval_every`` steps, and reports as ``metrics["test"]`` the test values at the
+    best ``val`` step (``few_label.best_eval``; ``metrics["final"]``: the last step's).
+
     Returns:
       Its summary (``fit_summary`` plus ``mode``, ``labels_per_class``,
-      ``train_examples`` and ``extra``).
+      ``train_examples``, ``extra``, and under the rule ``labelled`` and ``selected``).
     """
-    indices = draw_k_per_class(pool.arrays["y"], config.labels_per_class, config.seed)
+    rule = few_label.rule_of(config)
+    if rule is None:
+        indices = draw_k_per_class(pool.arrays["y"], config.labels_per_class, config.seed)
+        eval_data = {"test": test}
+    else:
+        indices, val = few_label.labelled_split(pool.arrays["y"], config.labels_per_class,
+                                                config.seed, rule)
+        eval_data = {"val": pool.subset(val, name="val"), "test": test} if len(val) else \
+            {"test": test}
+        extra["labelled"] = few_label.indices_digest(indices, val)
     source = LabelBudgetSource(pool, indices, config.train.batch_size, seed=config.seed)
-    result = fit(model, task, source, config=config, eval_data={"test": test}, workdir=workdir)
+    result = fit(model, task, source, config=config, eval_data=eval_data, workdir=workdir)
+    if rule is not None:
+        chosen = few_label.best_eval(result.history)
+        extra["selected"] = {"step": chosen["step"] if chosen else result.steps,
+                             "val": chosen["val"] if chosen else None}
+        if chosen:
+            result.metrics = {**result.metrics, "final": result.metrics["test"],
+                              "test": chosen["test"]}
     return fit_summary(f"{config.experiment}/{config.mode}", result, config, mode=config.mode,
                        labels_per_class=config.labels_per_class, train_examples=len(indices),
                        **extra)
