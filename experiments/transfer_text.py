@@ -16,9 +16,9 @@ pooled-vector probes on the same labels. ``downstream.rule``: ``"fixed"`` (``num
 at every budget) or ``"few_label"`` (``jaxdl.recipes.few_label``). docs/TRANSFER_RESULTS.md.
 
 ``--config.pretrain.kind=language_model`` pretrains an LSTM language model instead
-(``jaxdl.recipes.lm_pretraining``: modes lm_probe, lm_fine_tune, lm_ulmfit; 1, 2, 5,
-10, 20 and all labels per class); ``word2vec,language_model`` tables both beside one
-``random`` baseline. Empty ``downstream.modes`` / ``labels_per_class``: the kinds' own.
+(``jaxdl.recipes.lm_pretraining``: modes lm_probe, lm_fine_tune, lm_ulmfit beside random
+and tfidf_logreg; 1, 2, 5, 10, 20 and all labels per class); ``word2vec,language_model``
+tables both kinds. Empty ``downstream.modes`` / ``labels_per_class``: the kinds' own.
 
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
@@ -115,10 +115,6 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         train_split[0], data.train.arrays["y"], test_split[0], data.test.arrays["y"],
         vectors_path, corpus=lambda: pretraining_corpus(config, test_split[0]))
 
-    def lm_fn(sub: ConfigDict, sub_dir: str) -> dict:
-        return lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab,
-                                          sub, sub_dir)
-
     def configure(sub: ConfigDict) -> None:
         few_label.apply_rule(sub, rule, baselines.pool_y)
         if sub.mode in lm.LM_MODES:
@@ -142,20 +138,22 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                                     embedding_coverage=coverage)
 
     subruns = {"word2vec": ("pretrain", pretrain_cfg, pretrain_fn), "language_model": (
-        lm.LM_DIR, lm.language_model_config(config, SWEEP_SECTIONS), lm_fn)}
+        lm.LM_DIR, lm.language_model_config(config, SWEEP_SECTIONS), lambda sub, sub_dir:
+        lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab, sub,
+                                   sub_dir))}
     pretrains = {subruns[k][0]: subruns[k][1:] for k in kinds}
     pretrain, results = sweep.run_transfer_sweep(
         config, workdir, pretrains=pretrains, configure=configure, downstream_fn=downstream_fn,
         drop=SWEEP_SECTIONS)
-    names, dirs = kinds_title(kinds), {k: subruns[k][0] for k in kinds}
+    names = kinds_title(kinds)
     table, markdown, headline = sweep.table_report(
         workdir, results, baseline="random", pool_per_class=len(data.train) / len(data.classes),
         heading=f"Test accuracy {few_label.schedule_phrase(config.downstream)} ({names})",
         plot_title=f"LSTM classifier: {names}")
-    about = {("pretrain" if k == "word2vec" else "pretrain_lm"): {
-        "workdir": d, "steps": pretrain[d]["steps"]} for k, d in dirs.items()}
-    if "word2vec" in kinds:  # its keys as before the LM kind
+    about = {("pretrain_lm" if d == lm.LM_DIR else d): {"workdir": d, "steps": s["steps"]}
+             for d, s in pretrain.items()}
+    if "pretrain" in about:  # word2vec's keys as before the LM kind
         about["pretrain"]["vectors"] = "pretrain/vectors.txt"
     return sweep.sweep_summary(
         config, results, table, markdown, headline=headline, classes=data.classes, **about,
-        metrics={k: pretrain[d]["corpus"] for k, d in dirs.items()}, vocab_size=len(data.vocab))
+        metrics={k: pretrain[subruns[k][0]]["corpus"] for k in kinds}, vocab_size=len(data.vocab))

@@ -77,7 +77,7 @@ def run_transfer_sweep(config: ConfigDict, workdir: str, *,
                        pretrains: Mapping[str, tuple[ConfigDict, TrainFn]] | None = None,
                        drop: Sequence[str] = ("downstream", "report")
                        ) -> tuple[Any, list[dict]]:
-    """Pretrain in ``workdir/pretrain`` (or several sub-runs), then run ``config.downstream``'s grid.
+    """Pretrain in ``workdir/pretrain`` (or several sub-runs), then run the downstream grid.
 
     Args:
       config: the experiment's config (``config.downstream`` as in the module docstring).
