@@ -1,4 +1,4 @@
-"""Pretrained word vectors for a sentence classifier, against random embeddings.
+"""Pretrained word vectors (or a language model) for a sentence classifier, against random init.
 
 Pretraining (T1): skip-gram word2vec trained through ``fit``
 (``jaxdl.word2vec.training``; checkpointed, so a killed run resumes) on
@@ -15,6 +15,11 @@ fine-tuned; words the vectors lack keep random rows), beside ``tfidf_logreg`` an
 pooled-vector probes on the same labels. ``downstream.rule``: ``"fixed"`` (``num_steps``
 at every budget) or ``"few_label"`` (``jaxdl.recipes.few_label``). docs/TRANSFER_RESULTS.md.
 
+``--config.pretrain.kind=language_model`` pretrains an LSTM language model instead
+(``jaxdl.recipes.lm_pretraining``: modes lm_probe, lm_fine_tune, lm_ulmfit beside random
+and tfidf_logreg; 1, 2, 5, 10, 20 and all labels per class); ``word2vec,language_model``
+tables both kinds. Empty ``downstream.modes`` / ``labels_per_class``: the kinds' own.
+
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
 
@@ -29,7 +34,9 @@ from ml_collections import ConfigDict
 from jaxdl.config import default_config
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes import few_label, sentence_baselines, transfer_sweep as sweep
+from jaxdl.recipes import few_label, lm_pretraining as lm, sentence_baselines
+from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
 from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
                                 set_embedding)
 from jaxdl.train.checkpoint import has_checkpoint
@@ -40,6 +47,10 @@ from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
 from jaxdl.workdir import fit_summary
 
 MODES = ("random", "static", "non_static", *sentence_baselines.MODES)
+LM_KIND_MODES = ("random", "tfidf_logreg", *lm.LM_MODES)  # TF-IDF needs no word vectors
+BUDGETS = (5, 10, 20, 50, sweep.ALL_LABELS)
+# Sweep-level sections: out of every sub-run's config, so word2vec's sub-runs keep theirs.
+SWEEP_SECTIONS = ("downstream", "report", "pretrain")
 PRETRAIN_CHECKPOINT_EVERY = 160  # steps (ten dispatches of 16), so a killed pretraining resumes
 
 
@@ -55,8 +66,10 @@ def get_config() -> ConfigDict:
     del config.word2vec["dim"]
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
-    config.downstream = dict(modes=MODES, labels_per_class=(5, 10, 20, 50, sweep.ALL_LABELS),
-                             seeds=(0, 1, 2), num_steps=300, eval_every=50, rule="fixed",
+    config.pretrain = dict(kind="word2vec", lm_epochs=5, lm_seq_len=32, lm_lr=3e-3,
+                           lm_checkpoint_every=100)
+    config.downstream = dict(modes=(), labels_per_class=(), seeds=(0, 1, 2), num_steps=300,
+                             eval_every=50, rule="fixed",
                              few_label=few_label.FewLabelRule().as_dict())
     return config
 
@@ -73,12 +86,17 @@ def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:
 
 
 def run(config: ConfigDict, workdir: str | None) -> dict:
-    """Pretrain word2vec, run every mode × budget × seed, aggregate; returns the summary."""
-    workdir = sweep.require_workdir(config, workdir)
+    """Pretrain word2vec and/or the LM, run every mode × budget × seed, aggregate."""
+    kinds, workdir = pretrain_kinds(config), sweep.require_workdir(config, workdir)
+    config = ConfigDict(config.to_dict())  # the grid resolved below stays out of config.json
+    config.downstream.modes, config.downstream.labels_per_class = kind_grid(
+        config.downstream, kinds, {"word2vec": (MODES, BUDGETS),
+                                   "language_model": (LM_KIND_MODES, lm.LM_BUDGETS)})
     train_split, test_split = load_labelled_splits(config.data)
     data = classification_data(config.data, train_split, test_split)
     task, settings = sequence_classification_task(), word2vec_settings(config)
-    pretrain_cfg = word2vec_fit_config(settings, sweep.subrun_config(config, eval_every=0))
+    pretrain_cfg = word2vec_fit_config(
+        settings, sweep.subrun_config(config, drop=SWEEP_SECTIONS, eval_every=0))
     pretrain_cfg.checkpoint.every_steps = PRETRAIN_CHECKPOINT_EVERY
     vectors_path = os.path.join(workdir, "pretrain", "vectors.txt")
 
@@ -92,14 +110,17 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                                    "vocab_size": len(corpus.words)})
 
     rule = few_label.downstream_rule(config.downstream)
+    lm.check_rule(config.downstream.modes, rule)
     baselines = sentence_baselines.SentenceBaselines(
         train_split[0], data.train.arrays["y"], test_split[0], data.test.arrays["y"],
         vectors_path, corpus=lambda: pretraining_corpus(config, test_split[0]))
 
     def configure(sub: ConfigDict) -> None:
+        few_label.apply_rule(sub, rule, baselines.pool_y)
+        if sub.mode in lm.LM_MODES:
+            return lm.set_lm_transfer(sub, os.path.join(workdir, lm.LM_DIR))
         sub.transfer.init_from = "" if sub.mode in ("random", "tfidf_logreg") else vectors_path
         sub.transfer.frozen = ("^embed/",) if sub.mode == "static" else ()
-        few_label.apply_rule(sub, rule, baselines.pool_y)
 
     def downstream_fn(sub: ConfigDict, sub_dir: str) -> dict:
         if sub.mode in sentence_baselines.MODES:
@@ -108,22 +129,31 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
         model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                               cell="lstm", pooling="mean", dropout=m.dropout,
                               rngs=nnx.Rngs(sub.seed))
+        if sub.mode in lm.LM_MODES:
+            return lm.fit_lm_downstream(model, task, data.train, data.test, sub, sub_dir)
         coverage = None
         if sub.transfer.init_from and not has_checkpoint(sub_dir):
             coverage = set_embedding(model, data.vocab, sub.transfer.init_from)
         return sweep.fit_downstream(model, task, data.train, data.test, sub, sub_dir,
                                     embedding_coverage=coverage)
 
+    subruns = {"word2vec": ("pretrain", pretrain_cfg, pretrain_fn), "language_model": (
+        lm.LM_DIR, lm.language_model_config(config, SWEEP_SECTIONS), lambda sub, sub_dir:
+        lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab, sub,
+                                   sub_dir))}
+    pretrains = {subruns[k][0]: subruns[k][1:] for k in kinds}
     pretrain, results = sweep.run_transfer_sweep(
-        config, workdir, pretrain_config=pretrain_cfg, pretrain_fn=pretrain_fn,
-        configure=configure, downstream_fn=downstream_fn)
+        config, workdir, pretrains=pretrains, configure=configure, downstream_fn=downstream_fn,
+        drop=SWEEP_SECTIONS)
+    names = kinds_title(kinds)
     table, markdown, headline = sweep.table_report(
         workdir, results, baseline="random", pool_per_class=len(data.train) / len(data.classes),
-        heading=f"Test accuracy {few_label.schedule_phrase(config.downstream)} (word2vec vs "
-                "random embeddings)",
-        plot_title="LSTM classifier: word2vec vs random embeddings")
+        heading=f"Test accuracy {few_label.schedule_phrase(config.downstream)} ({names})",
+        plot_title=f"LSTM classifier: {names}")
+    about = {("pretrain_lm" if d == lm.LM_DIR else d): {"workdir": d, "steps": s["steps"]}
+             for d, s in pretrain.items()}
+    if "pretrain" in about:  # word2vec's keys as before the LM kind
+        about["pretrain"]["vectors"] = "pretrain/vectors.txt"
     return sweep.sweep_summary(
-        config, results, table, markdown, headline=headline,
-        metrics={"word2vec": pretrain["corpus"]}, classes=data.classes,
-        pretrain={"workdir": "pretrain", "vectors": "pretrain/vectors.txt",
-                  "steps": pretrain["steps"]}, vocab_size=len(data.vocab))
+        config, results, table, markdown, headline=headline, classes=data.classes, **about,
+        metrics={k: pretrain[subruns[k][0]]["corpus"] for k in kinds}, vocab_size=len(data.vocab))

@@ -16,7 +16,7 @@ reports (``curve_report``) read ``config.report.curve_steps`` and ``curve_budget
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from flax import nnx
 from ml_collections import ConfigDict
@@ -70,38 +70,54 @@ def subrun_config(config: ConfigDict, *, drop: Sequence[str] = ("downstream", "r
     return sub
 
 
-def run_transfer_sweep(config: ConfigDict, workdir: str, *, pretrain_config: ConfigDict,
-                       pretrain_fn: TrainFn, configure: Callable[[ConfigDict], None],
-                       downstream_fn: TrainFn) -> tuple[dict, list[dict]]:
-    """Pretrain in ``workdir/pretrain``, then run ``config.downstream``'s grid.
+def run_transfer_sweep(config: ConfigDict, workdir: str, *,
+                       configure: Callable[[ConfigDict], None], downstream_fn: TrainFn,
+                       pretrain_config: ConfigDict | None = None,
+                       pretrain_fn: TrainFn | None = None,
+                       pretrains: Mapping[str, tuple[ConfigDict, TrainFn]] | None = None,
+                       drop: Sequence[str] = ("downstream", "report")
+                       ) -> tuple[Any, list[dict]]:
+    """Pretrain in ``workdir/pretrain`` (or several sub-runs), then run the downstream grid.
 
     Args:
       config: the experiment's config (``config.downstream`` as in the module docstring).
       workdir: the experiment's directory (see ``require_workdir``).
-      pretrain_config, pretrain_fn: the pretraining sub-run and ``(config, dir) -> summary``.
       configure: sets a downstream sub-run's mode-specific keys in place (e.g.
         ``transfer.init_from``, ``transfer.frozen``); it receives ``subrun_config``'s
         copy with ``seed``, ``labels_per_class`` and ``mode`` set.
       downstream_fn: ``(config, dir) -> summary`` of one downstream run.
+      pretrain_config, pretrain_fn: the one pretraining sub-run (``workdir/pretrain``)
+        and ``(config, dir) -> summary``.
+      pretrains: instead, several: ``{sub-directory: (config, fn)}``, run in order.
+      drop: the sections ``subrun_config`` leaves out of the downstream configs.
     Returns:
-      ``(pretrain summary, results)``, results as ``composed.run_sweep`` returns them.
+      ``(pretrain summary, results)`` — with ``pretrains``, ``({sub-directory: summary},
+      results)`` — results as ``composed.run_sweep`` returns them.
     """
+    single = pretrains is None
+    if single:
+        if pretrain_config is None or pretrain_fn is None:
+            raise ConfigError("run_transfer_sweep needs pretrain_config and pretrain_fn, "
+                              "or pretrains={sub-directory: (config, fn)}")
+        pretrains = {"pretrain": (pretrain_config, pretrain_fn)}
     ds = config.downstream
-    progress = SubrunProgress(1 + len(ds.modes) * len(ds.labels_per_class) * len(ds.seeds))
+    progress = SubrunProgress(len(pretrains)
+                              + len(ds.modes) * len(ds.labels_per_class) * len(ds.seeds))
 
     def make_config(mode: str, labels: int, seed: int) -> ConfigDict:
-        sub = subrun_config(config, num_steps=ds.num_steps, eval_every=ds.eval_every)
+        sub = subrun_config(config, drop=drop, num_steps=ds.num_steps, eval_every=ds.eval_every)
         sub.seed, sub.labels_per_class, sub.mode = int(seed), int(labels), mode
         configure(sub)
         return sub
 
     with composed.shared_compilation_cache():
-        pretrain = composed.run_subrun(workdir, "pretrain", pretrain_config, pretrain_fn,
-                                       progress=progress, estimate=False)
+        summaries = {name: composed.run_subrun(workdir, name, sub, fn, progress=progress,
+                                               estimate=False)
+                     for name, (sub, fn) in pretrains.items()}
         results = composed.run_sweep(workdir, modes=ds.modes, budgets=ds.labels_per_class,
                                      seeds=ds.seeds, make_config=make_config,
                                      train_fn=downstream_fn, progress=progress)
-    return pretrain, results
+    return (summaries["pretrain"] if single else summaries), results
 
 
 def set_mode_transfer(config: ConfigDict, init_from: str, *, head: str = "head") -> None:
