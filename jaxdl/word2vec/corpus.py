@@ -126,29 +126,38 @@ class Word2VecCorpus:
             before = len(tokens)
             tokens.extend(provisional.setdefault(t, len(provisional)) for t in sentence)
             lengths.append(len(tokens) - before)
-        tokens = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
-        counts = np.bincount(tokens, minlength=len(provisional))
+        provisional_ids = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
+        raw_words = len(provisional_ids)
+        counts = np.bincount(provisional_ids, minlength=len(provisional))
         # A stable sort on -count breaks ties by first appearance.
         order = np.argsort(-counts, kind="stable")
         order = order[counts[order] >= min_count]
         if not len(order):
             raise DataError(
                 f"word2vec corpus: no word occurs at least min_count={min_count} times "
-                f"({len(tokens)} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
+                f"({raw_words} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
             )
         final = np.full(len(provisional), -1, dtype=np.int32)
         final[order] = np.arange(len(order), dtype=np.int32)
-        ids = final[tokens]
-        kept = ids >= 0
-        sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), np.frombuffer(lengths, np.int64)
-                                 if len(lengths) else np.zeros(0, np.int64))
+        # Remapped in place, and sentence ids built for the kept tokens only, so the
+        # peak holds the token array, the mask and the two results (4 + 1 + 4 + 4 bytes a word).
+        np.take(final, provisional_ids, out=provisional_ids)
+        kept = provisional_ids >= 0
+        ids = provisional_ids[kept]
+        lengths = np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64)
+        kept_lengths = np.zeros(len(lengths), np.int64)
+        nonempty = lengths > 0
+        starts = (np.cumsum(lengths) - lengths)[nonempty]
+        kept_lengths[nonempty] = np.add.reduceat(kept, starts, dtype=np.int64) if len(starts) else 0
+        del provisional_ids, kept, tokens
+        sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), kept_lengths)
         words = list(provisional)
         return cls(
             words=[words[i] for i in order],
             counts=counts[order].astype(np.int64),
-            ids=ids[kept],
-            sentence_ids=sentence_ids[kept],
-            raw_words=int(len(tokens)),
+            ids=ids,
+            sentence_ids=sentence_ids,
+            raw_words=int(raw_words),
         )
 
     @classmethod
