@@ -139,18 +139,20 @@ class Word2VecCorpus:
             )
         final = np.full(len(provisional), -1, dtype=np.int32)
         final[order] = np.arange(len(order), dtype=np.int32)
-        # Remapped in place, and sentence ids built for the kept tokens only, so the
-        # peak holds the token array, the mask and the two results (4 + 1 + 4 + 4 bytes a word).
-        np.take(final, provisional_ids, out=provisional_ids)
-        kept = provisional_ids >= 0
-        ids = provisional_ids[kept]
-        lengths = np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64)
-        kept_lengths = np.zeros(len(lengths), np.int64)
-        nonempty = lengths > 0
-        starts = (np.cumsum(lengths) - lengths)[nonempty]
-        kept_lengths[nonempty] = np.add.reduceat(kept, starts, dtype=np.int64) if len(starts) else 0
-        del provisional_ids, kept, tokens
-        sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), kept_lengths)
+        # One corpus-length array more at a time (4 + 4 + 1 bytes a word at the peak):
+        # the provisional ids are freed once remapped, and the sentence ids are built
+        # for the kept tokens only, from a running count of kept tokens.
+        remapped = final[provisional_ids]
+        del provisional_ids, tokens
+        kept = remapped >= 0
+        running = np.cumsum(kept, dtype=np.int32 if raw_words < 2**31 else np.int64)
+        ends = np.cumsum(np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64))
+        kept_by_end = np.where(ends > 0, running[np.maximum(ends, 1) - 1], 0)
+        del running
+        kept_lengths = np.diff(kept_by_end, prepend=0)
+        ids = remapped[kept]
+        del remapped, kept
+        sentence_ids = np.repeat(np.arange(len(ends), dtype=np.int32), kept_lengths)
         words = list(provisional)
         return cls(
             words=[words[i] for i in order],
