@@ -87,6 +87,22 @@ def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accept.astype(np.float32), alias
 
 
+def _kept_before(kept: np.ndarray, ends: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+    """int64 `[S]`: how many of `kept[:end]` are true, for each (non-decreasing) `end` of `ends`.
+
+    A running count block by block, so the temporary is `block` long, not the corpus.
+    """
+    before = np.zeros(len(ends), np.int64)
+    total = 0
+    for start in range(0, len(kept), block):
+        running = np.cumsum(kept[start : start + block], dtype=np.int64) + total
+        first = np.searchsorted(ends, start + 1, side="left")  # the ends in (start, start + block]
+        last = np.searchsorted(ends, start + len(running), side="right")
+        before[first:last] = running[ends[first:last] - 1 - start]
+        total = int(running[-1])
+    return before
+
+
 @dataclasses.dataclass(frozen=True)
 class Word2VecCorpus:
     """Vocabulary and corpus ids for word2vec training.
@@ -139,17 +155,14 @@ class Word2VecCorpus:
             )
         final = np.full(len(provisional), -1, dtype=np.int32)
         final[order] = np.arange(len(order), dtype=np.int32)
-        # One corpus-length array more at a time (4 + 4 + 1 bytes a word at the peak):
-        # the provisional ids are freed once remapped, and the sentence ids are built
-        # for the kept tokens only, from a running count of kept tokens.
+        # Few corpus-length arrays at a time (4 + 4 + 1 bytes a word at the peak): the
+        # provisional ids are freed once remapped, and the sentence ids are built for
+        # the kept tokens only, from the kept tokens before each sentence's end.
         remapped = final[provisional_ids]
         del provisional_ids, tokens
         kept = remapped >= 0
-        running = np.cumsum(kept, dtype=np.int32 if raw_words < 2**31 else np.int64)
         ends = np.cumsum(np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64))
-        kept_by_end = np.where(ends > 0, running[np.maximum(ends, 1) - 1], 0)
-        del running
-        kept_lengths = np.diff(kept_by_end, prepend=0)
+        kept_lengths = np.diff(_kept_before(kept, ends), prepend=0)
         ids = remapped[kept]
         del remapped, kept
         sentence_ids = np.repeat(np.arange(len(ends), dtype=np.int32), kept_lengths)
