@@ -87,7 +87,10 @@ def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accept.astype(np.float32), alias
 
 
-def _kept_before(kept: np.ndarray, ends: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+BLOCK = 1 << 22  # tokens per step of the corpus-length passes, bounding their temporaries
+
+
+def _kept_before(kept: np.ndarray, ends: np.ndarray, block: int = BLOCK) -> np.ndarray:
     """int64 `[S]`: how many of `kept[:end]` are true, for each (non-decreasing) `end` of `ends`.
 
     A running count block by block, so the temporary is `block` long, not the corpus.
@@ -144,7 +147,9 @@ class Word2VecCorpus:
             lengths.append(len(tokens) - before)
         provisional_ids = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
         raw_words = len(provisional_ids)
-        counts = np.bincount(provisional_ids, minlength=len(provisional))
+        counts = np.zeros(len(provisional), np.int64)
+        for start in range(0, raw_words, BLOCK):  # block by block: bincount casts to int64
+            counts += np.bincount(provisional_ids[start : start + BLOCK], minlength=len(provisional))
         # A stable sort on -count breaks ties by first appearance.
         order = np.argsort(-counts, kind="stable")
         order = order[counts[order] >= min_count]
@@ -158,7 +163,9 @@ class Word2VecCorpus:
         # Few corpus-length arrays at a time (4 + 4 + 1 bytes a word at the peak): the
         # provisional ids are freed once remapped, and the sentence ids are built for
         # the kept tokens only, from the kept tokens before each sentence's end.
-        remapped = final[provisional_ids]
+        remapped = np.empty(raw_words, np.int32)
+        for start in range(0, raw_words, BLOCK):  # so the index cast to int64 is one block long
+            remapped[start : start + BLOCK] = final[provisional_ids[start : start + BLOCK]]
         del provisional_ids, tokens
         kept = remapped >= 0
         ends = np.cumsum(np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64))
