@@ -1,7 +1,7 @@
 """word2vec speed and quality: jaxdl's `fit` path against gensim, same file, same settings, same run.
 
     python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] [--threads 1,2] [--seeds 0]
-        [--sg 1] [--updates sequential,batched] --out FILE.json
+        [--sg 1] [--updates sequential,batched] [--chunks 1,2] --out FILE.json
 
 Every leg (gensim, or jaxdl with one `update`) runs in its own subprocess pinned
 to `threads` cores (`sched_setaffinity`, before jax or gensim start their thread
@@ -16,7 +16,9 @@ its compilation (JAX's backend-compile events) is reported separately. Words/s
 is corpus tokens × epochs over training time (for jaxdl, less compilation).
 Quality, for every leg through the same `jaxdl.word2vec.evaluation`: Spearman ρ on
 WordSim353 and SimLex-999 and 3CosAdd on the Google analogies (gensim's test
-data), each with the number of pairs/questions in vocabulary.
+data), each with the number of pairs/questions in vocabulary. `--chunks` gives
+the sequential update one leg per `config.word2vec.chunks` value (named
+"sequential/2" for 2 chunks).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -111,10 +114,14 @@ def run_leg(leg: dict) -> dict:
         mark = time.perf_counter()
         result, vectors = fit_word2vec_model(corpus, settings, config=config)
         train_seconds, compile_seconds = time.perf_counter() - mark, sum(compiled)
-    return {"library": leg["library"], "update": leg.get("update"), "threads": leg["threads"],
+    update = leg.get("update")
+    if update == "sequential" and settings.chunks > 1:
+        update = f"sequential/{settings.chunks}"
+    return {"library": leg["library"], "update": update, "threads": leg["threads"],
             "seed": settings.seed, "tokens": tokens, "vocab": len(vectors),
             "read_seconds": read_seconds, "vocab_seconds": vocab_seconds, "train_seconds": train_seconds,
             "compile_seconds": compile_seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "whole_run_seconds": read_seconds + vocab_seconds + train_seconds,
             "words_per_second": tokens * settings.epochs / max(train_seconds - compile_seconds, 1e-9),
             **scores(vectors)}
@@ -153,6 +160,7 @@ def print_table(report: dict) -> None:
               f"{r['train_seconds']:.1f} ({r['compile_seconds']:.1f}) | {r['whole_run_seconds']:.1f} | {r['vocab']} | "
               f"{r['wordsim353']:.3f} ({r['wordsim353_pairs']}) | {r['simlex999']:.3f} ({r['simlex999_pairs']}) | "
               f"{r['analogies']:.3f} ({r['analogies_questions']}) |")
+    print(f"\nload average (1 min): {report['load_average_1min']}")
     for key, ratio in report["words_per_second_ratio_jaxdl_over_gensim"].items():
         print(f"\njaxdl/gensim words/s, {key}: {ratio:.2f}")
 
@@ -168,21 +176,24 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--sg", type=int, default=1, help="1 skip-gram, 0 CBOW")
     parser.add_argument("--updates", default="sequential,batched", help="jaxdl update modes to time")
+    parser.add_argument("--chunks", default="1", help="chunks values for the sequential update")
     parser.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args()
 
     temporary = tempfile.TemporaryDirectory()
     corpus_path = args.corpus or write_embedded_corpus(temporary.name)
-    results = []
+    results, load_before = [], os.getloadavg()
     for threads in (int(t) for t in args.threads.split(",")):
         for seed in (int(s) for s in args.seeds.split(",")):
             base = Word2VecSettings(epochs=1 if args.quick else 5, sg=bool(args.sg), seed=seed)
             results.append(launch({"library": "gensim", "threads": threads, "corpus": corpus_path,
                                    "encoding": args.encoding, "settings": dataclasses.asdict(base)}))
             for update in args.updates.split(","):
-                settings = dataclasses.asdict(dataclasses.replace(base, update=update))
-                results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
-                                       "corpus": corpus_path, "encoding": args.encoding, "settings": settings}))
+                for chunks in (args.chunks.split(",") if update == "sequential" else ["1"]):
+                    settings = dataclasses.asdict(dataclasses.replace(base, update=update, chunks=int(chunks)))
+                    results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
+                                           "corpus": corpus_path, "encoding": args.encoding,
+                                           "settings": settings}))
     temporary.cleanup()
     ratios = {}
     for r in results:
@@ -193,7 +204,8 @@ def main() -> None:
                 r["words_per_second"] / peer["words_per_second"])
     report = {"benchmark": "word2vec_vs_gensim", "corpus": args.corpus or "embedded (Python documentation)",
               "tokens": results[0]["tokens"], "settings": dataclasses.asdict(base), "results": results,
-              "words_per_second_ratio_jaxdl_over_gensim": ratios, "machine": machine(), "quick": args.quick}
+              "words_per_second_ratio_jaxdl_over_gensim": ratios, "machine": machine(), "quick": args.quick,
+              "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}}
     with open(args.out, "w") as handle:
         json.dump(report, handle, indent=2)
     print_table(report)

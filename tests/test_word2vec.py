@@ -93,11 +93,12 @@ def test_windows_respect_sentences_subsampling_and_dynamic_width():
     assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
 
 
-@pytest.mark.parametrize("update", ["sequential", "batched"])
+@pytest.mark.parametrize("update,chunks", [("sequential", 1), ("sequential", 2), ("batched", 1)],
+                         ids=["sequential", "sequential-2-chunks", "batched"])
 @pytest.mark.parametrize("sg", [True, False], ids=["skip-gram", "cbow"])
-def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update):
+def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update, chunks):
     settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg, update=update,
-                                alpha=0.025 if sg else 0.05, seed=0)
+                                chunks=chunks, alpha=0.025 if sg else 0.05, seed=0)
     result, wv = fit_word2vec_model(lee_corpus, settings)
     # In the Lee news corpus "palestinian"/"israeli" co-occur constantly; "palestinian"/"cricket" never.
     assert wv.similarity("palestinian", "israeli") > wv.similarity("palestinian", "cricket") + 0.05
@@ -113,6 +114,10 @@ def test_settings_are_validated():
         Word2VecSettings(min_alpha=0.5)
     with pytest.raises(ConfigError, match=r"word2vec update='exact': expected one of"):
         Word2VecSettings(update="exact")
+    with pytest.raises(ConfigError, match=r"word2vec chunks=0: expected an integer ≥ 1"):
+        Word2VecSettings(chunks=0)
+    with pytest.raises(ConfigError, match=r"word2vec chunks=9: expected at most batch_centres=8"):
+        Word2VecSettings(chunks=9, batch_centres=8)
 
 
 def test_the_config_section_gives_the_settings():

@@ -3,7 +3,10 @@
 The transcription below follows word2vec.c's TrainModelThread (negative
 sampling, hs = 0) line by line, names included (syn0, syn1neg, neu1, neu1e, l1,
 l2, g), fed with the centres, reduced windows, kept words and noise draws of
-`make_batch`'s batch (word2vec.c's random draws, here from (seed, step)).
+`make_batch`'s batch and the noise words the update draws (`noise.hashed_noise`;
+word2vec.c's random draws, here from (seed, step, example, k)). Also: the
+chunked update repeats bit for bit whatever the thread count, and the C++
+kernel equals its pure-JAX twin.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import pytest
 
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.corpus import alias_table, noise_distribution
+from jaxdl.word2vec.noise import hashed_noise
+from jaxdl.word2vec.sequential import batch_negatives, sequential_update
 from jaxdl.word2vec.sgns import make_batch, sgns_update
 
 MAX_EXP = 6.0
@@ -78,14 +84,14 @@ def word2vec_c(syn0, syn1neg, batch, alpha, cbow):
     return syn0, syn1neg
 
 
-def _toy_batch(cbow):
-    rng = np.random.default_rng(0)
+def _toy_batch(cbow, sentences=12, seed=0):
+    rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(12)]
-    sentences = [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(12)]
+    sentences = [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(sentences)]
     corpus = Word2VecCorpus.from_sentences(sentences, min_count=1)
     arrays = corpus.device_arrays(batch_centres=BATCH, sample=1e-2)
     batch = make_batch(arrays, jax.random.key(5), 1, batch_centres=BATCH, window=WINDOW, negative=NEGATIVE,
-                       sg=not cbow, shared_negatives=cbow)
+                       sg=not cbow, hashed_noise=True)
     vocab = len(corpus.words)
     params = {"input": jnp.asarray(rng.normal(size=(vocab, DIM)), jnp.float32),
               "output": jnp.asarray(rng.normal(size=(vocab, DIM)), jnp.float32)}
@@ -105,7 +111,10 @@ def test_sequential_update_is_word2vec_c(monkeypatch, cbow, native):
     if not native:
         monkeypatch.setattr(sgns_kernel, "sequential_usable", lambda params: False)
     params, batch = _toy_batch(cbow)
+    negatives, negative_mask = batch_negatives(batch, sg=not cbow)
     host = {k: np.asarray(v) for k, v in batch.items()}
+    host.update(negatives=np.asarray(negatives), negative_mask=np.asarray(negative_mask))
+    assert host["negative_mask"].min() == 0  # some draws equal their centre and are skipped
     # Rows repeat inside the batch (12 words), so a batched update would differ.
     assert len(set(host["centres"][host["context_mask"].sum(1) > 0].tolist())) < host["context_mask"].any(1).sum()
     want_in, want_out = word2vec_c(np.asarray(params["input"]), np.asarray(params["output"]), host, 0.3, cbow)
@@ -117,7 +126,65 @@ def test_sequential_update_is_word2vec_c(monkeypatch, cbow, native):
     assert float(stats["pairs"]) == examples
 
 
-def test_sequential_update_refuses_shared_negatives_in_skip_gram():
-    params, batch = _toy_batch(cbow=True)  # negatives [B, K]
-    with pytest.raises(ValueError, match=r"sequential update: negatives of shape \(32, 4\) for sg=True"):
+def test_sequential_update_refuses_a_batch_without_noise_keys():
+    params, batch = _toy_batch(cbow=False)
+    batch = {k: v for k, v in batch.items() if not k.startswith("noise_")}
+    with pytest.raises(ValueError, match=r"sequential update: the batch has no noise_keys .*hashed_noise=True"):
         sgns_update(params, batch, 0.1, sg=True, update="sequential")
+
+
+def test_hashed_noise_follows_count_to_the_0_75():
+    counts = np.array([4000, 2000, 900, 300, 100, 50, 20, 5])
+    accept, alias = alias_table(noise_distribution(counts))
+    keys = jnp.asarray([1, 0x9E3779B9, 12345], jnp.uint32)
+    draws = np.asarray(hashed_noise(keys, jnp.asarray(accept), jnp.asarray(alias), 40_000))
+    assert draws.shape == (40_000, 3) and draws.dtype == np.int32
+    for k in range(3):  # 40,000 draws per key: a few parts in a thousand of sampling error
+        frequency = np.bincount(draws[:, k], minlength=len(counts)) / len(draws)
+        np.testing.assert_allclose(frequency, noise_distribution(counts), atol=0.006)
+    assert not np.array_equal(draws[:, 0], draws[:, 1])
+
+
+needs_kernel = pytest.mark.skipif(not sgns_kernel.LIBRARY.available(), reason="no native word2vec")
+
+
+@needs_kernel
+@pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
+def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
+    params, batch = _toy_batch(cbow, sentences=40, seed=1)
+    run = jax.jit(lambda p, workers: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=4,
+                                                                 workers=workers), static_argnums=1)
+    first, stats = run(params, 1)
+    for workers in (2, 3, 4, 0):
+        again, again_stats = run(params, workers)
+        for name in ("input", "output"):
+            assert np.asarray(again[name]).tobytes() == np.asarray(first[name]).tobytes(), (name, workers)
+        assert np.asarray(again_stats["loss_sum"]).tobytes() == np.asarray(stats["loss_sum"]).tobytes()
+    one_chunk, _ = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow))(params)
+    assert not np.array_equal(np.asarray(one_chunk["output"]), np.asarray(first["output"]))  # chunks matter
+
+
+@needs_kernel
+@pytest.mark.parametrize("chunks", [1, 3])
+@pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
+def test_kernel_equals_its_pure_jax_twin(cbow, chunks):
+    params, batch = _toy_batch(cbow, sentences=40, seed=2)
+    native, native_stats = jax.jit(lambda p: sgns_kernel.sgns_sequential(
+        p, batch, 0.3, sg=not cbow, chunks=chunks, workers=2))(params)
+    twin, twin_stats = jax.jit(lambda p: sequential_update(p, batch, jnp.float32(0.3), sg=not cbow,
+                                                           chunks=chunks))(params)
+    for name in ("input", "output"):
+        assert np.abs(np.asarray(twin[name]) - np.asarray(params[name])).max() > 0.1
+        np.testing.assert_allclose(np.asarray(native[name]), np.asarray(twin[name]), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(float(native_stats["loss_sum"]), float(twin_stats["loss_sum"]), rtol=1e-5)
+    assert float(native_stats["pairs"]) == float(twin_stats["pairs"]) > 0
+
+
+@needs_kernel
+def test_kernel_refuses_too_many_chunks_and_bad_aliases():
+    params, batch = _toy_batch(cbow=False)
+    with pytest.raises(Exception, match=r"chunks=33: expected 1 to B=32"):
+        jax.block_until_ready(sgns_kernel.sgns_sequential(params, batch, 0.1, sg=True, chunks=33))
+    bad = {**batch, "noise_alias": batch["noise_alias"].at[0].set(10_000)}
+    with pytest.raises(Exception, match="a noise alias is outside the vocabulary"):
+        jax.block_until_ready(sgns_kernel.sgns_sequential(params, bad, 0.1, sg=True))

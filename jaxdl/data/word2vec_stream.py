@@ -103,6 +103,7 @@ class Word2VecStreamSource:
         return make_batch(corpus, data_key, fields["step"][0], batch_centres=s.batch_centres,
                           window=s.window, negative=s.negative, sg=s.sg,
                           shared_negatives=not s.per_pair_negatives,
+                          hashed_noise=s.update == "sequential",
                           steps_per_epoch=self.steps_per_epoch)
 
     def close(self) -> None:

@@ -19,6 +19,9 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <thread>
+#include <atomic>
+#include <sched.h>
 #include <string>
 #include <vector>
 
@@ -221,100 +224,243 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 
 // --- The sequential update: word2vec.c's training thread, example by example. ---
 //
-// Skip-gram (negatives [B, C, K]): for each centre b, each context c in window
-// order, with h = inputs[context]: for the centre (label 1) then each unmasked
-// noise word (label 0), g = (label - sigmoid(h . outputs[t])) * lr;
+// Skip-gram: for each centre b, each context c in window order, with
+// h = inputs[context]: for the centre (label 1) then each noise word (label 0)
+// other than the centre, g = (label - sigmoid(h . outputs[t])) * lr;
 // error += g * outputs[t]; outputs[t] += g * h; finally inputs[context] += error.
-// CBOW (negatives [B, K]): h = the mean of the context input rows, the same loop
-// over the centre and noise words, then error is added to every context row.
-// One thread, in corpus order, so each example sees every earlier update, as
-// in word2vec.c, and the bits repeat.
+// CBOW: h = the mean of the context input rows, the same loop over the centre
+// and noise words, then error is added to every context row.
+//
+// Noise words are drawn here, per example, from a counter-based hash keyed by
+// (noise_keys[k], example): the formula is in word2vec/noise.py, whose JAX copy
+// gives the same words. Drawing here skips the masked slots and the [B, 2W, K]
+// array.
+//
+// Chunks: the batch's centres are split into `chunks` contiguous runs. Each run
+// is trained in order, example by example, against the tables as of the batch
+// start plus its own earlier updates (rows are copied into the chunk's private
+// buffer on first touch); then each chunk's change (private - start) is added
+// to the tables in chunk order. The runs are independent, so threads may train
+// them in any order and any number of threads gives the same bits. With one
+// chunk the tables are updated in place: word2vec.c's single thread.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
 }
 
-// Trains h against the centre and noise words; returns the example's loss.
-inline float TrainExample(const float* h, float* error, float* outputs, int64_t dim, int32_t centre,
-                          const int32_t* noise, const float* noise_mask, int64_t k, float lr) {
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void Subtract(const float* x, float* y, int64_t n) {  // y -= x
+  for (int64_t d = 0; d < n; ++d) y[d] -= x[d];
+}
+
+inline uint32_t Fmix32(uint32_t x) {  // MurmurHash3's finaliser, as noise.fmix32
+  x ^= x >> 16;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35u;
+  return x ^ (x >> 16);
+}
+
+struct NoiseTable {
+  const uint32_t* keys;
+  const float* accept;
+  const int32_t* alias;
+  uint32_t vocab;
+
+  // noise.hashed_noise's word for (example, k).
+  int32_t Draw(int64_t example, int64_t k) const {
+    const uint32_t counter = 2u * static_cast<uint32_t>(example) + 1u;
+    const uint32_t slot = Fmix32(keys[k] + 0x9E3779B9u * counter) % vocab;
+    const uint32_t bits = Fmix32(keys[k] + 0x9E3779B9u * (counter + 1u));
+    const float uniform = static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);
+    return uniform < accept[slot] ? static_cast<int32_t>(slot) : alias[slot];
+  }
+};
+
+// A table's rows, read and written in place.
+struct DirectRows {
+  float* table;
+  int64_t dim;
+  float* Get(int32_t row) { return table + row * dim; }
+};
+
+// A table's rows as one chunk sees them: a row is copied from the batch-start
+// table into this chunk's buffer when first touched; later touches use the copy.
+struct PrivateRows {
+  const float* start;
+  int64_t dim;
+  std::vector<int32_t> slot;     // [V], -1 = not copied
+  std::vector<int32_t> touched;  // rows in order of first touch
+  std::unique_ptr<float[]> rows;
+
+  PrivateRows(const float* start_table, int64_t vocab, int64_t dim_, int64_t capacity)
+      : start(start_table), dim(dim_), slot(vocab, -1), rows(new float[capacity * dim_]) {
+    touched.reserve(capacity);
+  }
+  float* Get(int32_t row) {
+    int32_t& s = slot[row];
+    if (s < 0) {
+      s = static_cast<int32_t>(touched.size());
+      touched.push_back(row);
+      std::memcpy(rows.get() + s * dim, start + row * dim, dim * sizeof(float));
+    }
+    return rows.get() + s * dim;
+  }
+  // Turns every copied row into its change since the batch start.
+  void ToChanges() {
+    for (size_t s = 0; s < touched.size(); ++s)
+      Subtract(start + touched[s] * dim, rows.get() + s * dim, dim);
+  }
+  void AddChangesTo(float* table) const {
+    for (size_t s = 0; s < touched.size(); ++s)
+      Axpy(1.0f, rows.get() + s * dim, table + touched[s] * dim, dim);
+  }
+};
+
+struct Examples {
+  const int32_t *centre, *context;
+  const float* mask;
+  NoiseTable noise;
+  int64_t window, k, dim;
+  bool skip_gram;
+  float lr;
+};
+
+// Trains h against the centre and the noise words of `example`; returns the loss.
+template <typename Rows>
+float TrainExample(const Examples& e, const float* h, float* error, Rows& out, int32_t centre,
+                   int64_t example) {
   float loss = 0.0f;
-  for (int64_t d = 0; d <= k; ++d) {
-    if (d > 0 && noise_mask[d - 1] == 0.0f) continue;  // a draw equal to the centre
+  for (int64_t d = 0; d <= e.k; ++d) {
+    const int32_t target = d == 0 ? centre : e.noise.Draw(example, d - 1);
+    if (d > 0 && target == centre) continue;  // word2vec.c skips a draw equal to the centre
     const float label = d == 0 ? 1.0f : 0.0f;
-    float* row = outputs + (d == 0 ? centre : noise[d - 1]) * dim;
-    const Sigmoid fit = SigmoidAndLoss(d == 0 ? Dot(h, row, dim) : -Dot(h, row, dim));
+    float* row = out.Get(target);
+    const Sigmoid fit = SigmoidAndLoss(d == 0 ? Dot(h, row, e.dim) : -Dot(h, row, e.dim));
     const float sigma = d == 0 ? fit.value : 1.0f - fit.value;  // sigmoid(h . row)
-    const float g = (label - sigma) * lr;
+    const float g = (label - sigma) * e.lr;
     loss += fit.neg_log;
-    Axpy(g, row, error, dim);
-    Axpy(g, h, row, dim);
+    Axpy(g, row, error, e.dim);
+    Axpy(g, h, row, e.dim);
   }
   return loss;
 }
 
-constexpr char kSequential[] = "jaxdl_sgns_sequential";
-
-ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> outputs,
-                          ffi::Buffer<ffi::S32> centres, ffi::Buffer<ffi::S32> contexts,
-                          ffi::Buffer<ffi::F32> context_mask, ffi::Buffer<ffi::S32> negatives,
-                          ffi::Buffer<ffi::F32> negative_mask, ffi::Buffer<ffi::F32> learning_rate,
-                          ffi::ResultBuffer<ffi::F32> new_inputs, ffi::ResultBuffer<ffi::F32> new_outputs,
-                          ffi::ResultBuffer<ffi::F32> loss_sum, ffi::ResultBuffer<ffi::F32> pairs) {
-  const auto table = inputs.dimensions();
-  const auto ctx = contexts.dimensions();
-  const auto neg = negatives.dimensions();
-  if (table.size() != 2 || ctx.size() != 2 || (neg.size() != 2 && neg.size() != 3))
-    return jaxdl::Invalid(kSequential, "bad ranks");
-  const bool skip_gram = neg.size() == 3;
-  const int64_t vocab = table[0], dim = table[1], batch = ctx[0], window = ctx[1], k = neg.back();
-  if (outputs.element_count() != vocab * dim || centres.element_count() != batch ||
-      context_mask.element_count() != batch * window || neg[0] != batch ||
-      (skip_gram && neg[1] != window) || negative_mask.element_count() != negatives.element_count())
-    return jaxdl::Invalid(kSequential, "shapes do not match tables [V, D], contexts [B, C], "
-                                       "negatives [B, C, K] (skip-gram) or [B, K] (CBOW)");
-  const int32_t* centre = centres.typed_data();
-  const int32_t* context = contexts.typed_data();
-  const int32_t* noise = negatives.typed_data();
-  const float* mask = context_mask.typed_data();
-  const float* noise_mask = negative_mask.typed_data();
-  const float lr = learning_rate.typed_data()[0];
-  if (const char* bad = IdOutsideVocabulary(centre, batch, context, batch * window, noise,
-                                             negatives.element_count(), vocab))
-    return jaxdl::Invalid(kSequential, bad);
-  float* in = new_inputs->typed_data();
-  float* out = new_outputs->typed_data();
-  if (in != inputs.typed_data()) std::memcpy(in, inputs.typed_data(), vocab * dim * sizeof(float));
-  if (out != outputs.typed_data()) std::memcpy(out, outputs.typed_data(), vocab * dim * sizeof(float));
+// Centres [first, last) in order; adds to *loss and *pairs.
+template <typename Rows>
+void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t last, float* loss,
+                  float* pairs) {
+  const int64_t window = e.window, dim = e.dim;
   std::vector<float> error(dim), hidden(dim);
-  float total_loss = 0.0f, total_pairs = 0.0f;
-  for (int64_t b = 0; b < batch; ++b) {
-    if (skip_gram) {
+  for (int64_t b = first; b < last; ++b) {
+    if (e.skip_gram) {
       for (int64_t c = 0; c < window; ++c) {
-        if (mask[b * window + c] == 0.0f) continue;
-        float* h = in + context[b * window + c] * dim;
+        if (e.mask[b * window + c] == 0.0f) continue;
+        float* h = in.Get(e.context[b * window + c]);
         std::fill(error.begin(), error.end(), 0.0f);
-        total_loss += TrainExample(h, error.data(), out, dim, centre[b], noise + (b * window + c) * k,
-                                   noise_mask + (b * window + c) * k, k, lr);
+        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c);
         Axpy(1.0f, error.data(), h, dim);
-        total_pairs += 1.0f;
+        *pairs += 1.0f;
       }
       continue;
     }
     float count = 0.0f;
     std::fill(hidden.begin(), hidden.end(), 0.0f);
     for (int64_t c = 0; c < window; ++c)
-      if (mask[b * window + c] != 0.0f) {
-        Axpy(1.0f, in + context[b * window + c] * dim, hidden.data(), dim);
+      if (e.mask[b * window + c] != 0.0f) {
+        Axpy(1.0f, in.Get(e.context[b * window + c]), hidden.data(), dim);
         count += 1.0f;
       }
     if (count == 0.0f) continue;
     for (int64_t d = 0; d < dim; ++d) hidden[d] /= count;
     std::fill(error.begin(), error.end(), 0.0f);
-    total_loss += TrainExample(hidden.data(), error.data(), out, dim, centre[b], noise + b * k,
-                               noise_mask + b * k, k, lr);
+    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b);
     for (int64_t c = 0; c < window; ++c)  // word2vec.c adds the whole error to each context row
-      if (mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in + context[b * window + c] * dim, dim);
-    total_pairs += 1.0f;
+      if (e.mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in.Get(e.context[b * window + c]), dim);
+    *pairs += 1.0f;
+  }
+}
+
+int64_t AvailableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+constexpr char kSequential[] = "jaxdl_sgns_sequential";
+
+ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> outputs,
+                          ffi::Buffer<ffi::S32> centres, ffi::Buffer<ffi::S32> contexts,
+                          ffi::Buffer<ffi::F32> context_mask, ffi::Buffer<ffi::U32> noise_keys,
+                          ffi::Buffer<ffi::F32> noise_accept, ffi::Buffer<ffi::S32> noise_alias,
+                          ffi::Buffer<ffi::F32> learning_rate, ffi::ResultBuffer<ffi::F32> new_inputs,
+                          ffi::ResultBuffer<ffi::F32> new_outputs, ffi::ResultBuffer<ffi::F32> loss_sum,
+                          ffi::ResultBuffer<ffi::F32> pairs, int64_t skip_gram, int64_t chunks,
+                          int64_t workers) {
+  const auto table = inputs.dimensions();
+  const auto ctx = contexts.dimensions();
+  if (table.size() != 2 || ctx.size() != 2 || noise_keys.dimensions().size() != 1)
+    return jaxdl::Invalid(kSequential, "bad ranks");
+  const int64_t vocab = table[0], dim = table[1], batch = ctx[0], window = ctx[1],
+                k = noise_keys.element_count();
+  if (outputs.element_count() != vocab * dim || centres.element_count() != batch ||
+      context_mask.element_count() != batch * window || noise_accept.element_count() != vocab ||
+      noise_alias.element_count() != vocab)
+    return jaxdl::Invalid(kSequential, "shapes do not match tables [V, D], centres [B], contexts [B, C], "
+                                       "noise_accept and noise_alias [V]");
+  if (chunks < 1 || chunks > std::max<int64_t>(batch, 1))
+    return jaxdl::Invalid(kSequential, "chunks=" + std::to_string(chunks) + ": expected 1 to B=" +
+                                           std::to_string(batch));
+  const int32_t* alias = noise_alias.typed_data();
+  if (const char* bad = IdOutsideVocabulary(centres.typed_data(), batch, contexts.typed_data(),
+                                             batch * window, alias, vocab, vocab))
+    return jaxdl::Invalid(kSequential, std::string(bad) == "a negative id is outside the vocabulary"
+                                           ? "a noise alias is outside the vocabulary" : bad);
+  const Examples e{centres.typed_data(), contexts.typed_data(), context_mask.typed_data(),
+                   NoiseTable{noise_keys.typed_data(), noise_accept.typed_data(), alias,
+                              static_cast<uint32_t>(vocab)},
+                   window, k, dim, skip_gram != 0, learning_rate.typed_data()[0]};
+  const float* in_start = inputs.typed_data();
+  const float* out_start = outputs.typed_data();
+  float* in = new_inputs->typed_data();
+  float* out = new_outputs->typed_data();
+  if (in != in_start) std::memcpy(in, in_start, vocab * dim * sizeof(float));
+  if (out != out_start) std::memcpy(out, out_start, vocab * dim * sizeof(float));
+  if (chunks == 1) {
+    DirectRows in_rows{in, dim}, out_rows{out, dim};
+    float loss = 0.0f, count = 0.0f;
+    TrainCentres(e, in_rows, out_rows, 0, batch, &loss, &count);
+    loss_sum->typed_data()[0] = loss;
+    pairs->typed_data()[0] = count;
+    return ffi::Error::Success();
+  }
+  // Chunks read the batch-start tables, which stay untouched until the merge.
+  std::vector<std::unique_ptr<PrivateRows>> private_in(chunks), private_out(chunks);
+  std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
+  auto run_chunk = [&](int64_t c) {
+    const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
+    private_in[c] = std::make_unique<PrivateRows>(in_start, vocab, dim, std::min(vocab, n * window));
+    private_out[c] = std::make_unique<PrivateRows>(
+        out_start, vocab, dim, std::min(vocab, n * (skip_gram ? window * (k + 1) : k + 1)));
+    TrainCentres(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
+    private_in[c]->ToChanges();
+    private_out[c]->ToChanges();
+  };
+  const int64_t threads = std::min(chunks, workers > 0 ? workers : AvailableCpus());
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t c; (c = next.fetch_add(1)) < chunks;) run_chunk(c);
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& thread : pool) thread.join();
+  float total_loss = 0.0f, total_pairs = 0.0f;
+  for (int64_t c = 0; c < chunks; ++c) {  // chunk order: the same sums whatever ran where
+    private_in[c]->AddChangesTo(in);
+    private_out[c]->AddChangesTo(out);
+    total_loss += loss[c];
+    total_pairs += count[c];
   }
   loss_sum->typed_data()[0] = total_loss;
   pairs->typed_data()[0] = total_pairs;
@@ -347,10 +493,14 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsSequential, SequentialImpl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // centres
                                   .Arg<ffi::Buffer<ffi::S32>>()  // contexts
                                   .Arg<ffi::Buffer<ffi::F32>>()  // context_mask
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // negatives
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // negative_mask
+                                  .Arg<ffi::Buffer<ffi::U32>>()  // noise_keys
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // noise_accept
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // noise_alias
                                   .Arg<ffi::Buffer<ffi::F32>>()  // lr
                                   .Ret<ffi::Buffer<ffi::F32>>()  // new inputs
                                   .Ret<ffi::Buffer<ffi::F32>>()  // new outputs
                                   .Ret<ffi::Buffer<ffi::F32>>()  // loss_sum
-                                  .Ret<ffi::Buffer<ffi::F32>>());  // pairs
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // pairs
+                                  .Attr<int64_t>("skip_gram")
+                                  .Attr<int64_t>("chunks")
+                                  .Attr<int64_t>("workers"));

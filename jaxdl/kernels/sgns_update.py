@@ -6,7 +6,9 @@ core and adds the updates in a fixed order (repeatable bits). Used for float32
 tables on CPU when the library builds (`kernels/build.py`); otherwise, and for
 CBOW or per-pair negatives, the XLA path. Results equal it up to float rounding.
 The sequential kernel applies a batch's examples one after another, as
-word2vec.c's training thread does (its pure-JAX twin is `sgns._sequential_update`).
+word2vec.c's training thread does, drawing the noise words itself from the
+batch's `noise_keys` (word2vec/noise.py), in `chunks` independent runs on up to
+`workers` threads (its pure-JAX twin is `word2vec.sequential.sequential_update`).
 """
 
 from __future__ import annotations
@@ -35,28 +37,48 @@ def sequential_usable(params) -> bool:
             and LIBRARY.available())
 
 
-def _call(target, params, batch, lr, **attributes):
+def _call(params, batch, lr, row_cap):
     inputs, outputs = params["input"], params["output"]
     scalar = jax.ShapeDtypeStruct((), jnp.float32)
     call = jax.ffi.ffi_call(
-        target, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
+        TARGET, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
                  jax.ShapeDtypeStruct(outputs.shape, outputs.dtype), scalar, scalar),
         input_output_aliases={0: 0, 1: 1}, vmap_method="sequential")
     new_inputs, new_outputs, loss_sum, pairs = call(
         inputs, outputs, batch["centres"].astype(jnp.int32), batch["contexts"].astype(jnp.int32),
         batch["context_mask"].astype(jnp.float32), batch["negatives"].astype(jnp.int32),
-        batch["negative_mask"].astype(jnp.float32), jnp.asarray(lr, jnp.float32), **attributes)
+        batch["negative_mask"].astype(jnp.float32), jnp.asarray(lr, jnp.float32), row_cap=np.float32(row_cap))
     return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
 
 
-def sgns_sequential(params, batch, lr):
+def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: int = 0):
     """word2vec.c's update, example by example in batch order: `(new params, {"loss_sum", "pairs"})`.
 
-    Negatives `[B, C, K]` mean skip-gram (K per pair), `[B, K]` CBOW (K per centre);
-    see `word2vec.sgns.sgns_update(update="sequential")`.
+    Args:
+        params: {"input", "output": float32 `[V, D]`}, updated in place when donated.
+        batch: `make_batch(..., hashed_noise=True)`: centres, contexts, context_mask,
+            noise_keys uint32 `[K]`, noise_accept / noise_alias `[V]`.
+        lr: learning rate.
+        sg: skip-gram (K noise words per pair), else CBOW (K per centre).
+        chunks: contiguous runs of centres trained independently from the batch-start
+            tables, their changes added in run order (see `sgns_update.cc`).
+        workers: threads for the runs; 0 = one per available CPU (at most `chunks`).
+            The result does not depend on it.
     """
     LIBRARY.require()
-    return _call(SEQUENTIAL_TARGET, params, batch, lr)
+    inputs, outputs = params["input"], params["output"]
+    scalar = jax.ShapeDtypeStruct((), jnp.float32)
+    call = jax.ffi.ffi_call(
+        SEQUENTIAL_TARGET, (jax.ShapeDtypeStruct(inputs.shape, inputs.dtype),
+                            jax.ShapeDtypeStruct(outputs.shape, outputs.dtype), scalar, scalar),
+        input_output_aliases={0: 0, 1: 1}, vmap_method="sequential")
+    new_inputs, new_outputs, loss_sum, pairs = call(
+        inputs, outputs, batch["centres"].astype(jnp.int32), batch["contexts"].astype(jnp.int32),
+        batch["context_mask"].astype(jnp.float32), batch["noise_keys"].astype(jnp.uint32),
+        batch["noise_accept"].astype(jnp.float32), batch["noise_alias"].astype(jnp.int32),
+        jnp.asarray(lr, jnp.float32), skip_gram=np.int64(sg), chunks=np.int64(chunks),
+        workers=np.int64(workers))
+    return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
 
 
 def sgns_update(params, batch, lr, *, row_cap: float):
@@ -65,4 +87,4 @@ def sgns_update(params, batch, lr, *, row_cap: float):
     The tables are updated in place when XLA can donate them.
     """
     LIBRARY.require()
-    return _call(TARGET, params, batch, lr, row_cap=np.float32(row_cap))
+    return _call(params, batch, lr, row_cap)

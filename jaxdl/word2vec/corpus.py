@@ -87,6 +87,25 @@ def alias_table(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accept.astype(np.float32), alias
 
 
+BLOCK = 1 << 22  # tokens per step of the corpus-length passes, bounding their temporaries
+
+
+def _kept_before(kept: np.ndarray, ends: np.ndarray, block: int = BLOCK) -> np.ndarray:
+    """int64 `[S]`: how many of `kept[:end]` are true, for each (non-decreasing) `end` of `ends`.
+
+    A running count block by block, so the temporary is `block` long, not the corpus.
+    """
+    before = np.zeros(len(ends), np.int64)
+    total = 0
+    for start in range(0, len(kept), block):
+        running = np.cumsum(kept[start : start + block], dtype=np.int64) + total
+        first = np.searchsorted(ends, start + 1, side="left")  # the ends in (start, start + block]
+        last = np.searchsorted(ends, start + len(running), side="right")
+        before[first:last] = running[ends[first:last] - 1 - start]
+        total = int(running[-1])
+    return before
+
+
 @dataclasses.dataclass(frozen=True)
 class Word2VecCorpus:
     """Vocabulary and corpus ids for word2vec training.
@@ -126,29 +145,41 @@ class Word2VecCorpus:
             before = len(tokens)
             tokens.extend(provisional.setdefault(t, len(provisional)) for t in sentence)
             lengths.append(len(tokens) - before)
-        tokens = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
-        counts = np.bincount(tokens, minlength=len(provisional))
+        provisional_ids = np.frombuffer(tokens, dtype=np.int32) if len(tokens) else np.zeros(0, np.int32)
+        raw_words = len(provisional_ids)
+        counts = np.zeros(len(provisional), np.int64)
+        for start in range(0, raw_words, BLOCK):  # block by block: bincount casts to int64
+            counts += np.bincount(provisional_ids[start : start + BLOCK], minlength=len(provisional))
         # A stable sort on -count breaks ties by first appearance.
         order = np.argsort(-counts, kind="stable")
         order = order[counts[order] >= min_count]
         if not len(order):
             raise DataError(
                 f"word2vec corpus: no word occurs at least min_count={min_count} times "
-                f"({len(tokens)} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
+                f"({raw_words} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
             )
         final = np.full(len(provisional), -1, dtype=np.int32)
         final[order] = np.arange(len(order), dtype=np.int32)
-        ids = final[tokens]
-        kept = ids >= 0
-        sentence_ids = np.repeat(np.arange(len(lengths), dtype=np.int32), np.frombuffer(lengths, np.int64)
-                                 if len(lengths) else np.zeros(0, np.int64))
+        # Few corpus-length arrays at a time (4 + 4 + 1 bytes a word at the peak): the
+        # provisional ids are freed once remapped, and the sentence ids are built for
+        # the kept tokens only, from the kept tokens before each sentence's end.
+        remapped = np.empty(raw_words, np.int32)
+        for start in range(0, raw_words, BLOCK):  # so the index cast to int64 is one block long
+            remapped[start : start + BLOCK] = final[provisional_ids[start : start + BLOCK]]
+        del provisional_ids, tokens
+        kept = remapped >= 0
+        ends = np.cumsum(np.frombuffer(lengths, np.int64) if len(lengths) else np.zeros(0, np.int64))
+        kept_lengths = np.diff(_kept_before(kept, ends), prepend=0)
+        ids = remapped[kept]
+        del remapped, kept
+        sentence_ids = np.repeat(np.arange(len(ends), dtype=np.int32), kept_lengths)
         words = list(provisional)
         return cls(
             words=[words[i] for i in order],
             counts=counts[order].astype(np.int64),
-            ids=ids[kept],
-            sentence_ids=sentence_ids[kept],
-            raw_words=int(len(tokens)),
+            ids=ids,
+            sentence_ids=sentence_ids,
+            raw_words=int(raw_words),
         )
 
     @classmethod

@@ -4,13 +4,16 @@ For every example of a batch in corpus order (skip-gram: each (centre, context)
 pair; CBOW: each centre with the mean h of its context rows), word2vec.c does:
 for the centre (label 1) and each noise word (label 0) t,
 g = (label - σ(h · out[t])) · lr, error += g · out[t], out[t] += g · h; then
-adds error to the context row(s). Later examples see earlier updates.
+adds error to the context row(s). Later examples see earlier updates. The
+noise words come from `noise.hashed_noise`, as the C++ kernel draws them.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from jaxdl.word2vec.noise import hashed_noise
 
 Params = dict[str, jax.Array]
 Batch = dict[str, jax.Array]
@@ -43,20 +46,11 @@ def _train_example(tables, h, centre, noise, noise_mask, lr, weight):
     return (inputs, outputs), error, loss
 
 
-def sequential_update(params: Params, batch: Batch, lr: jax.Array) -> tuple[Params, dict]:
-    """`sgns_update(update="sequential")` in pure JAX (where the C++ kernel is unavailable).
-
-    Args:
-        params: {"input", "output": float32 `[V, D]`}.
-        batch: from `make_batch`; negatives `[B, 2W, K]` (skip-gram) or `[B, K]` (CBOW).
-        lr: learning rate, float32 scalar.
-
-    Returns:
-        (new params, {"loss_sum", "pairs"}), the same loops as the C++ kernel.
-    """
+def _train_centres(tables, batch, negatives, negative_mask, lr, first: int, last: int):
+    """Centres [first, last) of the batch, example by example: (tables, loss, examples)."""
     centres, contexts, mask = batch["centres"], batch["contexts"], batch["context_mask"]
-    negatives, negative_mask = batch["negatives"], batch["negative_mask"]
     window = contexts.shape[1]
+    zero = jnp.zeros((), jnp.float32)
     if negatives.ndim == 3:  # skip-gram: one example per (centre, context) pair
         def pair(i, carry):
             (inputs, outputs), loss, pairs = carry
@@ -67,10 +61,7 @@ def sequential_update(params: Params, batch: Batch, lr: jax.Array) -> tuple[Para
             inputs, outputs = tables
             return (inputs.at[row].add(error), outputs), loss + example_loss, pairs + mask[b, c]
 
-        zero = jnp.zeros((), jnp.float32)
-        tables, loss, pairs = jax.lax.fori_loop(0, contexts.size, pair,
-                                                ((params["input"], params["output"]), zero, zero))
-        return {"input": tables[0], "output": tables[1]}, {"loss_sum": loss, "pairs": pairs}
+        return jax.lax.fori_loop(first * window, last * window, pair, (tables, zero, zero))
 
     def centre(b, carry):  # CBOW: one example per centre, from the mean of its context rows
         (inputs, outputs), loss, pairs = carry
@@ -84,7 +75,55 @@ def sequential_update(params: Params, batch: Batch, lr: jax.Array) -> tuple[Para
             inputs = inputs.at[contexts[b, c]].add(error * mask[b, c])
         return (inputs, outputs), loss + example_loss, pairs + weight
 
-    zero = jnp.zeros((), jnp.float32)
-    tables, loss, pairs = jax.lax.fori_loop(0, centres.shape[0], centre,
-                                            ((params["input"], params["output"]), zero, zero))
-    return {"input": tables[0], "output": tables[1]}, {"loss_sum": loss, "pairs": pairs}
+    return jax.lax.fori_loop(first, last, centre, (tables, zero, zero))
+
+
+def batch_negatives(batch: Batch, *, sg: bool) -> tuple[jax.Array, jax.Array]:
+    """The noise words the sequential kernel draws for `batch` and their mask (≠ the centre).
+
+    Returns:
+        int32 and float32 `[B, 2W, K]` (skip-gram) or `[B, K]` (CBOW).
+    """
+    centres, contexts = batch["centres"], batch["contexts"]
+    examples = contexts.size if sg else centres.shape[0]
+    noise = hashed_noise(batch["noise_keys"], batch["noise_accept"], batch["noise_alias"], examples)
+    if sg:
+        noise = noise.reshape(contexts.shape + noise.shape[-1:])
+    centre_axes = (slice(None),) + (None,) * (noise.ndim - 1)
+    return noise, (noise != centres[centre_axes]).astype(jnp.float32)
+
+
+def sequential_update(params: Params, batch: Batch, lr: jax.Array, *, sg: bool,
+                      chunks: int = 1) -> tuple[Params, dict]:
+    """`sgns_update(update="sequential")` in pure JAX (where the C++ kernel is unavailable).
+
+    The same loops, noise words and chunking as the C++ kernel: the batch's
+    centres in `chunks` contiguous runs, each trained from the batch-start
+    tables, their changes (run − start) added to the tables in run order. The
+    result equals the kernel's up to the rounding of the dot products (XLA and
+    the kernel sum a row's products in different orders).
+
+    Args:
+        params: {"input", "output": float32 `[V, D]`}.
+        batch: from `make_batch(..., hashed_noise=True)`.
+        lr: learning rate, float32 scalar.
+        sg: skip-gram, else CBOW.
+        chunks: runs of centres (1 = one run updating the tables as it goes).
+
+    Returns:
+        (new params, {"loss_sum", "pairs"}).
+    """
+    negatives, negative_mask = batch_negatives(batch, sg=sg)
+    start = (params["input"], params["output"])
+    size = batch["centres"].shape[0]
+    if chunks == 1:
+        tables, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, 0, size)
+        return {"input": tables[0], "output": tables[1]}, {"loss_sum": loss, "pairs": pairs}
+    total = list(start)
+    loss = pairs = jnp.zeros((), jnp.float32)
+    for c in range(chunks):
+        tables, chunk_loss, chunk_pairs = _train_centres(
+            start, batch, negatives, negative_mask, lr, size * c // chunks, size * (c + 1) // chunks)
+        total = [t + (new - old) for t, new, old in zip(total, tables, start)]
+        loss, pairs = loss + chunk_loss, pairs + chunk_pairs
+    return {"input": total[0], "output": total[1]}, {"loss_sum": loss, "pairs": pairs}

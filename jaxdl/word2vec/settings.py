@@ -33,6 +33,10 @@ class Word2VecSettings:
         shared_negatives: batched skip-gram: K noise words per centre shared by its
             window (the same expected update, 2W times fewer noise rows) instead of K per pair.
         row_cap: batched: per-batch contributions a row takes at full strength (see `sgns_update`).
+        chunks: sequential: contiguous runs of a batch's centres trained independently
+            (one thread each, up to the CPUs available) from the batch-start tables,
+            their changes added in run order; 1 is word2vec.c's single thread. The
+            vectors depend on `chunks`, never on the machine's thread count.
         batch_centres: consecutive corpus positions per batch.
         steps_per_call: batches per device dispatch (`fit`'s steps_per_loop).
         seed: seed of initialisation, sub-sampling, windows and negatives.
@@ -50,12 +54,13 @@ class Word2VecSettings:
     update: str = "sequential"
     shared_negatives: bool = True
     row_cap: float = 16.0
+    chunks: int = 1
     batch_centres: int = 1024
     steps_per_call: int = 16
     seed: int = 0
 
     def __post_init__(self):
-        positive = ("dim", "window", "negative", "min_count", "epochs", "batch_centres", "steps_per_call")
+        positive = ("dim", "window", "negative", "min_count", "epochs", "batch_centres", "steps_per_call", "chunks")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -66,6 +71,8 @@ class Word2VecSettings:
             raise ConfigError(f"word2vec min_alpha={self.min_alpha!r}: expected 0 ≤ min_alpha ≤ alpha={self.alpha}")
         if not self.sample >= 0:
             raise ConfigError(f"word2vec sample={self.sample!r}: expected a threshold ≥ 0 (0 disables it)")
+        if self.chunks > self.batch_centres:
+            raise ConfigError(f"word2vec chunks={self.chunks}: expected at most batch_centres={self.batch_centres}")
         if self.update not in UPDATES:
             raise ConfigError(f"word2vec update={self.update!r}: expected one of {UPDATES}")
 

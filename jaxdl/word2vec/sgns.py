@@ -55,7 +55,8 @@ def _uniform_for_positions(key: jax.Array, first_block: jax.Array, block: int) -
     return jnp.concatenate(draws)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_centres", "window", "negative", "sg", "shared_negatives", "margin"))
+@functools.partial(jax.jit, static_argnames=("batch_centres", "window", "negative", "sg", "shared_negatives", "margin",
+                                             "hashed_noise"))
 def make_batch(
     corpus: Word2VecArrays,
     key: jax.Array,
@@ -68,6 +69,7 @@ def make_batch(
     shared_negatives: bool = False,
     margin: int | None = None,
     steps_per_epoch: int | None = None,
+    hashed_noise: bool = False,
 ) -> Batch:
     """The training batch of `step`, a pure function of (corpus, key, step).
 
@@ -87,6 +89,10 @@ def make_batch(
         steps_per_epoch: given when `corpus.ids` / `sentence_ids` hold only this
             step's extended chunk (`B + 2·margin` positions, streamed from the host)
             instead of the whole padded corpus; None derives it from their length.
+        hashed_noise: leave the noise words to the update (the sequential one draws
+            them itself, see `noise.hashed_noise`): the batch then carries
+            `noise_keys` uint32 `[K]`, `noise_accept` float32 `[V]` and `noise_alias`
+            int32 `[V]` instead of `negatives` and `negative_mask`.
 
     Returns:
         dict with `centres` int32 `[B]`, `contexts` int32 `[B, 2W]`, `context_mask`
@@ -133,17 +139,20 @@ def make_batch(
         & (jnp.abs(offsets)[None, :] <= reduced_window)
     )
 
-    noise_shape = (block, 2 * window, negative) if (sg and not shared_negatives) else (block, negative)
-    negatives = _draw_noise(negative_key, corpus, noise_shape)
-    centre_axes = (slice(None),) + (None,) * (len(noise_shape) - 1)
-    return {
+    batch = {
         "centres": centres,
         "contexts": ids[context_position],
         "context_mask": context_mask.astype(jnp.float32),
-        "negatives": negatives,
-        "negative_mask": (negatives != centres[centre_axes]).astype(jnp.float32),
         "words": jnp.sum(centre_sentence >= 0, dtype=jnp.int32),
     }
+    if hashed_noise:
+        return {**batch, "noise_keys": jax.random.bits(negative_key, (negative,), jnp.uint32),
+                "noise_accept": corpus.noise_accept, "noise_alias": corpus.noise_alias}
+    noise_shape = (block, 2 * window, negative) if (sg and not shared_negatives) else (block, negative)
+    negatives = _draw_noise(negative_key, corpus, noise_shape)
+    centre_axes = (slice(None),) + (None,) * (len(noise_shape) - 1)
+    return {**batch, "negatives": negatives,
+            "negative_mask": (negatives != centres[centre_axes]).astype(jnp.float32)}
 
 
 def _draw_noise(key: jax.Array, corpus: Word2VecArrays, shape: tuple[int, ...]) -> jax.Array:
@@ -172,10 +181,10 @@ def _rows(table: jax.Array, ids: jax.Array) -> jax.Array:
     return jnp.take(table, ids, axis=0, mode="clip")
 
 
-@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap", "chunks"), donate_argnums=(0,))
 def sgns_update(
     params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, update: str = "batched",
-    row_cap: float = 16.0,
+    row_cap: float = 16.0, chunks: int = 1,
 ) -> tuple[Params, dict]:
     """One sparse SGD step of negative sampling on the rows the batch touches.
 
@@ -193,21 +202,26 @@ def sgns_update(
         update: "batched" (the sparse summed update described above) or
             "sequential": the batch's examples applied one after another in corpus
             order, each against the tables as the previous one left them, exactly
-            word2vec.c's per-thread loop (negatives must then be per pair `[B, 2W, K]`
-            in skip-gram); `row_cap` does not apply.
-        row_cap: contributions per row per batch applied at full strength.
+            word2vec.c's per-thread loop, with K noise words per example drawn by the
+            update (the batch from `make_batch(..., hashed_noise=True)`); `row_cap`
+            does not apply.
+        row_cap: batched: contributions per row per batch applied at full strength.
+        chunks: sequential: the batch's centres in this many contiguous runs, each
+            trained from the batch-start tables, their changes then added in run
+            order (runs go to separate threads in the C++ kernel; the bits do not
+            depend on how many). 1 = word2vec.c's single thread.
 
     Returns:
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
         and `pairs` (number of trained examples: pairs in skip-gram, centres in CBOW).
     """
     if update == "sequential":
-        if sg != (batch["negatives"].ndim == 3):
-            raise ValueError(f"sequential update: negatives of shape {batch['negatives'].shape} for sg={sg}; "
-                             "expected [B, 2W, K] for skip-gram, [B, K] for CBOW")
+        if "noise_keys" not in batch:
+            raise ValueError(f"sequential update: the batch has no noise_keys (keys {sorted(batch)}); "
+                             "build it with make_batch(..., hashed_noise=True)")
         if sgns_kernel.sequential_usable(params):
-            return sgns_kernel.sgns_sequential(params, batch, lr)
-        return sequential_update(params, batch, jnp.asarray(lr, jnp.float32))
+            return sgns_kernel.sgns_sequential(params, batch, lr, sg=sg, chunks=chunks)
+        return sequential_update(params, batch, jnp.asarray(lr, jnp.float32), sg=sg, chunks=chunks)
     if sgns_kernel.usable(params, batch, sg=sg):
         return sgns_kernel.sgns_update(params, batch, lr, row_cap=row_cap)
     inputs, outputs = params["input"], params["output"]

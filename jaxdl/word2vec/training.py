@@ -97,7 +97,8 @@ class Word2VecSource:
         # (init key, data key) = split(key(seed)), as Word2VecModel takes the first.
         _, data_key = jax.random.split(jax.random.key(s.seed))
         return make_batch(arrays, data_key, step, batch_centres=s.batch_centres, window=s.window,
-                          negative=s.negative, sg=s.sg, shared_negatives=not s.per_pair_negatives)
+                          negative=s.negative, sg=s.sg, shared_negatives=not s.per_pair_negatives,
+                          hashed_noise=s.update == "sequential")
 
 
 def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
@@ -115,7 +116,7 @@ def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         lr = learning_rate(state.step, total_steps, settings.alpha, settings.min_alpha)
         params, stats = sgns_update(state.params, batch, lr, sg=settings.sg, update=settings.update,
-                                    row_cap=settings.row_cap)
+                                    row_cap=settings.row_cap, chunks=settings.chunks)
         words = batch["words"].astype(jnp.float32)
         metrics = {
             "loss": {"loss_sum": stats["loss_sum"], "count": stats["pairs"]},
