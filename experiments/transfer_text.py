@@ -25,33 +25,28 @@ Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxdl.config import default_config
-from jaxdl.evaluation.word2vec_format import save_word2vec_format
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes import few_label, lm_pretraining as lm, sentence_baselines
 from jaxdl.recipes import transfer_sweep as sweep
 from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
-from jaxdl.recipes.text import (classification_data, load_corpus, load_labelled_splits,
+from jaxdl.recipes.text import (classification_data, corpus_without, load_labelled_splits,
                                 set_embedding)
+from jaxdl.recipes.word2vec_pretraining import VECTORS, word2vec_pretraining
 from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.train.sequence_tasks import sequence_classification_task
-from jaxdl.word2vec.corpus import Word2VecCorpus
-from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
-from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
-from jaxdl.workdir import fit_summary
+from jaxdl.word2vec.settings import word2vec_config
 
 MODES = ("random", "static", "non_static", *sentence_baselines.MODES)
 LM_KIND_MODES = ("random", "tfidf_logreg", *lm.LM_MODES)  # TF-IDF needs no word vectors
 BUDGETS = (5, 10, 20, 50, sweep.ALL_LABELS)
 # Sweep-level sections: out of every sub-run's config, so word2vec's sub-runs keep theirs.
 SWEEP_SECTIONS = ("downstream", "report", "pretrain")
-PRETRAIN_CHECKPOINT_EVERY = 160  # steps (ten dispatches of 16), so a killed pretraining resumes
 
 
 def get_config() -> ConfigDict:
@@ -74,17 +69,6 @@ def get_config() -> ConfigDict:
     return config
 
 
-def word2vec_settings(config: ConfigDict) -> Word2VecSettings:
-    """``config.word2vec`` as word2vec's hyper-parameters, vectors of ``model.embed_dim``."""
-    return dataclasses.replace(Word2VecSettings.from_config(config), dim=config.model.embed_dim)
-
-
-def pretraining_corpus(config: ConfigDict, test_sentences) -> list[list[str]]:
-    """The word2vec corpus without any sentence of the classifier's test split."""
-    held_out = {tuple(s) for s in test_sentences}
-    return [s for s in load_corpus(config.data) if tuple(s) not in held_out]
-
-
 def run(config: ConfigDict, workdir: str | None) -> dict:
     """Pretrain word2vec and/or the LM, run every mode × budget × seed, aggregate."""
     kinds, workdir = pretrain_kinds(config), sweep.require_workdir(config, workdir)
@@ -94,26 +78,16 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
                                    "language_model": (LM_KIND_MODES, lm.LM_BUDGETS)})
     train_split, test_split = load_labelled_splits(config.data)
     data = classification_data(config.data, train_split, test_split)
-    task, settings = sequence_classification_task(), word2vec_settings(config)
-    pretrain_cfg = word2vec_fit_config(
-        settings, sweep.subrun_config(config, drop=SWEEP_SECTIONS, eval_every=0))
-    pretrain_cfg.checkpoint.every_steps = PRETRAIN_CHECKPOINT_EVERY
-    vectors_path = os.path.join(workdir, "pretrain", "vectors.txt")
-
-    def pretrain_fn(sub: ConfigDict, sub_dir: str) -> dict:
-        sentences = pretraining_corpus(config, test_split[0])
-        corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)
-        result, vectors = fit_word2vec_model(corpus, settings, config=sub, workdir=sub_dir)
-        save_word2vec_format(vectors_path, vectors.words, vectors.vectors)
-        return fit_summary(f"{config.experiment}/word2vec", result, sub, vectors="vectors.txt",
-                           corpus={"sentences": len(sentences), "tokens": corpus.raw_words,
-                                   "vocab_size": len(corpus.words)})
+    task = sequence_classification_task()
+    corpus = lambda: corpus_without(config.data, test_split[0])  # no test sentence, even unlabelled
+    pretrain_cfg, pretrain_fn = word2vec_pretraining(config, SWEEP_SECTIONS, corpus)
+    vectors_path = os.path.join(workdir, "pretrain", VECTORS)
 
     rule = few_label.downstream_rule(config.downstream)
     lm.check_rule(config.downstream.modes, rule)
     baselines = sentence_baselines.SentenceBaselines(
         train_split[0], data.train.arrays["y"], test_split[0], data.test.arrays["y"],
-        vectors_path, corpus=lambda: pretraining_corpus(config, test_split[0]))
+        vectors_path, corpus=corpus)
 
     def configure(sub: ConfigDict) -> None:
         few_label.apply_rule(sub, rule, baselines.pool_y)
@@ -139,7 +113,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
 
     subruns = {"word2vec": ("pretrain", pretrain_cfg, pretrain_fn), "language_model": (
         lm.LM_DIR, lm.language_model_config(config, SWEEP_SECTIONS), lambda sub, sub_dir:
-        lm.pretrain_language_model(pretraining_corpus(config, test_split[0]), data.vocab, sub,
+        lm.pretrain_language_model(corpus(), data.vocab, sub,
                                    sub_dir))}
     pretrains = {subruns[k][0]: subruns[k][1:] for k in kinds}
     pretrain, results = sweep.run_transfer_sweep(
@@ -153,7 +127,7 @@ def run(config: ConfigDict, workdir: str | None) -> dict:
     about = {("pretrain_lm" if d == lm.LM_DIR else d): {"workdir": d, "steps": s["steps"]}
              for d, s in pretrain.items()}
     if "pretrain" in about:  # word2vec's keys as before the LM kind
-        about["pretrain"]["vectors"] = "pretrain/vectors.txt"
+        about["pretrain"]["vectors"] = f"pretrain/{VECTORS}"
     return sweep.sweep_summary(
         config, results, table, markdown, headline=headline, classes=data.classes, **about,
         metrics={k: pretrain[subruns[k][0]]["corpus"] for k in kinds}, vocab_size=len(data.vocab))

@@ -14,7 +14,7 @@ from jaxdl.data.text import Vocab, tokenize
 from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext
 from jaxdl.errors import DataError
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
-from jaxdl.recipes.text import load_labelled_splits, load_tagged
+from jaxdl.recipes.text import corpus_without, load_labelled_splits, load_tagged
 
 CONLLU = ("# sent_id = 1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n\n"
           "# sent_id = 2\n1\tCafé\tcafé\tNOUN\tNN\t_\t0\troot\t_\t_\n\n")
@@ -78,7 +78,7 @@ def test_the_encoding_key_reaches_the_readers(tmp_path):
     transfer = load_experiment("transfer_text")
     config = transfer.get_config()
     config.data.corpus, config.data.encoding = str(tmp_path / "corpus.txt"), "latin-1"
-    assert transfer.pretraining_corpus(config, [])[1][1] == "café"
+    assert corpus_without(config.data, [])[1][1] == "café"
 
     tagger = load_experiment("pos_tagger")
     config = tagger.get_config()

@@ -66,6 +66,13 @@ def load_corpus(data: ConfigDict) -> list[list[str]]:
     return embedded_corpus()  # already lower-cased
 
 
+def corpus_without(data: ConfigDict, held_out) -> list[list[str]]:
+    """``load_corpus(data)`` without any sentence of ``held_out`` (token lists): a
+    pretraining corpus that holds no sentence of the classifier's test split."""
+    held_out = {tuple(s) for s in held_out}
+    return [s for s in load_corpus(data) if tuple(s) not in held_out]
+
+
 def load_tagged(data: ConfigDict) -> tuple[list, list]:
     """``(train_sentences, test_sentences)`` of the CoNLL-U files ``data.train`` / ``data.test``,
     each sentence a list of ``(form, upos)``.
