@@ -5,10 +5,14 @@ recipe's IDX and CIFAR datasets, `text_classifier` (fastText) and `pos_tagger`
 
 from __future__ import annotations
 
+import gzip
+
+import numpy as np
 import pytest
 
 from conftest import load_experiment
-from formats import random_mnist, write_mnist, write_random_cifar10
+from formats import (UD_ENGLISH_CONLLU, fasttext_line, random_mnist, write_conllu_rows,
+                     write_mnist, write_random_cifar10)
 from jaxdl.errors import ConfigError
 
 
@@ -20,15 +24,29 @@ def short(config, **train):
     return config
 
 
+# The whole-split loaders the arrays path calls; the streamed run must call none.
+WHOLE_SPLIT_LOADERS = (("jaxdl.recipes.vision", "load_mnist"), ("jaxdl.recipes.vision", "load_cifar"),
+                       ("jaxdl.recipes.text", "read_fasttext"), ("jaxdl.recipes.text", "read_conllu"))
+
+
 def both_sources(name: str, configure) -> dict:
-    """`{source: summary}` of experiment `name` run with each `data.source`."""
+    """`{source: summary}` of experiment `name` run with each `data.source`; during the
+    streamed run every whole-split loader raises."""
     runs = {}
     for source in ("arrays", "stream"):
         config = load_experiment(name).get_config()
         configure(config)
         config.data.source = source
-        runs[source] = load_experiment(name).run(config, None)
+        with pytest.MonkeyPatch.context() as patch:
+            if source == "stream":
+                for module, attribute in WHOLE_SPLIT_LOADERS:
+                    patch.setattr(f"{module}.{attribute}", _refuse_whole_split)
+            runs[source] = load_experiment(name).run(config, None)
     return runs
+
+
+def _refuse_whole_split(*args, **kwargs):
+    raise AssertionError(f"the streamed run loaded a split whole: {args}")
 
 
 def assert_same_run(runs: dict) -> None:
@@ -68,3 +86,71 @@ def test_a_bad_data_source_is_a_config_error_naming_it_and_the_choices(tmp_path)
     with pytest.raises(ConfigError, match=r"config.data.source='disk'; expected one of "
                                           r"\('arrays', 'stream'\)"):
         load_experiment("mnist_cnn").run(config, None)
+
+
+WORDS = ("ball", "goal", "team", "code", "bug", "loop", "oven", "salt", "the", "a", "of")
+
+
+def write_fasttext(path, lines: int, seed: int, *, gz: bool) -> str:
+    """Random labelled lines (one with two labels, one with no text) as a fastText file."""
+    rng = np.random.default_rng(seed)
+    rows = [fasttext_line([("sports", "computing", "cooking")[rng.integers(3)]],
+                          rng.choice(WORDS, rng.integers(1, 9))) for _ in range(lines)]
+    rows[1] = fasttext_line(["cooking", "sports"], ["salt", "oven", "goal"])
+    rows[2] = fasttext_line(["sports"], [])
+    content = "".join(rows).encode("utf-8")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    return str(path)
+
+
+def test_text_classifier_streams_to_the_arrays_runs_parameters(tmp_path):
+    train = write_fasttext(tmp_path / "train.txt.gz", 30, seed=0, gz=True)
+    test = write_fasttext(tmp_path / "test.txt", 9, seed=1, gz=False)
+
+    def configure(config):
+        config.data.update(train=train, test=test, min_count=2, max_len=6, workers=2)
+        config.model.update(embed_dim=8, hidden_dim=8)
+        short(config, batch_size=4, eval_batch_size=4)
+    runs = both_sources("text_classifier", configure)
+    assert_same_run(runs)
+    for key in ("classes", "vocab_size", "data"):
+        assert runs["stream"][key] == runs["arrays"][key], key
+    assert (runs["stream"]["baselines"]["majority_class"]
+            == runs["arrays"]["baselines"]["majority_class"])
+    assert runs["stream"]["data"]["train"]["examples"] == 30
+    assert "tfidf_logistic_regression" not in runs["stream"]["baselines"]  # needs the split
+    assert "tfidf_logistic_regression" in runs["arrays"]["baselines"]
+
+
+def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path):
+    rng = np.random.default_rng(0)
+    forms = [("the", "DET"), ("dog", "NOUN"), ("ate", "VERB"), ("apple", "NOUN"), ("I", "PRON"),
+             ("like", "VERB"), ("cats", "NOUN"), (".", "PUNCT")]
+    sentences = [[forms[i] for i in rng.integers(0, len(forms), rng.integers(2, 7))]
+                 for _ in range(14)]
+    write_conllu_rows(tmp_path / "train.conllu", sentences, "train")
+    test = tmp_path / "test.conllu.gz"  # multiword tokens, an empty node, unseen words
+    test.write_bytes(gzip.compress(UD_ENGLISH_CONLLU.encode("utf-8")))
+
+    def configure(config):
+        config.data.update(train=str(tmp_path / "train.conllu"), test=str(test), workers=1)
+        config.model.update(embed_dim=8, hidden_dim=8, char_embed_dim=4, char_hidden_dim=4)
+        short(config, batch_size=4, eval_batch_size=2)
+    runs = both_sources("pos_tagger", configure)
+    assert_same_run(runs)
+    assert runs["stream"]["metrics"]["test_oov"] == runs["arrays"]["metrics"]["test_oov"]
+    for key in ("tags", "vocab_size", "oov_tokens", "oov_accuracy", "data"):
+        assert runs["stream"][key] == runs["arrays"][key], key
+    assert runs["stream"]["oov_tokens"] > 0
+
+
+@pytest.mark.parametrize("name", ["text_classifier", "pos_tagger"])
+def test_a_text_experiment_refuses_a_bad_source_and_streaming_without_files(name):
+    config = load_experiment(name).get_config()
+    config.data.source = "disk"
+    with pytest.raises(ConfigError, match=r"config.data.source='disk'; expected one of"):
+        load_experiment(name).run(config, None)
+    config.data.source = "stream"
+    with pytest.raises(ConfigError, match=r"config.data.source='stream' with config.data.train "
+                                          r"empty; expected a"):
+        load_experiment(name).run(config, None)
