@@ -122,7 +122,8 @@ def test_text_classifier_streams_to_the_arrays_runs_parameters(tmp_path):
     assert "tfidf_logistic_regression" in runs["arrays"]["baselines"]
 
 
-def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path):
+@pytest.mark.parametrize("worker_mode", ["threads", "processes"])
+def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path, worker_mode):
     rng = np.random.default_rng(0)
     forms = [("the", "DET"), ("dog", "NOUN"), ("ate", "VERB"), ("apple", "NOUN"), ("I", "PRON"),
              ("like", "VERB"), ("cats", "NOUN"), (".", "PUNCT")]
@@ -133,7 +134,8 @@ def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path):
     test.write_bytes(gzip.compress(UD_ENGLISH_CONLLU.encode("utf-8")))
 
     def configure(config):
-        config.data.update(train=str(tmp_path / "train.conllu"), test=str(test), workers=1)
+        config.data.update(train=str(tmp_path / "train.conllu"), test=str(test), workers=1,
+                           worker_mode=worker_mode)  # processes: the encoding is pickled
         config.model.update(embed_dim=8, hidden_dim=8, char_embed_dim=4, char_hidden_dim=4)
         short(config, batch_size=4, eval_batch_size=2)
     runs = both_sources("pos_tagger", configure)

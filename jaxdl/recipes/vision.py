@@ -267,7 +267,8 @@ def fit_image_classifier(config: ml_collections.ConfigDict,
         source = StreamingSource.from_config(train_records, config)
         try:
             return _fit(config, workdir, source,
-                        StreamedSplit(test_records, workers=data.workers, prefetch=data.prefetch),
+                        StreamedSplit(test_records, workers=data.get("workers", 0),
+                                      prefetch=data.get("prefetch", 2)),
                         tuple(train_records[0]["x"].shape))
         finally:
             source.close()
