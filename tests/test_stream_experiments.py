@@ -156,3 +156,25 @@ def test_a_text_experiment_refuses_a_bad_source_and_streaming_without_files(name
     with pytest.raises(ConfigError, match=r"config.data.source='stream' with config.data.train "
                                           r"empty; expected a"):
         load_experiment(name).run(config, None)
+
+
+def test_streaming_with_download_is_a_config_error_before_anything_is_read(tmp_path):
+    config = short(load_experiment("mnist_cnn").get_config())
+    config.data.update(dir=str(tmp_path / "absent"), source="stream", download=True)
+    with pytest.raises(ConfigError, match=r"config.data.download=True with "
+                                          r"config.data.source='stream'"):
+        load_experiment("mnist_cnn").run(config, None)
+    assert not (tmp_path / "absent").exists()
+
+
+def test_a_streamed_test_label_unseen_in_training_is_a_data_error_before_training(tmp_path):
+    from jaxdl.errors import DataError
+    train = tmp_path / "train.txt"
+    train.write_text(fasttext_line(["a"], ["x", "y"]) + fasttext_line(["b"], ["y"]))
+    test = tmp_path / "test.txt"
+    test.write_text(fasttext_line(["a"], ["x"]) + fasttext_line(["zebra"], ["y"]))
+    config = short(load_experiment("text_classifier").get_config(), batch_size=2)
+    config.data.update(train=str(train), test=str(test), min_count=1, source="stream")
+    with pytest.raises(DataError, match=r"label 'zebra' is not among the 2 training classes"):
+        load_experiment("text_classifier").run(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
