@@ -5,7 +5,11 @@ Data: fastText supervised files `config.data.train` and `config.data.test`
 label, since the head is a single-label softmax), or by default the embedded
 labelled sentences (`jaxdl.data.embedded_text`: Python docstring sentences
 labelled by the standard-library package they document, 10 classes), split
-80/20 per class with `config.data.split_seed`. Words seen fewer than
+80/20 per class with `config.data.split_seed`. `--config.data.source=stream`
+reads the two files a line at a time instead (`jaxdl.recipes.text_streams`:
+the vocabulary counted in a pass, training lines read per step on
+`data.workers`, the test file evaluated batch by batch); same batches, same
+parameters; the TF-IDF baseline, which needs the split in memory, is skipped. Words seen fewer than
 `config.data.min_count` times in training are `<unk>`; sentences are cut to
 `config.data.max_len` tokens.
 
@@ -26,11 +30,13 @@ from flax import nnx
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from jaxdl.config import default_config
+from jaxdl.config import check_choice, default_config
 from jaxdl.data.sequence_sets import dataset_summary
+from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_labelled_splits,
                                save_text_run)
+from jaxdl.recipes.text_streams import records_cache_dir, streamed_classification
 from jaxdl.train.loop import fit
 from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.workdir import fit_summary
@@ -40,7 +46,8 @@ def get_config():
     config = default_config()
     config.experiment = "text_classifier"
     config.data = dict(train="", test="", lower=True, min_count=2, max_len=48,
-                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8",
+                       source="arrays", workers=0, worker_mode="threads", prefetch=2)
     config.model = dict(cell="lstm", embed_dim=64, hidden_dim=128, bidirectional=True,
                         pooling="mean", num_layers=1, dropout=0.3)
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0, schedule="cosine")
@@ -59,22 +66,36 @@ def bag_of_words_baseline(train, test) -> float:
 
 
 def run(config, workdir: str | None):
-    train_split, test_split = load_labelled_splits(config.data)
-    data = classification_data(config.data, train_split, test_split)
+    check_choice(config, "data.source", SOURCES)
+    if config.data.source == "stream":
+        data = streamed_classification(config.data, records_cache_dir(workdir))
+        train, test = StreamingSource.from_config(data.train, config), data.test
+        baselines = {"majority_class": {"test": {"accuracy": data.majority_accuracy},
+                                        "class": data.majority}}
+        summary = data.summary
+    else:
+        train_split, test_split = load_labelled_splits(config.data)
+        data = classification_data(config.data, train_split, test_split)
+        train, test = data.train, data.test
     m = config.model
     model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                           cell=m.cell, bidirectional=m.bidirectional, pooling=m.pooling,
                           num_layers=m.num_layers, dropout=m.dropout, rngs=nnx.Rngs(config.seed))
     embeddings = embeddings_from_file(model, data.vocab, config)  # transfer.embeddings_from
-    result = fit(model, sequence_classification_task(), data.train, eval_data={"test": data.test},
-                 config=config, workdir=workdir)
+    try:
+        result = fit(model, sequence_classification_task(), train, eval_data={"test": test},
+                     config=config, workdir=workdir)
+    finally:
+        if config.data.source == "stream":
+            train.close()
     save_text_run(workdir, result, data.vocab, metric="accuracy")
-    majority, _ = collections.Counter(train_split[1]).most_common(1)[0]
-    majority_accuracy = float(np.mean([label == majority for label in test_split[1]]))
-    return fit_summary(
-        config.experiment, result, config,
-        baselines={"majority_class": {"test": {"accuracy": majority_accuracy}, "class": majority},
-                   "tfidf_logistic_regression": {"test": {"accuracy": bag_of_words_baseline(
-                       train_split, test_split)}}},
-        classes=data.classes, vocab_size=len(data.vocab), embeddings_from=embeddings,
-        data=dataset_summary({"train": data.train, "test": data.test}))
+    if config.data.source == "arrays":
+        majority, _ = collections.Counter(train_split[1]).most_common(1)[0]
+        majority_accuracy = float(np.mean([label == majority for label in test_split[1]]))
+        baselines = {"majority_class": {"test": {"accuracy": majority_accuracy}, "class": majority},
+                     "tfidf_logistic_regression": {"test": {"accuracy": bag_of_words_baseline(
+                         train_split, test_split)}}}
+        summary = dataset_summary({"train": data.train, "test": data.test})
+    return fit_summary(config.experiment, result, config, baselines=baselines,
+                       classes=data.classes, vocab_size=len(data.vocab),
+                       embeddings_from=embeddings, data=summary)

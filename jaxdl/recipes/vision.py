@@ -10,7 +10,9 @@ Configuration read here (besides the core keys of `jaxdl.config.default_config`)
 - `config.data` (see `data_config`): `name` (one of `DATASETS`), `dir`,
   `download`, `test_fraction` and `split_seed` (digits only), `label_kind`
   (CIFAR-100 only), `normalize_mean` / `normalize_std` (per-channel, `()` for
-  none), `crop_padding` and `flip` (training augmentation; 0 / False for none).
+  none), `crop_padding` and `flip` (training augmentation; 0 / False for none),
+  `source` ("arrays" in device memory, or "stream": read per example, see
+  `fit_image_classifier`), `workers`, `worker_mode`, `prefetch`, `skip_bad`.
 - `config.model`: `name` (one of `MODELS`); `small_cnn` also reads `hidden` and
   `dropout`.
 
@@ -25,20 +27,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 
 import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxdl.config import default_config
+from jaxdl.config import check_choice, default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.augment import augment, normalize
-from jaxdl.data.streaming import SOURCES, ArraysRecords, StreamingSource
+from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
 from jaxdl.models.resnet import CifarResNet, ResNet18, ResNet20
+from jaxdl.recipes.image_records import stream_image_records
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.workdir import fit_summary
@@ -230,35 +235,54 @@ def image_task(data: ml_collections.ConfigDict, channels: int) -> task_lib.Task:
 
 
 def fit_image_classifier(config: ml_collections.ConfigDict,
-                         workdir: str | None) -> tuple[FitResult, Splits]:
-    """Loads `config.data`, builds `config.model` and trains it with `fit`.
+                         workdir: str | None) -> tuple[FitResult, dict]:
+    """Reads `config.data`, builds `config.model` and trains it with `fit`.
+
+    `config.data.source="arrays"` loads the splits into device memory;
+    `"stream"` reads the training examples per step on host workers
+    (`StreamingSource`: `data.workers`, `worker_mode`, `prefetch`) and evaluates
+    "test" batch by batch (`StreamedSplit`), never holding a split whole. Both give
+    the same batches, so the same parameters.
 
     Args:
       config: `default_config()` plus `experiment`, `data` and `model` sections.
       workdir: run directory (checkpoints, metrics); None trains in memory.
 
     Returns:
-      `(result, splits)`: `fit`'s `FitResult` (evaluated on "test" and, unless
-      `config.train.eval_train` is off, "train") and the loaded numpy splits.
+      `(result, data)`: `fit`'s `FitResult` (evaluated on "test" and, on the arrays
+      path unless `config.train.eval_train` is off, "train") and
+      `{"train_examples", "test_examples", "image_shape"}`.
+    Raises:
+      ConfigError: `data.source` is not one of `SOURCES` (before anything is read).
     """
-    splits = load_image_splits(config.data)
-    image_shape = tuple(splits["train"]["x"].shape[1:])
+    data = config.data
+    if "source" in data:
+        check_choice(config, "data.source", SOURCES)
+    if data.get("source", "arrays") == "arrays":
+        splits = load_image_splits(data)
+        train, test = (ArrayDataset(splits[name], name=name) for name in ("train", "test"))
+        return _fit(config, workdir, train, test, tuple(splits["train"]["x"].shape[1:]))
+    with tempfile.TemporaryDirectory(prefix="jaxdl-image-records-") as cache_dir:
+        train_records, test_records = stream_image_records(data, cache_dir)
+        source = StreamingSource.from_config(train_records, config)
+        try:
+            return _fit(config, workdir, source,
+                        StreamedSplit(test_records, workers=data.get("workers", 0),
+                                      prefetch=data.get("prefetch", 2)),
+                        tuple(train_records[0]["x"].shape))
+        finally:
+            source.close()
+
+
+def _fit(config, workdir, train, test, image_shape) -> tuple[FitResult, dict]:
+    """`fit_image_classifier` once its splits are chosen (arrays or streamed)."""
     model = build_model(config.model, num_classes=num_classes_of(config.data),
                         image_shape=image_shape, seed=config.seed)
-    train = ArrayDataset(splits["train"], name="train")
-    source = config.data.get("source", "arrays")
-    if source not in SOURCES:
-        raise ConfigError(f"config.data.source={source!r}; expected one of {SOURCES}")
-    if source == "stream":  # the same batches, read per step on host workers
-        train = StreamingSource.from_config(ArraysRecords(splits["train"]), config)
-    try:
-        result = fit(model, image_task(config.data, image_shape[-1]), train,
-                     eval_data={"test": ArrayDataset(splits["test"], name="test")},
-                     config=config, workdir=workdir)
-    finally:
-        if source == "stream":
-            train.close()
-    return result, splits
+    result = fit(model, image_task(config.data, image_shape[-1]), train,
+                 eval_data={"test": test}, config=config, workdir=workdir)
+    num_train = len(train.records) if isinstance(train, StreamingSource) else len(train)
+    return result, {"train_examples": int(num_train), "test_examples": int(len(test)),
+                    "image_shape": list(image_shape)}
 
 
 def run_image_classification(config: ml_collections.ConfigDict, workdir: str | None,
@@ -274,11 +298,8 @@ def run_image_classification(config: ml_collections.ConfigDict, workdir: str | N
       The `summary.json` payload (`jaxdl.workdir.fit_summary`) plus `data`: the
       dataset name, example counts and image shape.
     """
-    result, splits = fit_image_classifier(config, workdir)
+    result, counts = fit_image_classifier(config, workdir)
     if workdir:
         plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
-    data = {"name": config.data.name,
-            "train_examples": int(len(splits["train"]["y"])),
-            "test_examples": int(len(splits["test"]["y"])),
-            "image_shape": list(splits["train"]["x"].shape[1:])}
+    data = {"name": config.data.name, **counts}
     return fit_summary(config.experiment, result, config, baselines, data=data)
