@@ -21,6 +21,19 @@ _LIKELY_FORMATS = ("PNG", "JPEG")
 RESIZE_MODES = ("stretch", "crop")  # crop: shorter side to size, then the centre
 
 
+def _file_bytes(path: str) -> bytes:
+    """All bytes of the file ``path``, read with as few system calls as the OS allows
+    (a buffered ``open().read()``, or Pillow's many small reads, cost more per image)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+        while chunks[-1]:  # the file grew, or the OS returned less than asked
+            chunks.append(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 class ImageFolder:
     """Random-access examples ``{"x": float32 [H, W, C] in [0, 1], "y": int32 []}``.
 
@@ -82,9 +95,7 @@ class ImageFolder:
         """The image at ``path`` as float32 ``[H, W, C]`` in [0, 1]."""
         self.opened += 1
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()  # one read: Pillow's own small reads of a file cost more
-            pixels = self._pixels(data)
+            pixels = self._pixels(_file_bytes(path))
         except (OSError, SyntaxError, ValueError) as err:
             raise DataError(f"{path}: cannot decode the image ({err}); expected a complete "
                             "PNG or JPEG file") from err
