@@ -28,6 +28,51 @@ def test_classes_sorted_labels_and_pixels(tmp_path):
     assert ImageFolder(str(root), image_size=4, resize="crop").image_shape() == (4, 4, 3)
 
 
+def _pillow_reference(path, channels, size, resize):
+    """What decode must equal: Image.open, convert, resize (or crop), to float."""
+    from PIL import Image
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB")
+        if size is not None and resize == "crop":
+            width, height = image.size
+            scale = size / min(width, height)
+            image = image.resize((max(size, round(width * scale)),
+                                  max(size, round(height * scale))), resample=2)
+            left, top = (image.size[0] - size) // 2, (image.size[1] - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+        elif size is not None:
+            image = image.resize((size, size), resample=2)
+        pixels = np.asarray(image, np.uint8)
+    return (pixels[..., None] if pixels.ndim == 2 else pixels).astype(np.float32) / 255.0
+
+
+def test_decode_equals_plain_pillow_convert_and_resize_bitwise(tmp_path):
+    # decode skips same-mode converts and same-size resizes and probes PNG/JPEG first;
+    # the pixels must stay those of the plain path, for any mode, size or format.
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "a"
+    folder.mkdir()
+    images = []
+    for mode, bands in (("RGB", 3), ("L", 1), ("RGBA", 4), ("LA", 2)):
+        for shape in ((8, 8), (5, 11)):
+            pixels = rng.integers(0, 256, shape + (bands,), dtype=np.uint8)
+            images.append(Image.fromarray(pixels[..., 0] if bands == 1 else pixels, mode))
+    images.append(images[0].convert("P"))
+    for i, image in enumerate(images):
+        image.save(folder / f"{i:02d}.png")
+    images[0].save(folder / "20.jpg")
+    images[1].save(folder / "21.png", format="GIF")  # named .png: Pillow's other plugins
+    for channels in (1, 3):
+        for size, resize in ((None, "stretch"), (8, "stretch"), (8, "crop"), (4, "crop")):
+            reader = ImageFolder(str(tmp_path), channels=channels, image_size=size,
+                                 resize=resize)
+            for path in reader.paths:
+                got, want = reader.decode(path), _pillow_reference(path, channels, size, resize)
+                assert got.dtype == want.dtype and got.shape == want.shape, path
+                np.testing.assert_array_equal(got, want, err_msg=path)
+
+
 def test_host_augmentation_is_a_function_of_seed_step_and_index():
     example = {"x": np.arange(16, dtype=np.float32).reshape(4, 4, 1), "y": np.int32(0)}
     augment = HostAugment(crop_padding=1, flip=True)

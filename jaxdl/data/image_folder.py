@@ -7,6 +7,7 @@ within a class. Only the file list is held; each image is opened and decoded
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Sequence
 
@@ -16,7 +17,21 @@ from absl import logging
 from jaxdl.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+_LIKELY_FORMATS = ("PNG", "JPEG")
 RESIZE_MODES = ("stretch", "crop")  # crop: shorter side to size, then the centre
+
+
+def _file_bytes(path: str) -> bytes:
+    """All bytes of the file ``path``, read with as few system calls as the OS allows
+    (a buffered ``open().read()``, or Pillow's many small reads, cost more per image)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+        while chunks[-1]:  # the file grew, or the OS returned less than asked
+            chunks.append(os.read(fd, 1 << 20))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 class ImageFolder:
@@ -78,13 +93,9 @@ class ImageFolder:
 
     def decode(self, path: str) -> np.ndarray:
         """The image at ``path`` as float32 ``[H, W, C]`` in [0, 1]."""
-        from PIL import Image  # imported where images are read, not by every jaxdl import
         self.opened += 1
         try:
-            with Image.open(path) as image:
-                image = image.convert("L" if self.channels == 1 else "RGB")
-                image = self._resized(image)
-                pixels = np.asarray(image, np.uint8)
+            pixels = self._pixels(_file_bytes(path))
         except (OSError, SyntaxError, ValueError) as err:
             raise DataError(f"{path}: cannot decode the image ({err}); expected a complete "
                             "PNG or JPEG file") from err
@@ -92,10 +103,29 @@ class ImageFolder:
             pixels = pixels[..., None]
         return pixels.astype(np.float32) / 255.0
 
+    def _pixels(self, data: bytes) -> np.ndarray:
+        """``data`` (an encoded file) decoded, converted and resized: uint8 ``[H, W(, C)]``."""
+        from PIL import Image, UnidentifiedImageError  # imported where images are read
+        mode = "L" if self.channels == 1 else "RGB"
+        try:
+            # The listed formats first: Pillow then skips probing every other plugin.
+            image = Image.open(io.BytesIO(data), formats=_LIKELY_FORMATS)
+        except UnidentifiedImageError:
+            image = Image.open(io.BytesIO(data))  # any other format Pillow reads
+        with image:
+            # convert() to the same mode and resize() to the same size only copy the
+            # pixels (Pillow returns ``copy()``), so skipping them changes no value.
+            if image.mode != mode:
+                image = image.convert(mode)
+            image = self._resized(image)
+            return np.asarray(image, np.uint8)
+
     def _resized(self, image):
         if self.image_size is None:
             return image
         size = self.image_size
+        if image.size == (size, size):
+            return image  # already square at the size: either mode's resize is the identity
         if self.resize == "crop":
             width, height = image.size
             scale = size / min(width, height)

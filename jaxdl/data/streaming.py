@@ -258,7 +258,10 @@ class StreamingSource:
 
     def _load(self, step: int, num_steps: int) -> StepInputs:
         batches = [self._host_batch(step + i) for i in range(num_steps)]
-        local = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+        if num_steps == 1:  # a view with the leading axis, not a copy of the batch
+            local = {k: v[None] for k, v in batches[0].items()}
+        else:
+            local = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
         if self._sharding is None:
             return StepInputs(local)
         if jax.process_count() == 1:
