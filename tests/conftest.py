@@ -133,3 +133,14 @@ def check_kill_and_rerun_is_exact(args: list[str], tmp_path, *, checkpoints: int
     resumed = run_command([*args, f"--workdir={killed}"])
     assert resumed.returncode == 0, resumed.stderr
     assert summary_hash(killed) == summary_hash(straight)
+
+
+def zipf_sentences(seed: int = 0) -> list[list[str]]:
+    """120 sentences of 3–11 words over 40 words with Zipf-like frequencies, so that
+    word2vec's sub-sampling and noise table both matter."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(40)]
+    probs = 1.0 / np.arange(1, 41)
+    probs /= probs.sum()
+    return [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]

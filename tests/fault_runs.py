@@ -12,6 +12,7 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,30 @@ def checkpoint_entries(workdir: Path) -> list[str]:
 def finished_steps(workdir: Path) -> list[int]:
     """Steps of finished checkpoints (plain numeric directory names), sorted."""
     return sorted(int(n) for n in checkpoint_entries(workdir) if n.isdigit())
+
+
+def kill_at_first_checkpoint(command_line: list[str], watched: Path,
+                             timeout: float = 300) -> list[int]:
+    """Start ``command_line``, SIGKILL it once ``watched`` holds a finished checkpoint.
+
+    Returns:
+      The finished steps left in ``watched`` after the kill.
+    Raises:
+      AssertionError: the run ended first, was not killed, or wrote no checkpoint in time.
+    """
+    proc = subprocess.Popen(command_line, cwd=REPO, env=run_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not finished_steps(watched):
+            assert proc.poll() is None, "the run ended before its first checkpoint"
+            assert time.monotonic() < deadline, f"no checkpoint was written under {watched}"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return finished_steps(watched)
 
 
 def summary(workdir: Path) -> dict:

@@ -8,6 +8,7 @@ import gzip
 import numpy as np
 import pytest
 
+from conftest import zipf_sentences
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.data.text_stream import stream_lines, stream_sentences
 from jaxdl.errors import DataError
@@ -107,12 +108,7 @@ def test_language_model_streams_its_corpus_with_the_in_memory_runs_result(tmp_pa
 
 def _word2vec_corpus():
     from jaxdl.word2vec.corpus import Word2VecCorpus
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(40)]
-    probs = 1.0 / np.arange(1, 41)
-    probs /= probs.sum()
-    sentences = [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]
-    return Word2VecCorpus.from_sentences(sentences, min_count=2)
+    return Word2VecCorpus.from_sentences(zipf_sentences(), min_count=2)
 
 
 @pytest.mark.parametrize("sg,update", [(True, "sequential"), (True, "batched"), (False, "batched")])

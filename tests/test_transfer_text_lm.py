@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -174,20 +172,8 @@ def test_frozen_probe_leaves_the_encoder_bits_unchanged(reference):
 def test_killed_during_lm_pretraining_resumes_to_the_same_table(reference, corpus_gz, tmp_path):
     straight, _ = reference
     workdir = tmp_path / "killed"
-    proc = subprocess.Popen(command(workdir, *lm_overrides(corpus_gz)), cwd=fault_runs.REPO,
-                            env=fault_runs.run_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    try:
-        while not fault_runs.finished_steps(workdir / "pretrain_lm"):
-            assert proc.poll() is None, "the run ended before its first pretraining checkpoint"
-            assert time.monotonic() < deadline, "no pretraining checkpoint was written"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    left = fault_runs.finished_steps(workdir / "pretrain_lm")
+    left = fault_runs.kill_at_first_checkpoint(command(workdir, *lm_overrides(corpus_gz)),
+                                               workdir / "pretrain_lm")
     assert left and max(left) < summary(straight / "pretrain_lm")["steps"]
     assert not (workdir / "pretrain_lm" / "summary.json").exists()
 

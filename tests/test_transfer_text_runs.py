@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -82,19 +80,7 @@ def test_progress_line_per_subrun_and_the_table_printed_last(reference):
 def test_killed_during_word2vec_pretraining_resumes_to_the_same_table(reference, tmp_path):
     straight, _ = reference
     workdir = tmp_path / "killed"
-    proc = subprocess.Popen(command(workdir), cwd=fault_runs.REPO, env=fault_runs.run_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    try:
-        while not fault_runs.finished_steps(workdir / "pretrain"):
-            assert proc.poll() is None, "the run ended before its first pretraining checkpoint"
-            assert time.monotonic() < deadline, "no pretraining checkpoint was written"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    left = fault_runs.finished_steps(workdir / "pretrain")
+    left = fault_runs.kill_at_first_checkpoint(command(workdir), workdir / "pretrain")
     assert left and max(left) < summary(straight / "pretrain")["steps"]
     assert not (workdir / "pretrain" / "summary.json").exists()  # killed mid-pretraining
     before = [e for e in fault_runs.events(workdir / "pretrain") if e["step"] <= max(left)]

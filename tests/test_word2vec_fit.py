@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from jaxdl.errors import ConfigError
+from conftest import zipf_sentences
 from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.settings import Word2VecSettings
 from jaxdl.word2vec.training import (Word2VecModel, Word2VecSource, fit_word2vec_model,
@@ -21,13 +22,7 @@ SETTINGS = Word2VecSettings(dim=16, window=3, negative=3, min_count=2, epochs=2,
 
 @pytest.fixture(scope="module")
 def corpus():
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(40)]
-    # Zipf-like sentences, so sub-sampling and the noise table both matter.
-    probs = 1.0 / np.arange(1, 41)
-    probs /= probs.sum()
-    sentences = [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]
-    return Word2VecCorpus.from_sentences(sentences, min_count=2)
+    return Word2VecCorpus.from_sentences(zipf_sentences(), min_count=2)
 
 
 def _config(log_every=4, every_steps=8):
