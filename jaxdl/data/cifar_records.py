@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data.cifar import _LAYOUTS, _decode_batch, _locate, _read_members, _unpickle_batch
+from jaxdl.data.mapped_image_records import MappedImageRecords
 from jaxdl.errors import DataError
 
 IMAGE_SHAPE = (32, 32, 3)
 
 
-class CifarRecords:
+class CifarRecords(MappedImageRecords):
     """One split of CIFAR-10 / CIFAR-100: ``{"x": float32 [32, 32, 3] in [0, 1], "y": int32}``.
 
     Args:
@@ -71,16 +72,8 @@ class CifarRecords:
         self.num_examples = os.path.getsize(self.labels_path) // 4
         self._maps = None
 
-    def __getstate__(self):
-        return {**self.__dict__, "_maps": None}  # a worker maps the files itself
+    def _open_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.memmap(self.images_path, np.uint8, mode="r",
+                          shape=(self.num_examples,) + IMAGE_SHAPE),
+                np.memmap(self.labels_path, np.int32, mode="r"))
 
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        if self._maps is None:
-            self._maps = (np.memmap(self.images_path, np.uint8, mode="r",
-                                    shape=(self.num_examples,) + IMAGE_SHAPE),
-                          np.memmap(self.labels_path, np.int32, mode="r"))
-        images, labels = self._maps
-        return {"x": images[index].astype(np.float32) / 255.0, "y": np.int32(labels[index])}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data.idx import MNIST_FILES, _check_split, _find_idx_file, _missing_files_error, idx_header
+from jaxdl.data.mapped_image_records import MappedImageRecords
 from jaxdl.data.opener import uncompressed_path
 from jaxdl.errors import DataError
 
@@ -28,7 +29,7 @@ def map_idx(path: Path) -> np.memmap:
     return np.memmap(path, dtype, mode="r", offset=header_size, shape=shape)
 
 
-class MnistRecords:
+class MnistRecords(MappedImageRecords):
     """The examples of one split of MNIST / Fashion-MNIST IDX files, read per example.
 
     Args:
@@ -56,15 +57,7 @@ class MnistRecords:
         self.num_examples = len(labels)
         self._maps = None
 
-    def __getstate__(self):
-        return {**self.__dict__, "_maps": None}  # a worker maps the files itself
+    def _open_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = (map_idx(p) for p in self.paths)
+        return images, labels
 
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        if self._maps is None:
-            self._maps = [map_idx(p) for p in self.paths]
-        images, labels = self._maps
-        return {"x": (images[index].astype(np.float32) / 255.0)[..., None],
-                "y": np.int32(labels[index])}
