@@ -1,7 +1,7 @@
 """word2vec speed and quality: jaxdl's `fit` path against gensim, same file, same settings, same run.
 
     python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] [--threads 1,2] [--seeds 0]
-        [--sg 1] [--updates sequential,batched] [--chunks 1,2] --out FILE.json
+        [--sg 1] [--updates sequential,batched] [--chunks 1,2] [--lock-free 2] --out FILE.json
 
 Every leg (gensim, or jaxdl with one `update`) runs in its own subprocess pinned
 to `threads` cores (`sched_setaffinity`, before jax or gensim start their thread
@@ -18,7 +18,9 @@ Quality, for every leg through the same `jaxdl.word2vec.evaluation`: Spearman ρ
 WordSim353 and SimLex-999 and 3CosAdd on the Google analogies (gensim's test
 data), each with the number of pairs/questions in vocabulary. `--chunks` gives
 the sequential update one leg per `config.word2vec.chunks` value (named
-"sequential/2" for 2 chunks).
+"sequential/2" for 2 chunks); `--lock-free` one leg per chunks value with
+`lock_free=True` (the runs share the tables in place on the threads, as gensim's
+workers do; named "sequential/2 lock-free").
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def run_leg(leg: dict) -> dict:
         train_seconds, compile_seconds = time.perf_counter() - mark, sum(compiled)
     update = leg.get("update")
     if update == "sequential" and settings.chunks > 1:
-        update = f"sequential/{settings.chunks}"
+        update = f"sequential/{settings.chunks}" + (" lock-free" if settings.lock_free else "")
     return {"library": leg["library"], "update": update, "threads": leg["threads"],
             "seed": settings.seed, "tokens": tokens, "vocab": len(vectors),
             "read_seconds": read_seconds, "vocab_seconds": vocab_seconds, "train_seconds": train_seconds,
@@ -177,6 +179,7 @@ def main() -> None:
     parser.add_argument("--sg", type=int, default=1, help="1 skip-gram, 0 CBOW")
     parser.add_argument("--updates", default="sequential,batched", help="jaxdl update modes to time")
     parser.add_argument("--chunks", default="1", help="chunks values for the sequential update")
+    parser.add_argument("--lock-free", default="", help="chunks values for lock-free sequential legs")
     parser.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args()
 
@@ -188,12 +191,14 @@ def main() -> None:
             base = Word2VecSettings(epochs=1 if args.quick else 5, sg=bool(args.sg), seed=seed)
             results.append(launch({"library": "gensim", "threads": threads, "corpus": corpus_path,
                                    "encoding": args.encoding, "settings": dataclasses.asdict(base)}))
-            for update in args.updates.split(","):
-                for chunks in (args.chunks.split(",") if update == "sequential" else ["1"]):
-                    settings = dataclasses.asdict(dataclasses.replace(base, update=update, chunks=int(chunks)))
-                    results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
-                                           "corpus": corpus_path, "encoding": args.encoding,
-                                           "settings": settings}))
+            variants = [(update, int(chunks), False) for update in args.updates.split(",")
+                        for chunks in (args.chunks.split(",") if update == "sequential" else ["1"])]
+            variants += [("sequential", int(chunks), True) for chunks in args.lock_free.split(",") if chunks]
+            for update, chunks, lock_free in variants:
+                settings = dataclasses.asdict(dataclasses.replace(base, update=update, chunks=chunks,
+                                                                  lock_free=lock_free))
+                results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
+                                       "corpus": corpus_path, "encoding": args.encoding, "settings": settings}))
     temporary.cleanup()
     ratios = {}
     for r in results:

@@ -93,12 +93,13 @@ def test_windows_respect_sentences_subsampling_and_dynamic_width():
     assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
 
 
-@pytest.mark.parametrize("update,chunks", [("sequential", 1), ("sequential", 2), ("batched", 1)],
-                         ids=["sequential", "sequential-2-chunks", "batched"])
+@pytest.mark.parametrize("update,chunks,lock_free", [("sequential", 1, False), ("sequential", 2, False),
+                                                     ("sequential", 2, True), ("batched", 1, False)],
+                         ids=["sequential", "sequential-2-chunks", "sequential-2-lock-free", "batched"])
 @pytest.mark.parametrize("sg", [True, False], ids=["skip-gram", "cbow"])
-def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update, chunks):
+def test_training_on_lee_makes_related_words_closer(lee_corpus, sg, update, chunks, lock_free):
     settings = Word2VecSettings(dim=32, epochs=10, sample=0.0, batch_centres=512, sg=sg, update=update,
-                                chunks=chunks, alpha=0.025 if sg else 0.05, seed=0)
+                                chunks=chunks, lock_free=lock_free, alpha=0.025 if sg else 0.05, seed=0)
     result, wv = fit_word2vec_model(lee_corpus, settings)
     # In the Lee news corpus "palestinian"/"israeli" co-occur constantly; "palestinian"/"cricket" never.
     assert wv.similarity("palestinian", "israeli") > wv.similarity("palestinian", "cricket") + 0.05
@@ -118,6 +119,11 @@ def test_settings_are_validated():
         Word2VecSettings(chunks=0)
     with pytest.raises(ConfigError, match=r"word2vec chunks=9: expected at most batch_centres=8"):
         Word2VecSettings(chunks=9, batch_centres=8)
+    with pytest.raises(ConfigError, match=r"word2vec lock_free=True with update='sequential', chunks=1: "
+                                          r"expected update='sequential' and chunks ≥ 2"):
+        Word2VecSettings(lock_free=True)
+    with pytest.raises(ConfigError, match=r"word2vec lock_free='yes': expected True or False"):
+        Word2VecSettings(lock_free="yes", chunks=2)
 
 
 def test_the_config_section_gives_the_settings():

@@ -165,6 +165,30 @@ def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
 
 
 @needs_kernel
+@pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
+def test_lock_free_runs_share_the_tables_in_place(cbow):
+    params, batch = _toy_batch(cbow, sentences=40, seed=3)
+    run = jax.jit(lambda p, workers, lock_free: sgns_kernel.sgns_sequential(
+        p, batch, 0.3, sg=not cbow, chunks=4, workers=workers, lock_free=lock_free), static_argnums=(1, 2))
+    one_chunk, one_stats = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow))(params)
+    # On one thread the four runs train the shared tables one after another:
+    # that is one run over the whole batch, bit for bit.
+    serial, serial_stats = run(params, 1, True)
+    merged, _ = run(params, 1, False)
+    for name in ("input", "output"):
+        assert np.asarray(serial[name]).tobytes() == np.asarray(one_chunk[name]).tobytes(), name
+        assert not np.array_equal(np.asarray(merged[name]), np.asarray(one_chunk[name]))
+    # (the loss is summed per run, then over runs: another order of the same terms)
+    np.testing.assert_allclose(float(serial_stats["loss_sum"]), float(one_stats["loss_sum"]), rtol=1e-6)
+    # On four threads the runs overlap in time; every example is still trained once.
+    shared, shared_stats = run(params, 4, True)
+    assert float(shared_stats["pairs"]) == float(one_stats["pairs"]) > 0
+    assert np.isfinite(np.asarray(shared["input"])).all()
+    assert np.abs(np.asarray(shared["output"]) - np.asarray(params["output"])).max() > 0.1
+    np.testing.assert_allclose(float(shared_stats["loss_sum"]), float(one_stats["loss_sum"]), rtol=0.1)
+
+
+@needs_kernel
 @pytest.mark.parametrize("chunks", [1, 3])
 @pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
 def test_kernel_equals_its_pure_jax_twin(cbow, chunks):

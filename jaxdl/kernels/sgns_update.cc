@@ -57,7 +57,9 @@ struct Sigmoid {
 };
 inline Sigmoid SigmoidAndLoss(float x) {
   const float e = std::exp(-std::fabs(x));  // in (0, 1]
-  const float log_term = std::log1p(e);
+  // log(1 + e) rather than log1p(e): several times cheaper, and for the tiny e
+  // where log1p is more exact both are below float's resolution of the loss sum.
+  const float log_term = std::log(1.0f + e);
   Sigmoid out;
   out.value = x > kMaxExp ? 1.0f : x < -kMaxExp ? 0.0f : (x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e));
   out.neg_log = x >= 0.0f ? log_term : -x + log_term;
@@ -242,7 +244,9 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // buffer on first touch); then each chunk's change (private - start) is added
 // to the tables in chunk order. The runs are independent, so threads may train
 // them in any order and any number of threads gives the same bits. With one
-// chunk the tables are updated in place: word2vec.c's single thread.
+// chunk the tables are updated in place: word2vec.c's single thread. With
+// lock_free the runs instead share the tables in place at once, as word2vec.c's
+// threads do: no copies, no merge, and bits that depend on thread timing.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
@@ -277,11 +281,20 @@ struct NoiseTable {
   }
 };
 
+// Asks for a row's cache lines ahead of use: rows are random reads from tables
+// larger than the caches, and the arithmetic on one is shorter than a miss.
+inline void PrefetchRow(const float* row, int64_t dim) {
+  const char* bytes = reinterpret_cast<const char*>(row);
+  for (int64_t offset = 0; offset < dim * static_cast<int64_t>(sizeof(float)); offset += 64)
+    __builtin_prefetch(bytes + offset, 1, 3);
+}
+
 // A table's rows, read and written in place.
 struct DirectRows {
   float* table;
   int64_t dim;
   float* Get(int32_t row) { return table + row * dim; }
+  void Prefetch(int32_t row) const { PrefetchRow(table + row * dim, dim); }
 };
 
 // A table's rows as one chunk sees them: a row is copied from the batch-start
@@ -306,6 +319,10 @@ struct PrivateRows {
     }
     return rows.get() + s * dim;
   }
+  void Prefetch(int32_t row) const {  // the private copy if made, else the start row (no copy)
+    const int32_t s = slot[row];
+    PrefetchRow(s < 0 ? start + row * dim : rows.get() + s * dim, dim);
+  }
   // Turns every copied row into its change since the batch start.
   void ToChanges() {
     for (size_t s = 0; s < touched.size(); ++s)
@@ -329,10 +346,15 @@ struct Examples {
 // Trains h against the centre and the noise words of `example`; returns the loss.
 template <typename Rows>
 float TrainExample(const Examples& e, const float* h, float* error, Rows& out, int32_t centre,
-                   int64_t example) {
+                   int64_t example, int32_t* targets) {  // targets: scratch [K + 1]
   float loss = 0.0f;
+  targets[0] = centre;
+  for (int64_t d = 1; d <= e.k; ++d) {  // draw all K first, so their rows load meanwhile
+    targets[d] = e.noise.Draw(example, d - 1);
+    out.Prefetch(targets[d]);
+  }
   for (int64_t d = 0; d <= e.k; ++d) {
-    const int32_t target = d == 0 ? centre : e.noise.Draw(example, d - 1);
+    const int32_t target = targets[d];
     if (d > 0 && target == centre) continue;  // word2vec.c skips a draw equal to the centre
     const float label = d == 0 ? 1.0f : 0.0f;
     float* row = out.Get(target);
@@ -352,13 +374,16 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
                   float* pairs) {
   const int64_t window = e.window, dim = e.dim;
   std::vector<float> error(dim), hidden(dim);
+  std::vector<int32_t> targets(e.k + 1);
   for (int64_t b = first; b < last; ++b) {
     if (e.skip_gram) {
       for (int64_t c = 0; c < window; ++c) {
         if (e.mask[b * window + c] == 0.0f) continue;
+        const int64_t next = b * window + c + 1;  // the next slot's context row, if it trains
+        if (next < last * window && e.mask[next] != 0.0f) in.Prefetch(e.context[next]);
         float* h = in.Get(e.context[b * window + c]);
         std::fill(error.begin(), error.end(), 0.0f);
-        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c);
+        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c, targets.data());
         Axpy(1.0f, error.data(), h, dim);
         *pairs += 1.0f;
       }
@@ -374,7 +399,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
     if (count == 0.0f) continue;
     for (int64_t d = 0; d < dim; ++d) hidden[d] /= count;
     std::fill(error.begin(), error.end(), 0.0f);
-    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b);
+    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b, targets.data());
     for (int64_t c = 0; c < window; ++c)  // word2vec.c adds the whole error to each context row
       if (e.mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in.Get(e.context[b * window + c]), dim);
     *pairs += 1.0f;
@@ -396,7 +421,7 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
                           ffi::Buffer<ffi::F32> learning_rate, ffi::ResultBuffer<ffi::F32> new_inputs,
                           ffi::ResultBuffer<ffi::F32> new_outputs, ffi::ResultBuffer<ffi::F32> loss_sum,
                           ffi::ResultBuffer<ffi::F32> pairs, int64_t skip_gram, int64_t chunks,
-                          int64_t workers) {
+                          int64_t workers, int64_t lock_free) {
   const auto table = inputs.dimensions();
   const auto ctx = contexts.dimensions();
   if (table.size() != 2 || ctx.size() != 2 || noise_keys.dimensions().size() != 1)
@@ -434,31 +459,46 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
     pairs->typed_data()[0] = count;
     return ffi::Error::Success();
   }
-  // Chunks read the batch-start tables, which stay untouched until the merge.
-  std::vector<std::unique_ptr<PrivateRows>> private_in(chunks), private_out(chunks);
   std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
-  auto run_chunk = [&](int64_t c) {
-    const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
+  const int64_t threads = std::min(chunks, workers > 0 ? workers : AvailableCpus());
+  auto run_on_threads = [&](auto&& run_chunk) {
+    std::atomic<int64_t> next{0};
+    auto work = [&] {
+      for (int64_t c; (c = next.fetch_add(1)) < chunks;) run_chunk(c);
+    };
+    std::vector<std::thread> pool;
+    for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& thread : pool) thread.join();
+  };
+  if (lock_free) {
+    // word2vec.c's and gensim's threads: every run reads and writes the shared
+    // tables in place, unlocked (Hogwild). No copies and no merge; a row two runs
+    // touch at once may lose or mix an update, so the bits depend on timing.
+    DirectRows in_rows{in, dim}, out_rows{out, dim};
+    run_on_threads([&](int64_t c) {
+      DirectRows my_in = in_rows, my_out = out_rows;
+      TrainCentres(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
+    });
+  } else {
+    // Chunks read the batch-start tables, which stay untouched until the merge.
+    std::vector<std::unique_ptr<PrivateRows>> private_in(chunks), private_out(chunks);
+    run_on_threads([&](int64_t c) {
+      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
     private_in[c] = std::make_unique<PrivateRows>(in_start, vocab, dim, std::min(vocab, n * window));
     private_out[c] = std::make_unique<PrivateRows>(
         out_start, vocab, dim, std::min(vocab, n * (skip_gram ? window * (k + 1) : k + 1)));
-    TrainCentres(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
-    private_in[c]->ToChanges();
-    private_out[c]->ToChanges();
-  };
-  const int64_t threads = std::min(chunks, workers > 0 ? workers : AvailableCpus());
-  std::atomic<int64_t> next{0};
-  auto work = [&] {
-    for (int64_t c; (c = next.fetch_add(1)) < chunks;) run_chunk(c);
-  };
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& thread : pool) thread.join();
+      TrainCentres(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
+      private_in[c]->ToChanges();
+      private_out[c]->ToChanges();
+    });
+    for (int64_t c = 0; c < chunks; ++c) {  // chunk order: the same sums whatever ran where
+      private_in[c]->AddChangesTo(in);
+      private_out[c]->AddChangesTo(out);
+    }
+  }
   float total_loss = 0.0f, total_pairs = 0.0f;
-  for (int64_t c = 0; c < chunks; ++c) {  // chunk order: the same sums whatever ran where
-    private_in[c]->AddChangesTo(in);
-    private_out[c]->AddChangesTo(out);
+  for (int64_t c = 0; c < chunks; ++c) {
     total_loss += loss[c];
     total_pairs += count[c];
   }
@@ -503,4 +543,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsSequential, SequentialImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()  // pairs
                                   .Attr<int64_t>("skip_gram")
                                   .Attr<int64_t>("chunks")
-                                  .Attr<int64_t>("workers"));
+                                  .Attr<int64_t>("workers")
+                                  .Attr<int64_t>("lock_free"));

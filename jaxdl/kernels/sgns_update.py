@@ -51,7 +51,7 @@ def _call(params, batch, lr, row_cap):
     return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
 
 
-def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: int = 0):
+def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: int = 0, lock_free: bool = False):
     """word2vec.c's update, example by example in batch order: `(new params, {"loss_sum", "pairs"})`.
 
     Args:
@@ -63,7 +63,10 @@ def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: in
         chunks: contiguous runs of centres trained independently from the batch-start
             tables, their changes added in run order (see `sgns_update.cc`).
         workers: threads for the runs; 0 = one per available CPU (at most `chunks`).
-            The result does not depend on it.
+            The result does not depend on it unless `lock_free`.
+        lock_free: the runs train the shared tables in place at the same time,
+            unlocked (Hogwild, as word2vec.c's and gensim's threads): no private
+            copies or merge, so faster, and the bits depend on thread timing.
     """
     LIBRARY.require()
     inputs, outputs = params["input"], params["output"]
@@ -77,7 +80,7 @@ def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: in
         batch["context_mask"].astype(jnp.float32), batch["noise_keys"].astype(jnp.uint32),
         batch["noise_accept"].astype(jnp.float32), batch["noise_alias"].astype(jnp.int32),
         jnp.asarray(lr, jnp.float32), skip_gram=np.int64(sg), chunks=np.int64(chunks),
-        workers=np.int64(workers))
+        workers=np.int64(workers), lock_free=np.int64(lock_free))
     return {"input": new_inputs, "output": new_outputs}, {"loss_sum": loss_sum, "pairs": pairs}
 
 

@@ -37,6 +37,11 @@ class Word2VecSettings:
             (one thread each, up to the CPUs available) from the batch-start tables,
             their changes added in run order; 1 is word2vec.c's single thread. The
             vectors depend on `chunks`, never on the machine's thread count.
+        lock_free: sequential with chunks > 1: the runs train the shared tables in
+            place at the same time, unlocked, as word2vec.c's and gensim's threads do
+            (Hogwild): no private copies and no merge, so faster, but the vectors then
+            depend on thread timing (a resumed run is not bitwise the uninterrupted
+            one). The C++ kernel only; the pure-JAX path computes the merged runs.
         batch_centres: consecutive corpus positions per batch.
         steps_per_call: batches per device dispatch (`fit`'s steps_per_loop).
         seed: seed of initialisation, sub-sampling, windows and negatives.
@@ -55,6 +60,7 @@ class Word2VecSettings:
     shared_negatives: bool = True
     row_cap: float = 16.0
     chunks: int = 1
+    lock_free: bool = False
     batch_centres: int = 1024
     steps_per_call: int = 16
     seed: int = 0
@@ -73,6 +79,11 @@ class Word2VecSettings:
             raise ConfigError(f"word2vec sample={self.sample!r}: expected a threshold ≥ 0 (0 disables it)")
         if self.chunks > self.batch_centres:
             raise ConfigError(f"word2vec chunks={self.chunks}: expected at most batch_centres={self.batch_centres}")
+        if not isinstance(self.lock_free, bool):
+            raise ConfigError(f"word2vec lock_free={self.lock_free!r}: expected True or False")
+        if self.lock_free and (self.update != "sequential" or self.chunks < 2):
+            raise ConfigError(f"word2vec lock_free=True with update={self.update!r}, chunks={self.chunks}: "
+                              "expected update='sequential' and chunks ≥ 2 (the runs it shares the tables between)")
         if self.update not in UPDATES:
             raise ConfigError(f"word2vec update={self.update!r}: expected one of {UPDATES}")
 

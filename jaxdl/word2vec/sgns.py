@@ -181,10 +181,11 @@ def _rows(table: jax.Array, ids: jax.Array) -> jax.Array:
     return jnp.take(table, ids, axis=0, mode="clip")
 
 
-@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap", "chunks"), donate_argnums=(0,))
+@functools.partial(jax.jit, static_argnames=("sg", "update", "row_cap", "chunks", "lock_free"),
+                   donate_argnums=(0,))
 def sgns_update(
     params: Params, batch: Batch, lr: jax.Array | float, *, sg: bool = True, update: str = "batched",
-    row_cap: float = 16.0, chunks: int = 1,
+    row_cap: float = 16.0, chunks: int = 1, lock_free: bool = False,
 ) -> tuple[Params, dict]:
     """One sparse SGD step of negative sampling on the rows the batch touches.
 
@@ -210,6 +211,10 @@ def sgns_update(
             trained from the batch-start tables, their changes then added in run
             order (runs go to separate threads in the C++ kernel; the bits do not
             depend on how many). 1 = word2vec.c's single thread.
+        lock_free: sequential, C++ kernel only: the runs update the shared tables
+            in place at once (Hogwild, word2vec.c's threads) instead of private
+            copies merged in order; faster, and the bits depend on thread timing.
+            The pure-JAX path has no threads and computes the merged runs.
 
     Returns:
         (new params, stats) with stats `loss_sum` (summed negative log-likelihood)
@@ -220,7 +225,7 @@ def sgns_update(
             raise ValueError(f"sequential update: the batch has no noise_keys (keys {sorted(batch)}); "
                              "build it with make_batch(..., hashed_noise=True)")
         if sgns_kernel.sequential_usable(params):
-            return sgns_kernel.sgns_sequential(params, batch, lr, sg=sg, chunks=chunks)
+            return sgns_kernel.sgns_sequential(params, batch, lr, sg=sg, chunks=chunks, lock_free=lock_free)
         return sequential_update(params, batch, jnp.asarray(lr, jnp.float32), sg=sg, chunks=chunks)
     if sgns_kernel.usable(params, batch, sg=sg):
         return sgns_kernel.sgns_update(params, batch, lr, row_cap=row_cap)

@@ -116,7 +116,8 @@ def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         lr = learning_rate(state.step, total_steps, settings.alpha, settings.min_alpha)
         params, stats = sgns_update(state.params, batch, lr, sg=settings.sg, update=settings.update,
-                                    row_cap=settings.row_cap, chunks=settings.chunks)
+                                    row_cap=settings.row_cap, chunks=settings.chunks,
+                                    lock_free=settings.lock_free)
         words = batch["words"].astype(jnp.float32)
         metrics = {
             "loss": {"loss_sum": stats["loss_sum"], "count": stats["pairs"]},
