@@ -1,7 +1,8 @@
 """word2vec speed and quality: jaxdl's `fit` path against gensim, same file, same settings, same run.
 
     python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] [--threads 1,2] [--seeds 0]
-        [--sg 1] [--updates sequential,batched] [--chunks 1,2] [--lock-free 2] --out FILE.json
+        [--sg 1] [--updates sequential,batched] [--chunks 1,2] [--lock-free 2] [--streams 1,16]
+        [--batch-centres 1024] --out FILE.json
 
 Every leg (gensim, or jaxdl with one `update`) runs in its own subprocess pinned
 to `threads` cores (`sched_setaffinity`, before jax or gensim start their thread
@@ -20,7 +21,9 @@ data), each with the number of pairs/questions in vocabulary. `--chunks` gives
 the sequential update one leg per `config.word2vec.chunks` value (named
 "sequential/2" for 2 chunks); `--lock-free` one leg per chunks value with
 `lock_free=True` (the runs share the tables in place on the threads, as gensim's
-workers do; named "sequential/2 lock-free").
+workers do; named "sequential/2 lock-free"). `--streams` repeats every jaxdl leg per
+`config.word2vec.streams` value (the corpus in that many spans trained side by side;
+named "... streams 16" when above 1); `--batch-centres` sets jaxdl's batch size.
 """
 
 from __future__ import annotations
@@ -119,6 +122,8 @@ def run_leg(leg: dict) -> dict:
     update = leg.get("update")
     if update == "sequential" and settings.chunks > 1:
         update = f"sequential/{settings.chunks}" + (" lock-free" if settings.lock_free else "")
+    if update and settings.streams > 1:
+        update += f" streams {settings.streams}"
     return {"library": leg["library"], "update": update, "threads": leg["threads"],
             "seed": settings.seed, "tokens": tokens, "vocab": len(vectors),
             "read_seconds": read_seconds, "vocab_seconds": vocab_seconds, "train_seconds": train_seconds,
@@ -180,6 +185,9 @@ def main() -> None:
     parser.add_argument("--updates", default="sequential,batched", help="jaxdl update modes to time")
     parser.add_argument("--chunks", default="1", help="chunks values for the sequential update")
     parser.add_argument("--lock-free", default="", help="chunks values for lock-free sequential legs")
+    parser.add_argument("--streams", default=str(Word2VecSettings.streams),
+                        help="streams values for every jaxdl leg (default: the settings' default)")
+    parser.add_argument("--batch-centres", type=int, default=1024, help="jaxdl's batch_centres")
     parser.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args()
 
@@ -194,9 +202,11 @@ def main() -> None:
             variants = [(update, int(chunks), False) for update in args.updates.split(",")
                         for chunks in (args.chunks.split(",") if update == "sequential" else ["1"])]
             variants += [("sequential", int(chunks), True) for chunks in args.lock_free.split(",") if chunks]
-            for update, chunks, lock_free in variants:
-                settings = dataclasses.asdict(dataclasses.replace(base, update=update, chunks=chunks,
-                                                                  lock_free=lock_free))
+            variants = [(*v, int(streams)) for streams in args.streams.split(",") for v in variants]
+            for update, chunks, lock_free, streams in variants:
+                settings = dataclasses.asdict(dataclasses.replace(
+                    base, update=update, chunks=chunks, lock_free=lock_free, streams=streams,
+                    batch_centres=args.batch_centres))
                 results.append(launch({"library": "jaxdl", "update": update, "threads": threads,
                                        "corpus": corpus_path, "encoding": args.encoding, "settings": settings}))
     temporary.cleanup()

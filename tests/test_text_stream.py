@@ -111,8 +111,9 @@ def _word2vec_corpus():
     return Word2VecCorpus.from_sentences(zipf_sentences(), min_count=2)
 
 
-@pytest.mark.parametrize("sg,update", [(True, "sequential"), (True, "batched"), (False, "batched")])
-def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, update):
+@pytest.mark.parametrize("sg,update,streams", [(True, "sequential", 1), (True, "batched", 1), (False, "batched", 1),
+                                               (True, "sequential", 2)])
+def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, update, streams):
     import jax
     from jaxdl.data.word2vec_stream import Word2VecStreamSource
     from jaxdl.word2vec.settings import Word2VecSettings
@@ -120,7 +121,7 @@ def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, updat
     corpus = _word2vec_corpus()  # ~800 tokens: 13 chunks of 64, the last one padded
     settings = Word2VecSettings(dim=16, window=3, negative=3, min_count=2, epochs=2,
                                 batch_centres=64, steps_per_call=3, seed=3, sg=sg,
-                                update=update)
+                                update=update, streams=streams)
     # Batch by batch first: the same centres, contexts and negatives at every step.
     memory, stream = Word2VecSource(corpus, settings), Word2VecStreamSource(corpus, settings)
     try:

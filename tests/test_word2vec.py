@@ -9,7 +9,7 @@ from gensim.test.utils import datapath
 
 from jaxdl.data.text_readers import read_corpus
 from jaxdl.errors import ConfigError, DataError
-from jaxdl.word2vec.corpus import (Word2VecCorpus, alias_table, keep_probability, noise_distribution,
+from jaxdl.word2vec.corpus import (Word2VecArrays, Word2VecCorpus, alias_table, keep_probability, noise_distribution,
                                    stream_sentences)
 from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.sgns import make_batch
@@ -93,6 +93,48 @@ def test_windows_respect_sentences_subsampling_and_dynamic_width():
     assert np.all(np.asarray(batch["negative_mask"])[negatives == np.asarray(batch["centres"])[:, None, None]] == 0)
 
 
+@pytest.mark.parametrize("streams", [1, 4, 16])
+def test_streams_visit_every_position_once_an_epoch_from_their_own_spans(streams):
+    # A corpus whose word id is its position: the centres name the positions trained.
+    n, block, steps = 1000, 128, 8  # 8 steps of 128 cover the 1000 positions
+    ids = np.zeros((steps + 2) * block, np.int32)
+    sentence = np.full_like(ids, -1)
+    ids[block:block + n], sentence[block:block + n] = np.arange(n), np.arange(n) // 50
+    arrays = Word2VecArrays(jnp.asarray(ids), jnp.asarray(sentence), jnp.ones(n, jnp.float32),
+                            jnp.ones(n, jnp.float32), jnp.arange(n, dtype=jnp.int32))
+    seen = []
+    for step in range(steps):
+        batch = make_batch(arrays, jax.random.key(0), step, batch_centres=block, window=2, negative=2,
+                           hashed_noise=True, streams=streams)
+        centres = np.asarray(batch["centres"]).reshape(streams, block // streams)
+        real = np.asarray(batch["context_mask"]).reshape(streams, block // streams, 4).any(-1)
+        span = steps * block // streams  # stream s trains positions [s·span, (s+1)·span)
+        for s in range(streams):
+            first = s * span + step * block // streams
+            expected = np.arange(first, first + block // streams)
+            assert np.array_equal(centres[s][expected < n], expected[expected < n]), (step, s)
+        seen.extend(np.asarray(batch["centres"])[real.reshape(-1)].tolist())
+        assert int(batch["words"]) == sum(min(max(n - s * span - step * block // streams, 0), block // streams)
+                                          for s in range(streams))
+        # Every context is a real neighbour of its centre, in the same sentence, spans or not.
+        contexts, mask = np.asarray(batch["contexts"]), np.asarray(batch["context_mask"]).astype(bool)
+        offsets = contexts - np.asarray(batch["centres"])[:, None]
+        assert np.all(np.abs(offsets[mask]) <= 2) and np.all(offsets[mask] != 0)
+        assert np.all((contexts // 50)[mask] == (np.asarray(batch["centres"])[:, None] // 50).repeat(4, 1)[mask])
+    assert sorted(seen) == list(range(n))  # each position once (every one has a neighbour here)
+
+
+def test_one_stream_is_the_plain_batch(lee_corpus):
+    arrays = lee_corpus.device_arrays(batch_centres=256, sample=1e-3)
+    kwargs = dict(batch_centres=256, window=5, negative=5, hashed_noise=True)
+    plain = make_batch(arrays, jax.random.key(3), 11, **kwargs)
+    one = make_batch(arrays, jax.random.key(3), 11, streams=1, **kwargs)
+    four = make_batch(arrays, jax.random.key(3), 11, streams=4, **kwargs)
+    for name in plain:
+        assert np.asarray(plain[name]).tobytes() == np.asarray(one[name]).tobytes(), name
+    assert not np.array_equal(plain["centres"], four["centres"])
+
+
 @pytest.mark.parametrize("update,chunks,lock_free", [("sequential", 1, False), ("sequential", 2, False),
                                                      ("sequential", 2, True), ("batched", 1, False)],
                          ids=["sequential", "sequential-2-chunks", "sequential-2-lock-free", "batched"])
@@ -122,6 +164,11 @@ def test_settings_are_validated():
     with pytest.raises(ConfigError, match=r"word2vec lock_free=True with update='sequential', chunks=1: "
                                           r"expected update='sequential' and chunks ≥ 2"):
         Word2VecSettings(lock_free=True)
+    with pytest.raises(ConfigError, match=r"word2vec streams=3: expected a divisor of batch_centres=1024 "
+                                          r"\(each batch takes batch_centres / streams centres"):
+        Word2VecSettings(streams=3)
+    with pytest.raises(ConfigError, match=r"word2vec streams=16: expected a divisor of batch_centres=100"):
+        Word2VecSettings(batch_centres=100)
     with pytest.raises(ConfigError, match=r"word2vec lock_free='yes': expected True or False"):
         Word2VecSettings(lock_free="yes", chunks=2)
 

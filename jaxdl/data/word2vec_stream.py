@@ -2,8 +2,8 @@
 
 ``Word2VecSource`` places the whole padded corpus on the device and each step
 slices its chunk there. ``Word2VecStreamSource`` keeps the corpus on the host
-and ships, per step, only the extended chunk that step reads (its
-``batch_centres`` centre positions and ``margin`` positions on each side); the
+and ships, per step, only the extended chunk that step reads (per stream its
+``batch_centres / streams`` centre positions and ``margin`` positions on each side); the
 step's batch is then the same ``make_batch`` of the same positions, keys and
 step number, so both sources give the same batches and the same parameters.
 The device holds the vocabulary-sized tables (sub-sampling, noise) and one
@@ -35,9 +35,10 @@ class Word2VecStreamSource:
 
     def __init__(self, corpus: Word2VecCorpus, settings: Word2VecSettings):
         self.corpus, self.settings = corpus, settings
-        self.block = settings.batch_centres
-        self.margin = min(8 * settings.window, self.block)  # make_batch's default margin
-        self.steps_per_epoch = corpus.steps_per_epoch(self.block)
+        self.streams = settings.streams
+        self.block = settings.batch_centres // self.streams  # centres per stream and step
+        self.margin = min(8 * settings.window, settings.batch_centres)  # make_batch's default margin
+        self.steps_per_epoch = corpus.steps_per_epoch(settings.batch_centres)
         self.words_per_step = corpus.num_tokens / self.steps_per_epoch
         self._sharding = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="w2v-prefetch")
@@ -54,17 +55,19 @@ class Word2VecStreamSource:
         return jax.device_put(tables, sharding) if sharding is not None else tables
 
     def chunk(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and sentence ids, int32 ``[B + 2 margin]``, of the padded corpus positions
-        step ``step`` reads (``Word2VecArrays`` layout: a leading empty block, -1 padding)."""
-        start = (step % self.steps_per_epoch + 1) * self.block - self.margin
-        length = self.block + 2 * self.margin
-        ids = np.zeros(length, np.int32)
-        sentences = np.full(length, -1, np.int32)
-        lo, hi = max(start - self.block, 0), min(start + length - self.block, self.corpus.num_tokens)
-        if hi > lo:
-            at = lo - (start - self.block)
-            ids[at:at + hi - lo] = self.corpus.ids[lo:hi]
-            sentences[at:at + hi - lo] = self.corpus.sentence_ids[lo:hi]
+        """Ids and sentence ids, int32 ``[streams, b + 2 margin]`` (b = batch_centres / streams),
+        of the padded corpus positions step ``step`` reads in each stream (``Word2VecArrays``
+        layout: a leading empty block of batch_centres positions, -1 padding)."""
+        pad, length = self.settings.batch_centres, self.block + 2 * self.margin
+        ids = np.zeros((self.streams, length), np.int32)
+        sentences = np.full((self.streams, length), -1, np.int32)
+        for stream in range(self.streams):
+            start = pad + (stream * self.steps_per_epoch + step % self.steps_per_epoch) * self.block - self.margin
+            lo, hi = max(start - pad, 0), min(start + length - pad, self.corpus.num_tokens)
+            if hi > lo:
+                at = lo - (start - pad)
+                ids[stream, at:at + hi - lo] = self.corpus.ids[lo:hi]
+                sentences[stream, at:at + hi - lo] = self.corpus.sentence_ids[lo:hi]
         return ids, sentences
 
     def _load(self, step: int, num_steps: int) -> StepInputs:
@@ -78,7 +81,7 @@ class Word2VecStreamSource:
         return StepInputs(fields)
 
     def step_inputs(self, step: int, num_steps: int) -> StepInputs:
-        """Fields ``ids``, ``sentence_ids`` ``[k, 1, B + 2 margin]``, ``step`` ``[k, 1]``
+        """Fields ``ids``, ``sentence_ids`` ``[k, 1, streams, b + 2 margin]``, ``step`` ``[k, 1]``
         (axis 1 is the one ``fit`` shards: one shard, as ``Word2VecSource``'s)."""
         result = None
         if self._pending is not None:
@@ -104,7 +107,7 @@ class Word2VecStreamSource:
                           window=s.window, negative=s.negative, sg=s.sg,
                           shared_negatives=not s.per_pair_negatives,
                           hashed_noise=s.update == "sequential",
-                          steps_per_epoch=self.steps_per_epoch)
+                          steps_per_epoch=self.steps_per_epoch, streams=s.streams)
 
     def close(self) -> None:
         """Stop the background thread."""

@@ -45,18 +45,54 @@ def init_params(key: jax.Array, vocab_size: int, dim: int) -> Params:
     }
 
 
-def _uniform_for_positions(key: jax.Array, first_block: jax.Array, block: int) -> jax.Array:
-    """Uniforms `[3 * block]` for padded positions [first_block·block, (first_block+3)·block).
+def _uniform_for_positions(key: jax.Array, first_block: jax.Array, block: int, count: int = 3) -> jax.Array:
+    """Uniforms `[count * block]` for padded positions [first_block·block, (first_block+count)·block).
 
     Each block of positions has its own key, so a position's draw is the same
     whichever batch's margin it falls in.
     """
-    draws = [jax.random.uniform(jax.random.fold_in(key, first_block + j), (block,)) for j in range(3)]
+    draws = [jax.random.uniform(jax.random.fold_in(key, first_block + j), (block,)) for j in range(count)]
     return jnp.concatenate(draws)
 
 
+def _stream_windows(ids, sentence, uniform, keep_probability, reduced_window, *, window: int, margin: int):
+    """One stream's centres and windows from its extended chunk (`margin` + b centres + `margin`).
+
+    Args:
+        ids, sentence: int32 `[b + 2·margin]` word and sentence ids of the positions.
+        uniform: float32 `[b + 2·margin]` the positions' sub-sampling draws.
+        keep_probability: float32 `[V]`.
+        reduced_window: int32 `[b, 1]` each centre's window half-width in [1, window].
+
+    Returns:
+        (centres int32 `[b]`, contexts int32 `[b, 2W]`, context_mask bool `[b, 2W]`, words int32).
+    """
+    length = ids.shape[0]
+    block = length - 2 * margin
+    keep = (uniform < keep_probability[ids]) & (sentence >= 0)
+    # Compact the kept positions so that "the b nearest kept words" are rank offsets.
+    rank = jnp.cumsum(keep) - 1
+    num_kept = rank[-1] + 1
+    positions = jnp.arange(length, dtype=jnp.int32)
+    compact = jnp.zeros(length, jnp.int32).at[jnp.where(keep, rank, length)].set(positions, mode="drop")
+
+    centre_slice = slice(margin, margin + block)
+    centres, centre_sentence = ids[centre_slice], sentence[centre_slice]
+    offsets = jnp.concatenate([jnp.arange(-window, 0), jnp.arange(1, window + 1)])
+    context_rank = rank[centre_slice, None] + offsets[None, :]
+    in_range = (context_rank >= 0) & (context_rank < num_kept)
+    context_position = compact[jnp.clip(context_rank, 0, length - 1)]
+    context_mask = (
+        keep[centre_slice, None]
+        & in_range
+        & (sentence[context_position] == centre_sentence[:, None])
+        & (jnp.abs(offsets)[None, :] <= reduced_window)
+    )
+    return centres, ids[context_position], context_mask, jnp.sum(centre_sentence >= 0, dtype=jnp.int32)
+
+
 @functools.partial(jax.jit, static_argnames=("batch_centres", "window", "negative", "sg", "shared_negatives", "margin",
-                                             "hashed_noise"))
+                                             "hashed_noise", "streams"))
 def make_batch(
     corpus: Word2VecArrays,
     key: jax.Array,
@@ -70,6 +106,7 @@ def make_batch(
     margin: int | None = None,
     steps_per_epoch: int | None = None,
     hashed_noise: bool = False,
+    streams: int = 1,
 ) -> Batch:
     """The training batch of `step`, a pure function of (corpus, key, step).
 
@@ -84,71 +121,70 @@ def make_batch(
         shared_negatives: skip-gram only: draw K noise words per centre, shared by
             the pairs of its window, instead of K per pair as word2vec.c. The
             expected update is the same; it moves 2W times fewer noise rows.
-        margin: corpus positions read on each side of the chunk to find kept context
-            words (default 8·W, at most B); a window is cut where the margin ends.
+        margin: corpus positions read on each side of a stream's chunk to find kept
+            context words (default 8·W, at most B); a window is cut where the margin ends.
         steps_per_epoch: given when `corpus.ids` / `sentence_ids` hold only this
-            step's extended chunk (`B + 2·margin` positions, streamed from the host)
-            instead of the whole padded corpus; None derives it from their length.
+            step's extended chunks (`[streams, B / streams + 2·margin]`, or
+            `[B + 2·margin]` for one stream, streamed from the host) instead of the
+            whole padded corpus; None derives it from their length.
         hashed_noise: leave the noise words to the update (the sequential one draws
             them itself, see `noise.hashed_noise`): the batch then carries
             `noise_keys` uint32 `[K]`, `noise_accept` float32 `[V]` and `noise_alias`
             int32 `[V]` instead of `negatives` and `negative_mask`.
+        streams: S, contiguous spans an epoch's positions are split into (span s
+            = padded positions B + s·steps_per_epoch·b onwards, b = B / S); the batch
+            holds b consecutive centres of each span in span order, as word2vec.c's
+            S threads each train their own part of the file. 1 = the whole batch
+            is B consecutive positions.
 
     Returns:
         dict with `centres` int32 `[B]`, `contexts` int32 `[B, 2W]`, `context_mask`
         float32 `[B, 2W]`, `negatives` int32 `[B, 2W, K]` (sg) or `[B, K]` (CBOW or shared),
         `negative_mask` float32 of the same shape, `words` int32 scalar (corpus
-        positions in this chunk).
+        positions in this batch).
     """
-    block = batch_centres
-    margin = min(8 * window if margin is None else margin, block)
+    if batch_centres % streams:
+        raise ValueError(f"make_batch: batch_centres={batch_centres} is not a multiple of streams={streams}")
+    block = batch_centres // streams  # b, centres per stream
+    margin = min(8 * window if margin is None else margin, batch_centres)
     if steps_per_epoch is None:
-        steps_per_epoch = corpus.ids.shape[0] // block - 2
+        steps_per_epoch = corpus.ids.shape[0] // batch_centres - 2
     step = jnp.asarray(step, jnp.int32)
     epoch, chunk = step // steps_per_epoch, step % steps_per_epoch
     subsample_key, step_key = jax.random.split(key)
     window_key, negative_key = jax.random.split(jax.random.fold_in(step_key, step))
 
-    # Extended chunk: `margin` positions, the B centre positions, `margin` positions.
+    # Each stream's extended chunk: `margin` positions, its b centre positions, `margin` positions.
     length = block + 2 * margin
-    start = (chunk + 1) * block - margin
-    # A streamed chunk is exactly `length` long: the slice (start clamped) is all of it.
-    ids = jax.lax.dynamic_slice(corpus.ids, (start,), (length,))
-    sentence = jax.lax.dynamic_slice(corpus.sentence_ids, (start,), (length,))
-    uniform = _uniform_for_positions(jax.random.fold_in(subsample_key, epoch), chunk, block)
-    uniform = jax.lax.dynamic_slice(uniform, (block - margin,), (length,))
-    keep = (uniform < corpus.keep_probability[ids]) & (sentence >= 0)
+    # Block index (in units of b) of each stream's first centre in the padded layout.
+    first = streams + jnp.arange(streams, dtype=jnp.int32) * steps_per_epoch + chunk
+    if corpus.ids.shape[-1] == length and (corpus.ids.ndim == 2 or streams == 1):
+        # Streamed: exactly the extended chunks.
+        ids = corpus.ids.reshape(streams, length)
+        sentence = corpus.sentence_ids.reshape(streams, length)
+    else:
+        index = (first * block - margin)[:, None] + jnp.arange(length, dtype=jnp.int32)[None, :]
+        ids, sentence = jnp.take(corpus.ids, index, axis=0), jnp.take(corpus.sentence_ids, index, axis=0)
+    epoch_key = jax.random.fold_in(subsample_key, epoch)
+    side = -(-margin // block)  # blocks of b positions the margin reaches into on each side
+    uniform = jax.vmap(lambda f: jax.lax.dynamic_slice(
+        _uniform_for_positions(epoch_key, f - side, block, 2 * side + 1), (side * block - margin,), (length,)))(first)
+    reduced_window = jax.random.randint(window_key, (batch_centres, 1), 1, window + 1)
+    centres, contexts, context_mask, words = jax.vmap(
+        functools.partial(_stream_windows, window=window, margin=margin), in_axes=(0, 0, 0, None, 0))(
+        ids, sentence, uniform, corpus.keep_probability, reduced_window.reshape(streams, block, 1))
 
-    # Compact the kept positions so that "the b nearest kept words" are rank offsets.
-    rank = jnp.cumsum(keep) - 1
-    num_kept = rank[-1] + 1
-    positions = jnp.arange(length, dtype=jnp.int32)
-    compact = jnp.zeros(length, jnp.int32).at[jnp.where(keep, rank, length)].set(positions, mode="drop")
-
-    centre_slice = slice(margin, margin + block)
-    centres, centre_sentence = ids[centre_slice], sentence[centre_slice]
-    offsets = jnp.concatenate([jnp.arange(-window, 0), jnp.arange(1, window + 1)])
-    context_rank = rank[centre_slice, None] + offsets[None, :]
-    in_range = (context_rank >= 0) & (context_rank < num_kept)
-    context_position = compact[jnp.clip(context_rank, 0, length - 1)]
-    reduced_window = jax.random.randint(window_key, (block, 1), 1, window + 1)
-    context_mask = (
-        keep[centre_slice, None]
-        & in_range
-        & (sentence[context_position] == centre_sentence[:, None])
-        & (jnp.abs(offsets)[None, :] <= reduced_window)
-    )
-
+    centres = centres.reshape(batch_centres)
     batch = {
         "centres": centres,
-        "contexts": ids[context_position],
-        "context_mask": context_mask.astype(jnp.float32),
-        "words": jnp.sum(centre_sentence >= 0, dtype=jnp.int32),
+        "contexts": contexts.reshape(batch_centres, 2 * window),
+        "context_mask": context_mask.reshape(batch_centres, 2 * window).astype(jnp.float32),
+        "words": words.sum(),
     }
     if hashed_noise:
         return {**batch, "noise_keys": jax.random.bits(negative_key, (negative,), jnp.uint32),
                 "noise_accept": corpus.noise_accept, "noise_alias": corpus.noise_alias}
-    noise_shape = (block, 2 * window, negative) if (sg and not shared_negatives) else (block, negative)
+    noise_shape = (batch_centres, 2 * window, negative) if (sg and not shared_negatives) else (batch_centres, negative)
     negatives = _draw_noise(negative_key, corpus, noise_shape)
     centre_axes = (slice(None),) + (None,) * (len(noise_shape) - 1)
     return {**batch, "negatives": negatives,

@@ -69,7 +69,7 @@ class Word2VecSource:
 
     Args:
         corpus: the encoded corpus.
-        settings: batch_centres, window, negative, sg, update, shared_negatives, sample, seed.
+        settings: batch_centres, streams, window, negative, sg, update, shared_negatives, sample, seed.
     """
 
     def __init__(self, corpus: Word2VecCorpus, settings: Word2VecSettings):
@@ -98,7 +98,7 @@ class Word2VecSource:
         _, data_key = jax.random.split(jax.random.key(s.seed))
         return make_batch(arrays, data_key, step, batch_centres=s.batch_centres, window=s.window,
                           negative=s.negative, sg=s.sg, shared_negatives=not s.per_pair_negatives,
-                          hashed_noise=s.update == "sequential")
+                          hashed_noise=s.update == "sequential", streams=s.streams)
 
 
 def make_word2vec_step(settings: Word2VecSettings, total_steps: int):
