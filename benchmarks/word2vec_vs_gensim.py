@@ -2,7 +2,7 @@
 
     python -m benchmarks.word2vec_vs_gensim [--quick] [--corpus PATH] [--threads 1,2] [--seeds 0]
         [--sg 1] [--updates sequential,batched] [--chunks 1,2] [--lock-free 2] [--streams 1,16]
-        [--batch-centres 1024] --out FILE.json
+        [--batch-centres 4096] --out FILE.json
 
 Every leg (gensim, or jaxdl with one `update`) runs in its own subprocess pinned
 to `threads` cores (`sched_setaffinity`, before jax or gensim start their thread
@@ -187,7 +187,8 @@ def main() -> None:
     parser.add_argument("--lock-free", default="", help="chunks values for lock-free sequential legs")
     parser.add_argument("--streams", default=str(Word2VecSettings.streams),
                         help="streams values for every jaxdl leg (default: the settings' default)")
-    parser.add_argument("--batch-centres", type=int, default=1024, help="jaxdl's batch_centres")
+    parser.add_argument("--batch-centres", type=int, default=Word2VecSettings.batch_centres,
+                        help="jaxdl's batch_centres (default: the settings' default)")
     parser.add_argument("--out", required=True, help="JSON file for the results")
     args = parser.parse_args()
 

@@ -47,6 +47,27 @@ def test_tokenize_splits_punctuation_and_lowercases_unicode():
     assert tokenize("state-of-the-art (3.5%)") == ["state-of-the-art", "(", "3", ".", "5", "%", ")"]
 
 
+def test_ascii_fast_path_gives_the_general_patterns_tokens():
+    import random
+
+    from jaxdl.data.text import _token_pattern
+
+    # Every ASCII character (controls such as \x1c, which str.isspace counts, included),
+    # apostrophes and hyphens inside, around and between words, digits and underscores.
+    every_char = "".join(map(chr, range(128)))
+    texts = [every_char, "Don't -stop- 'em o'clock x--y a-b-c_1 it's' 'tis _x_ 3-4 a'b-c''d",
+             "--'-'", "x'", "'x", "\x1cword\x1dword\x1e\x1f end"]
+    rng = random.Random(0)
+    alphabet = "ab1_ '-.,!\t\n\x0b\x1c"
+    texts += ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
+    for text in texts:
+        for lower in (True, False):
+            general = _token_pattern().findall(text.lower() if lower else text)
+            assert tokenize(text, lower=lower) == general, repr(text)
+    # A non-ASCII line still takes the general path (and its NFC step).
+    assert tokenize("Cafe\u0301 don\u2019t") == ["café", "don\u2019t"]
+
+
 def test_vocab_specials_ordering_min_count_and_max_size():
     sentences = [["b", "a", "a"], ["c", "b", "a"], ["d"]]
     vocab = Vocab.build(sentences, min_count=2)

@@ -164,7 +164,7 @@ def test_settings_are_validated():
     with pytest.raises(ConfigError, match=r"word2vec lock_free=True with update='sequential', chunks=1: "
                                           r"expected update='sequential' and chunks ≥ 2"):
         Word2VecSettings(lock_free=True)
-    with pytest.raises(ConfigError, match=r"word2vec streams=3: expected a divisor of batch_centres=1024 "
+    with pytest.raises(ConfigError, match=r"word2vec streams=3: expected a divisor of batch_centres=4096 "
                                           r"\(each batch takes batch_centres / streams centres"):
         Word2VecSettings(streams=3)
     with pytest.raises(ConfigError, match=r"word2vec streams=16: expected a divisor of batch_centres=100"):

@@ -1,5 +1,6 @@
 """word2vec through the one training loop: every position each epoch, decaying rate, exact resume."""
 
+import dataclasses
 import json
 import shutil
 
@@ -93,3 +94,34 @@ def test_config_that_disagrees_with_the_settings_is_refused(corpus):
     config.nan_policy = "skip"
     with pytest.raises(ConfigError, match="nan_policy='skip' is not supported"):
         fit_word2vec_model(corpus, SETTINGS, config=config)
+
+
+def test_dispatch_steps_divide_the_run_and_its_boundaries():
+    from jaxdl.word2vec.training import dispatch_steps
+
+    assert dispatch_steps(3230, 16) == 10  # 2 · 5 · 17 · 19: no 16…11 divides it
+    assert dispatch_steps(3230, 16, (50, 0)) == 10 and dispatch_steps(3232, 16) == 16
+    assert dispatch_steps(3232, 16, (50,)) == 16  # no divisor of 3232 and 50 in [8, 16]: kept
+    assert dispatch_steps(2069, 16) == 16  # prime: kept (the leftovers then run one by one)
+    assert dispatch_steps(7, 1) == 1
+
+
+def test_a_run_whose_steps_the_dispatch_divides_compiles_one_loop_and_keeps_its_bits(corpus):
+    from jaxdl.train.step import TRACE_COUNTS
+    from jaxdl.word2vec.training import dispatch_steps
+
+    total = SETTINGS.epochs * corpus.steps_per_epoch(64)
+    settings = dataclasses.replace(SETTINGS, steps_per_call=8)
+    expected = dispatch_steps(total, 8)
+    assert total % 8 and total % expected == 0  # the fixture's run needs the change
+    config = _config(log_every=10**6, every_steps=0)
+    config.train.steps_per_loop = 8
+    before = TRACE_COUNTS["train_loop"]
+    result, _ = fit_word2vec_model(corpus, settings, config=config)
+    assert TRACE_COUNTS["train_loop"] - before == 1  # no second program for leftover steps
+    assert config.train.steps_per_loop == 8  # the caller's config is not changed
+    one_by_one = _config(log_every=10**6, every_steps=0)
+    one_by_one.train.steps_per_loop = 1
+    single, _ = fit_word2vec_model(corpus, dataclasses.replace(SETTINGS, steps_per_call=1),
+                                   config=one_by_one)
+    assert result.params_sha256 == single.params_sha256

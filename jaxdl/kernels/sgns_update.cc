@@ -247,13 +247,17 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // chunk the tables are updated in place: word2vec.c's single thread. With
 // lock_free the runs instead share the tables in place at once, as word2vec.c's
 // threads do: no copies, no merge, and bits that depend on thread timing.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void Axpy(float a, const float* x, float* y, int64_t n) {
+//
+// Speed: the helpers below are plain inline functions; the entry points that run
+// them (TrainRun, ToChanges, AddChanges) are built for AVX-512, AVX2 and plain
+// x86-64 with everything they call inlined (flatten), so the whole per-example
+// loop runs in the wide registers, not only the calls that had their own clones.
+// No target enables FMA, so every build rounds alike: the same bits on any x86.
+inline void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void Subtract(const float* x, float* y, int64_t n) {  // y -= x
+inline void Subtract(const float* x, float* y, int64_t n) {  // y -= x
   for (int64_t d = 0; d < n; ++d) y[d] -= x[d];
 }
 
@@ -406,6 +410,20 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
   }
 }
 
+// TrainCentres for each kind of rows, multi-versioned with everything inlined (see Axpy).
+#define JAXDL_WIDE __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
+                         float* loss, float* pairs) {
+  TrainCentres(e, in, out, first, last, loss, pairs);
+}
+JAXDL_WIDE void TrainRun(const Examples& e, PrivateRows& in, PrivateRows& out, int64_t first, int64_t last,
+                         float* loss, float* pairs) {
+  TrainCentres(e, in, out, first, last, loss, pairs);
+}
+JAXDL_WIDE void ToChanges(PrivateRows& rows) { rows.ToChanges(); }
+JAXDL_WIDE void AddChanges(const PrivateRows& rows, float* table) { rows.AddChangesTo(table); }
+#undef JAXDL_WIDE
+
 int64_t AvailableCpus() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
@@ -454,7 +472,7 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
   if (chunks == 1) {
     DirectRows in_rows{in, dim}, out_rows{out, dim};
     float loss = 0.0f, count = 0.0f;
-    TrainCentres(e, in_rows, out_rows, 0, batch, &loss, &count);
+    TrainRun(e, in_rows, out_rows, 0, batch, &loss, &count);
     loss_sum->typed_data()[0] = loss;
     pairs->typed_data()[0] = count;
     return ffi::Error::Success();
@@ -478,7 +496,7 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
     DirectRows in_rows{in, dim}, out_rows{out, dim};
     run_on_threads([&](int64_t c) {
       DirectRows my_in = in_rows, my_out = out_rows;
-      TrainCentres(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
+      TrainRun(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
     });
   } else {
     // Chunks read the batch-start tables, which stay untouched until the merge.
@@ -488,13 +506,13 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
     private_in[c] = std::make_unique<PrivateRows>(in_start, vocab, dim, std::min(vocab, n * window));
     private_out[c] = std::make_unique<PrivateRows>(
         out_start, vocab, dim, std::min(vocab, n * (skip_gram ? window * (k + 1) : k + 1)));
-      TrainCentres(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
-      private_in[c]->ToChanges();
-      private_out[c]->ToChanges();
+      TrainRun(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
+      ToChanges(*private_in[c]);
+      ToChanges(*private_out[c]);
     });
     for (int64_t c = 0; c < chunks; ++c) {  // chunk order: the same sums whatever ran where
-      private_in[c]->AddChangesTo(in);
-      private_out[c]->AddChangesTo(out);
+      AddChanges(*private_in[c], in);
+      AddChanges(*private_out[c], out);
     }
   }
   float total_loss = 0.0f, total_pairs = 0.0f;
