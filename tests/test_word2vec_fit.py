@@ -106,22 +106,23 @@ def test_dispatch_steps_divide_the_run_and_its_boundaries():
     assert dispatch_steps(7, 1) == 1
 
 
-def test_a_run_whose_steps_the_dispatch_divides_compiles_one_loop_and_keeps_its_bits(corpus):
+def test_epochs_padded_to_whole_dispatches_compile_one_loop_and_keep_the_steps_bits(corpus):
     from jaxdl.train.step import TRACE_COUNTS
-    from jaxdl.word2vec.training import dispatch_steps
 
-    total = SETTINGS.epochs * corpus.steps_per_epoch(64)
-    settings = dataclasses.replace(SETTINGS, steps_per_call=8)
-    expected = dispatch_steps(total, 8)
-    assert total % 8 and total % expected == 0  # the fixture's run needs the change
+    settings = dataclasses.replace(SETTINGS, steps_per_call=8)  # 2 epochs: each rounded up to 4k steps
+    assert settings.epoch_steps_multiple == 4 and corpus.steps_per_epoch(64) % 4  # padding needed
+    source = Word2VecSource(corpus, settings)
+    assert source.steps_per_epoch == -(-corpus.steps_per_epoch(64) // 4) * 4
     config = _config(log_every=10**6, every_steps=0)
     config.train.steps_per_loop = 8
     before = TRACE_COUNTS["train_loop"]
     result, _ = fit_word2vec_model(corpus, settings, config=config)
     assert TRACE_COUNTS["train_loop"] - before == 1  # no second program for leftover steps
-    assert config.train.steps_per_loop == 8  # the caller's config is not changed
+    assert result.steps == 2 * source.steps_per_epoch and result.steps % 8 == 0
+    train = [e for e in result.history if e["split"] == "train"]
+    assert sum(e["words"] for e in train) == 2 * corpus.num_tokens  # padding batches hold no words
     one_by_one = _config(log_every=10**6, every_steps=0)
     one_by_one.train.steps_per_loop = 1
-    single, _ = fit_word2vec_model(corpus, dataclasses.replace(SETTINGS, steps_per_call=1),
-                                   config=one_by_one)
-    assert result.params_sha256 == single.params_sha256
+    single, _ = fit_word2vec_model(corpus, settings, config=one_by_one)
+    assert result.params_sha256 == single.params_sha256  # the same steps, dispatched one by one
+

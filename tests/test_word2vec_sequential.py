@@ -165,6 +165,24 @@ def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
 
 
 @needs_kernel
+def test_kernel_calls_from_several_threads_at_once_share_the_kept_workers_safely():
+    # The runs of a call go to worker threads the kernel keeps between calls; calls
+    # made at the same moment (XLA may run two) take turns and each gets its own bits.
+    import concurrent.futures
+
+    cases = [_toy_batch(cbow, sentences=40, seed=seed) for cbow in (False, True) for seed in (1, 2)]
+    run = jax.jit(lambda p, b, sg: sgns_kernel.sgns_sequential(p, b, 0.3, sg=sg, chunks=4, workers=3),
+                  static_argnums=2)
+    sgs = [True, True, False, False]
+    alone = [np.asarray(run(p, b, sg)[0]["output"]) for (p, b), sg in zip(cases, sgs)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            together = list(pool.map(lambda i: np.asarray(run(*cases[i], sgs[i])[0]["output"]), range(4)))
+            for i in range(4):
+                assert together[i].tobytes() == alone[i].tobytes(), i
+
+
+@needs_kernel
 @pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
 def test_lock_free_runs_share_the_tables_in_place(cbow):
     params, batch = _toy_batch(cbow, sentences=40, seed=3)

@@ -38,7 +38,7 @@ class Word2VecStreamSource:
         self.streams = settings.streams
         self.block = settings.batch_centres // self.streams  # centres per stream and step
         self.margin = min(8 * settings.window, settings.batch_centres)  # make_batch's default margin
-        self.steps_per_epoch = corpus.steps_per_epoch(settings.batch_centres)
+        self.steps_per_epoch = corpus.steps_per_epoch(settings.batch_centres, settings.epoch_steps_multiple)
         self.words_per_step = corpus.num_tokens / self.steps_per_epoch
         self._sharding = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="w2v-prefetch")

@@ -193,17 +193,20 @@ class Word2VecCorpus:
         """N, the number of in-vocabulary tokens (the positions a pass visits)."""
         return len(self.ids)
 
-    def steps_per_epoch(self, batch_centres: int) -> int:
-        """Batches of `batch_centres` consecutive positions in one pass."""
-        return -(-self.num_tokens // batch_centres)
+    def steps_per_epoch(self, batch_centres: int, multiple: int = 1) -> int:
+        """Batches of `batch_centres` consecutive positions in one pass, rounded up to a
+        `multiple` (the last ones then hold only padding: see `Word2VecSettings.epoch_steps_multiple`)."""
+        steps = -(-self.num_tokens // batch_centres)
+        return -(-steps // multiple) * multiple
 
-    def device_arrays(self, *, batch_centres: int, sample: float) -> Word2VecArrays:
-        """The padded device arrays `make_batch` slices (see `Word2VecArrays`)."""
+    def device_arrays(self, *, batch_centres: int, sample: float, multiple: int = 1) -> Word2VecArrays:
+        """The padded device arrays `make_batch` slices (see `Word2VecArrays`), for
+        `steps_per_epoch(batch_centres, multiple)` steps an epoch."""
         if batch_centres < 1:
             raise ConfigError(f"batch_centres={batch_centres!r}: expected an integer ≥ 1")
         if sample < 0:
             raise ConfigError(f"sample={sample!r}: expected a threshold ≥ 0 (0 disables sub-sampling)")
-        length = (self.steps_per_epoch(batch_centres) + 2) * batch_centres
+        length = (self.steps_per_epoch(batch_centres, multiple) + 2) * batch_centres
         ids = np.zeros(length, dtype=np.int32)
         sentence_ids = np.full(length, -1, dtype=np.int32)
         ids[batch_centres : batch_centres + self.num_tokens] = self.ids

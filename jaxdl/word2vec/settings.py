@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -103,6 +104,13 @@ class Word2VecSettings:
                               "expected update='sequential' and chunks ≥ 2 (the runs it shares the tables between)")
         if self.update not in UPDATES:
             raise ConfigError(f"word2vec update={self.update!r}: expected one of {UPDATES}")
+
+    @property
+    def epoch_steps_multiple(self) -> int:
+        """What an epoch's steps are rounded up to (with batches of padding only) so that
+        `epochs` epochs are a whole number of `steps_per_call` dispatches: then `fit` needs
+        no second compiled program for leftover steps (one compilation less, ~0.8 s on 2 cores)."""
+        return self.steps_per_call // math.gcd(self.steps_per_call, self.epochs)
 
     @property
     def per_pair_negatives(self) -> bool:

@@ -74,13 +74,15 @@ class Word2VecSource:
 
     def __init__(self, corpus: Word2VecCorpus, settings: Word2VecSettings):
         self.corpus, self.settings = corpus, settings
-        self.steps_per_epoch = corpus.steps_per_epoch(settings.batch_centres)
+        self.steps_per_epoch = corpus.steps_per_epoch(settings.batch_centres, settings.epoch_steps_multiple)
         # Mean corpus positions per step, for words/s between two log events.
         self.words_per_step = corpus.num_tokens / self.steps_per_epoch
 
     def device_arrays(self, sharding: jax.sharding.Sharding | None = None) -> Word2VecArrays:
         """The padded corpus arrays, placed with `sharding` (replicated)."""
-        arrays = self.corpus.device_arrays(batch_centres=self.settings.batch_centres, sample=self.settings.sample)
+        s = self.settings
+        arrays = self.corpus.device_arrays(batch_centres=s.batch_centres, sample=s.sample,
+                                           multiple=s.epoch_steps_multiple)
         return jax.device_put(arrays, sharding) if sharding is not None else arrays
 
     def step_inputs(self, step: int, num_steps: int) -> np.ndarray:
@@ -180,8 +182,10 @@ def dispatch_steps(total_steps: int, steps_per_call: int, periods: tuple[int, ..
     `fit` runs a dispatch of `steps_per_loop` steps while a whole one fits before
     the next boundary (the run's end, a log, eval or checkpoint step) and the
     leftover steps one by one, in a second compiled program (about as long to
-    compile as the first: ~0.8 s of a word2vec run on 2 cores). With d dividing
-    the total and every period there are no leftovers. d is the largest such
+    compile as the first: ~0.8 s of a word2vec run on 2 cores). The run's total
+    already is a multiple of steps_per_call (`Word2VecSettings.epoch_steps_multiple`);
+    a log or checkpoint period may not be. With d dividing the total and every
+    period there are no leftovers. d is the largest such
     divisor in [steps_per_call / 2, steps_per_call]; without one, steps_per_call.
     The steps themselves are the same either way (same batches, same bits).
 
