@@ -26,6 +26,7 @@
 #include <functional>
 #include <mutex>
 #include <sched.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -428,15 +429,23 @@ JAXDL_WIDE void ToChanges(PrivateRows& rows) { rows.ToChanges(); }
 JAXDL_WIDE void AddChanges(const PrivateRows& rows, float* table) { rows.AddChangesTo(table); }
 #undef JAXDL_WIDE
 
-// Threads kept for the runs of a batch. Starting a std::thread per call took 0.8 ms
-// on average to get going here (of a 3.8 ms lock-free call on 2 cores), so the
+// Threads kept for the runs of a batch. A std::thread started per call got going
+// only well into the call (docs/EMBEDDING_RESULTS.md has the timing), so the
 // workers stay: after a run each spins for up to kSpin (a step's make_batch between
 // two calls is shorter) and then sleeps until the next. Never destroyed (no join
-// at process exit while XLA may still call in).
+// at process exit while XLA may still call in). A forked child, which inherits the
+// object but not its threads, makes its own.
 class Workers {
  public:
   static Workers& Get() {
-    static Workers* workers = new Workers();
+    static Workers* workers = nullptr;
+    static pid_t owner = 0;
+    static std::mutex create;
+    std::lock_guard<std::mutex> lock(create);
+    if (workers == nullptr || owner != getpid()) {
+      workers = new Workers();  // a parent's workers are left behind in a child, unused
+      owner = getpid();
+    }
     return *workers;
   }
 

@@ -109,7 +109,7 @@ class Word2VecSettings:
     def epoch_steps_multiple(self) -> int:
         """What an epoch's steps are rounded up to (with batches of padding only) so that
         `epochs` epochs are a whole number of `steps_per_call` dispatches: then `fit` needs
-        no second compiled program for leftover steps (one compilation less, ~0.8 s on 2 cores)."""
+        no second compiled program for leftover steps (one compilation less; docs/EMBEDDING_RESULTS.md)."""
         return self.steps_per_call // math.gcd(self.steps_per_call, self.epochs)
 
     @property

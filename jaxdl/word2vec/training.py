@@ -182,7 +182,7 @@ def dispatch_steps(total_steps: int, steps_per_call: int, periods: tuple[int, ..
     `fit` runs a dispatch of `steps_per_loop` steps while a whole one fits before
     the next boundary (the run's end, a log, eval or checkpoint step) and the
     leftover steps one by one, in a second compiled program (about as long to
-    compile as the first: ~0.8 s of a word2vec run on 2 cores). The run's total
+    compile as the first; docs/EMBEDDING_RESULTS.md). The run's total
     already is a multiple of steps_per_call (`Word2VecSettings.epoch_steps_multiple`);
     a log or checkpoint period may not be. With d dividing the total and every
     period there are no leftovers. d is the largest such
