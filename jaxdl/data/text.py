@@ -54,7 +54,7 @@ def _token_pattern() -> re.Pattern:
 
 # The pattern above restricted to ASCII text, where no unspaced-script character,
 # combining mark, joiner or U+2019 can occur and a letter is \w: the same tokens,
-# about 25 % faster (most lines of most corpora are ASCII).
+# faster (most lines of most corpora are ASCII; docs/EMBEDDING_RESULTS.md).
 _ASCII_TOKEN = re.compile(r"\w+(?:['\-]\w+)*|[^\w\s]")
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"

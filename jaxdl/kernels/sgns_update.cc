@@ -257,7 +257,9 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // them (TrainRun, ToChanges, AddChanges) are built for AVX-512, AVX2 and plain
 // x86-64 with everything they call inlined (flatten), so the whole per-example
 // loop runs in the wide registers, not only the calls that had their own clones.
-// No target enables FMA, so every build rounds alike: the same bits on any x86.
+// Rounding: the AVX-512F build fuses multiply-adds (AVX-512F has FMA instructions)
+// and the AVX2 and plain builds do not, so the bits repeat on machines that load
+// the same build, not across builds.
 inline void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
 }
