@@ -8,11 +8,9 @@ Nesterov momentum 0.9, lr 0.1 at batch 128 with 2 epochs of linear warm-up then
 cosine decay, weight decay 5e-4 on kernels; 100 epochs (39,000 steps).
 
 Expected: about 0.91–0.92 test accuracy (He et al. report 91.25% for ResNet-20
-with a longer step schedule). NOT RUN HERE: this machine has no internet and no
-copy of CIFAR-10, and a 2-core CPU is far too slow for 100 epochs (see
-docs/VISION_RESULTS.md); on one modern GPU expect minutes, not hours. The same
-configuration (BatchNorm + augmentation) is tested for exact resume after a
-SIGKILL on fixture batches (tests/test_vision_experiments.py).
+with a longer step schedule); what has been measured is in docs/VISION_RESULTS.md.
+The same configuration (BatchNorm + augmentation) is tested for exact resume after
+a SIGKILL on fixture batches (tests/test_vision_experiments.py).
 
 Data: `cifar-10-batches-py/` (or its parent, or `cifar-10-python.tar.gz`) in
 `--config.data.dir`, or `--config.data.download=True`.

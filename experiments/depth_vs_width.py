@@ -3,8 +3,8 @@
 For each depth, the width is chosen so that the MLP has about
 ``config.model.param_budget`` parameters; each is trained with the same
 optimizer and steps over several seeds. Writes a table (mean ± std test
-accuracy per depth) and ``plots/depth_vs_width.png``. Expected: about a minute
-on a 2-core CPU; see README for the measured table.
+accuracy per depth) and ``plots/depth_vs_width.png``. The measured table is in
+docs/CLASSICAL_RESULTS.md.
 """
 
 from __future__ import annotations
