@@ -17,6 +17,8 @@ from jaxdl.errors import ConfigError
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
 NAN_POLICIES = ("none", "raise", "skip")
+# What absl's boolean parser accepts (compared lower-cased).
+BOOL_WORDS = ("true", "false", "t", "f", "1", "0")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -113,6 +115,28 @@ def unknown_key_error(key: str, config: ml_collections.ConfigDict, where: str) -
     guess = closest_key(key, flat_keys(config))
     hint = f"; did you mean '{guess}'?" if guess else ""
     return ConfigError(f"unknown config key '{key}' ({where}){hint}")
+
+
+def check_override_type(key: str, raw: str, config: ml_collections.ConfigDict,
+                        arg: str) -> None:
+    """Raise a ConfigError if ``raw`` cannot become the type of ``config.<key>``'s default.
+
+    absl would also refuse it, but with a bare ``int()`` parse error and exit code 1.
+    """
+    default = config
+    for part in key.split("."):
+        default = default[part]
+    if type(default) is bool and raw.lower() not in BOOL_WORDS:
+        raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag {arg!r}); "
+                          f"expected a bool: True or False, like its default {default!r}")
+    for kind, expected in ((int, "an integer"), (float, "a number")):
+        if type(default) is kind:  # bool is a subclass of int: checked by ``is``
+            try:
+                kind(raw)
+            except ValueError:
+                raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag "
+                                  f"{arg!r}); expected {expected}, like its default "
+                                  f"{default!r}") from None
 
 
 def check_choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[Any]) -> None:
