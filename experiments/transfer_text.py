@@ -39,7 +39,7 @@ from jaxdl.recipes.text import (classification_data, corpus_without, load_labell
                                 set_embedding)
 from jaxdl.recipes.word2vec_pretraining import VECTORS, word2vec_pretraining
 from jaxdl.train.checkpoint import has_checkpoint
-from jaxdl.train.sequence_tasks import sequence_classification_task
+from jaxdl.train.task import sequence_classification_task
 from jaxdl.word2vec.settings import word2vec_config
 
 MODES = ("random", "static", "non_static", *sentence_baselines.MODES)

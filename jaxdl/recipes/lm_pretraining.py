@@ -37,7 +37,7 @@ from jaxdl.models.sequence import RNNLanguageModel
 from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.train.loop import fit
-from jaxdl.train.sequence_tasks import language_model_task
+from jaxdl.train.task import language_model_task
 from jaxdl.transfer import fit_gradually_unfrozen, load_pretrained, maybe_init_from, mode_settings
 from jaxdl.workdir import fit_summary
 

@@ -19,7 +19,8 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from jaxdl.config import check_override_type, flat_keys, unknown_key_error, validate_core
+from jaxdl.config import check_override_type, flat_keys, unknown_key_error
+from jaxdl.config_schema import validate_core
 from jaxdl.errors import ConfigError
 
 
