@@ -109,9 +109,9 @@ CORE_SCHEMA: dict[str, Spec] = {
     "train.compute_dtype": Spec(str, choices=("float32", "bfloat16", "float16")),
     "train.ema_decay": FRACTION,
     "train.compilation_cache_dir": Spec(str),
-    # () or (start, stop); the order is a cross-key rule (check_profile_steps), the
-    # run's length is checked by jaxdl.train.profile once the run knows it.
-    "train.profile_steps": Spec(tuple, element=COUNT),
+    # () or (start, stop): its elements and their order are the rule check_profile_steps
+    # (one message for all three), the run's length is checked by jaxdl.train.profile.
+    "train.profile_steps": Spec(tuple),
     "train.progress_bar": BOOL,
     "train.early_stopping_metric": Spec(str),
     "train.early_stopping_mode": Spec(str, choices=("max", "min")),
