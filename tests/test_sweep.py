@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fault_runs import EXPERIMENT, REPO, events, finished_steps, run_env, summary
-from jaxdl import sweep as sweep_cli
+from jaxdl.sweep import cli as sweep_cli
 from jaxdl.errors import ConfigError
 from jaxdl.sweep.grid import parse_grid, plan_subruns, split_top_level
 

@@ -6,9 +6,6 @@
 Modules: ``cli`` (the command), ``grid`` (axes, combinations and their configs),
 ``subruns`` (sub-runs in sub-directories, skipped when finished, resumed when
 interrupted), ``table`` (mean ± std over seeds, paired differences, markdown),
-``plots`` and ``progress`` (the one progress reporter on stderr).
+``plots`` and ``progress`` (the one progress reporter on stderr). Importing the
+package imports none of them (``python -m jaxdl.sweep`` runs ``cli.main``).
 """
-
-from jaxdl.sweep.cli import main, parse_seeds, sweep
-
-__all__ = ["main", "parse_seeds", "sweep"]
