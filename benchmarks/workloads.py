@@ -90,7 +90,7 @@ LSTM_SHAPE = dict(vocab=5000, embed=64, hidden=128, tags=17, length=32)
 
 def lstm_workload(num_examples: int = 2048) -> Workload:
     from jaxdl.models.sequence import LSTMTagger
-    from jaxdl.train.sequence_tasks import tagging_task
+    from jaxdl.train.task import tagging_task
     s = LSTM_SHAPE
     rng = np.random.default_rng(0)
     lengths = rng.integers(s["length"] // 2, s["length"] + 1, num_examples)

@@ -41,7 +41,7 @@ from jaxdl.data.text import Vocab
 from jaxdl.data.token_chunks import language_model_streams
 from jaxdl.models.sequence import RNNLanguageModel
 from jaxdl.recipes.text import load_corpus, save_text_run
-from jaxdl.train.sequence_tasks import language_model_task
+from jaxdl.train.task import language_model_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

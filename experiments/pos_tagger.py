@@ -40,7 +40,7 @@ from jaxdl.data.text import Vocab
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.recipes.text import load_tagged, save_text_run
 from jaxdl.recipes.text_streams import records_cache_dir, streamed_tagging
-from jaxdl.train.sequence_tasks import tagging_task
+from jaxdl.train.task import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

@@ -25,7 +25,8 @@ from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.text import pad_batch
 from jaxdl.models.sequence import LSTMTagger
-from jaxdl.train.sequence_tasks import predict, tagging_task
+from jaxdl.train.predict import predict
+from jaxdl.train.task import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
 

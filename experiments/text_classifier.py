@@ -38,7 +38,7 @@ from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_
                                save_text_run)
 from jaxdl.recipes.text_streams import records_cache_dir, streamed_classification
 from jaxdl.train.loop import fit
-from jaxdl.train.sequence_tasks import sequence_classification_task
+from jaxdl.train.task import sequence_classification_task
 from jaxdl.workdir import fit_summary
 
 

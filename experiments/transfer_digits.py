@@ -24,7 +24,7 @@ from jaxdl.data.vision import load_digits_images
 from jaxdl.evaluation.few_shot import few_shot_probe_run
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.ops import conv as conv_lib
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.recipes.vision import rotation_split, select_classes
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit

@@ -33,13 +33,13 @@ from ml_collections import ConfigDict
 from jaxdl.config import default_config
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes import few_label, lm_pretraining as lm, sentence_baselines
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
 from jaxdl.recipes.text import (classification_data, corpus_without, load_labelled_splits,
                                 set_embedding)
 from jaxdl.recipes.word2vec_pretraining import VECTORS, word2vec_pretraining
 from jaxdl.train.checkpoint import has_checkpoint
-from jaxdl.train.sequence_tasks import sequence_classification_task
+from jaxdl.train.task import sequence_classification_task
 from jaxdl.word2vec.settings import word2vec_config
 
 MODES = ("random", "static", "non_static", *sentence_baselines.MODES)

@@ -1,8 +1,9 @@
-"""The configuration every run shares, and its validation.
+"""The configuration every run shares, and the names of its keys.
 
 ``default_config()`` holds the keys the training core reads; an experiment's
 ``get_config()`` starts from it and adds ``data`` and ``model`` keys. Configs are
 locked: setting a key that does not exist is an error naming the closest key.
+What each key's value must be is ``jaxdl.config_schema``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import ml_collections
 
 from jaxdl.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
-NAN_POLICIES = ("none", "raise", "skip")
+# What absl's boolean parser accepts (compared lower-cased).
+BOOL_WORDS = ("true", "false", "t", "f", "1", "0")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -115,6 +115,28 @@ def unknown_key_error(key: str, config: ml_collections.ConfigDict, where: str) -
     return ConfigError(f"unknown config key '{key}' ({where}){hint}")
 
 
+def check_override_type(key: str, raw: str, config: ml_collections.ConfigDict,
+                        arg: str) -> None:
+    """Raise a ConfigError if ``raw`` cannot become the type of ``config.<key>``'s default.
+
+    absl would also refuse it, but with a bare ``int()`` parse error and exit code 1.
+    """
+    default = config
+    for part in key.split("."):
+        default = default[part]
+    if type(default) is bool and raw.lower() not in BOOL_WORDS:
+        raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag {arg!r}); "
+                          f"expected a bool: True or False, like its default {default!r}")
+    for kind, expected in ((int, "an integer"), (float, "a number")):
+        if type(default) is kind:  # bool is a subclass of int: checked by ``is``
+            try:
+                kind(raw)
+            except ValueError:
+                raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag "
+                                  f"{arg!r}); expected {expected}, like its default "
+                                  f"{default!r}") from None
+
+
 def check_choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[Any]) -> None:
     """Raise a ConfigError unless ``config.<key>`` is one of ``choices``."""
     value = config
@@ -122,40 +144,3 @@ def check_choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[
         value = value[part]
     if value not in tuple(choices):
         raise ConfigError(f"config.{key}={value!r}; expected one of {tuple(choices)}")
-
-
-def validate_core(config: ml_collections.ConfigDict) -> None:
-    """Check the core's keys before anything is compiled."""
-    check_choice(config, "optimizer.name", OPTIMIZERS)
-    check_choice(config, "optimizer.schedule", SCHEDULES)
-    check_choice(config, "nan_policy", NAN_POLICIES)
-    check_choice(config, "train.early_stopping_mode", ("max", "min"))
-    check_choice(config, "checkpoint.best_mode", ("max", "min"))
-    for key in ("train.batch_size", "train.eval_batch_size", "train.steps_per_loop",
-                "train.log_every"):
-        section, name = key.split(".")
-        value = config[section][name]
-        if not isinstance(value, int) or value < 1:
-            raise ConfigError(f"config.{key}={value!r}; expected a positive integer")
-    if config.optimizer.lr <= 0:
-        raise ConfigError(f"config.optimizer.lr={config.optimizer.lr!r}; expected > 0")
-    if config.train.get("profile_steps"):
-        check_profile_steps(config.train.profile_steps)
-    if config.train.num_steps <= 0 and config.train.num_epochs <= 0:
-        raise ConfigError("config.train.num_steps and config.train.num_epochs are both 0; "
-                          "expected one of them positive")
-
-
-def check_profile_steps(steps: Any) -> tuple[int, int]:
-    """``(start, stop)`` from ``config.train.profile_steps``, checked.
-
-    Raises:
-      ConfigError: not two integers with ``0 <= start < stop``.
-    """
-    ok = (isinstance(steps, (tuple, list)) and len(steps) == 2
-          and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
-          and 0 <= steps[0] < steps[1])
-    if not ok:
-        raise ConfigError(f"config.train.profile_steps={steps!r}; expected () or (start, stop), "
-                          "two integers with 0 <= start < stop (global steps; stop excluded)")
-    return int(steps[0]), int(steps[1])

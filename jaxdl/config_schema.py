@@ -8,10 +8,14 @@ other key of its ``get_config()`` gets a spec inferred from its default value
 non-negative one non-negative, floats finite, tuples element by element, and
 keys named like ``dropout`` or ``fraction`` in [0, 1).
 
-``validate_config`` raises a ``ConfigError`` naming the key, the value and what
-was expected; ``jaxdl.run`` calls it before
-the workdir is touched. A value equal to the experiment's own default is
-accepted, so that an experiment may give a core key a sentinel it resolves.
+``CROSS_KEY_RULES`` are the checks of keys that are fine alone but not
+together. ``validate_config`` raises a ``ConfigError`` naming the key, the value
+and what was expected; ``jaxdl.run`` calls it before the workdir is touched. A
+value equal to the experiment's own default is accepted there, so that an
+experiment may give a core key a sentinel it resolves; ``validate_core`` checks
+the core keys again, sentinels resolved, when ``fit`` starts. This module is the
+one home of config checks; checks that need the model or the data are
+``jaxdl.train.settings_take_effect`` and ``jaxdl.train.data_checks``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from jaxdl.config import NAN_POLICIES, OPTIMIZERS, SCHEDULES
 from jaxdl.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
+NAN_POLICIES = ("none", "raise", "skip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +109,9 @@ CORE_SCHEMA: dict[str, Spec] = {
     "train.compute_dtype": Spec(str, choices=("float32", "bfloat16", "float16")),
     "train.ema_decay": FRACTION,
     "train.compilation_cache_dir": Spec(str),
-    # () or (start, stop); the order and the run's length are checked by
-    # jaxdl.config.check_profile_steps.
-    "train.profile_steps": Spec(tuple, element=COUNT),
+    # () or (start, stop): its elements and their order are the rule check_profile_steps
+    # (one message for all three), the run's length is checked by jaxdl.train.profile.
+    "train.profile_steps": Spec(tuple),
     "train.progress_bar": BOOL,
     "train.early_stopping_metric": Spec(str),
     "train.early_stopping_mode": Spec(str, choices=("max", "min")),
@@ -232,14 +239,66 @@ def validate_config(config: ml_collections.ConfigDict, *,
         # logistic regression's batch_size=0: the whole split).
         if key in specs and not (key in own and values[key] == own[key]):
             check_value(key, values[key], specs[key])
-    # Keys that are fine alone but not together (fit re-checks with validate_core
-    # once an experiment has resolved its sentinels).
+    check_cross_key_rules(values, CROSS_KEY_RULES)
+
+
+def check_profile_steps(steps: Any) -> tuple[int, int]:
+    """``(start, stop)`` from ``config.train.profile_steps``, checked.
+
+    Raises:
+      ConfigError: not two integers with ``0 <= start < stop``.
+    """
+    ok = (isinstance(steps, (tuple, list)) and len(steps) == 2
+          and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
+          and 0 <= steps[0] < steps[1])
+    if not ok:
+        raise ConfigError(f"config.train.profile_steps={steps!r}; expected () or (start, stop), "
+                          "two integers with 0 <= start < stop (global steps; stop excluded)")
+    return int(steps[0]), int(steps[1])
+
+
+def _steps_or_epochs(values: Mapping[str, Any]) -> None:
     if values.get("train.num_steps") == 0 and values.get("train.num_epochs") == 0:
         raise ConfigError("config.train.num_steps and config.train.num_epochs are both 0; "
                           "expected one of them positive")
+
+
+def _profile_range(values: Mapping[str, Any]) -> None:
+    if values.get("train.profile_steps"):
+        check_profile_steps(values["train.profile_steps"])
+
+
+def _monitored_metric_is_evaluated(values: Mapping[str, Any]) -> None:
     for key in ("checkpoint.best_metric", "train.early_stopping_metric"):
         metric = values.get(key)
-        if metric and not config.train.eval_every:
+        if metric and not values.get("train.eval_every"):
             raise ConfigError(f"config.{key}={metric!r} is only read at periodic evaluations, "
                               "but config.train.eval_every=0 never runs one; set "
                               "config.train.eval_every > 0 or clear the key")
+
+
+# Keys that are fine alone but not together: ``rule(flat values)`` raises a ConfigError.
+CROSS_KEY_RULES = (_steps_or_epochs, _profile_range, _monitored_metric_is_evaluated)
+# What ``fit`` re-checks once an experiment has resolved its sentinels.
+CORE_CROSS_KEY_RULES = (_profile_range, _steps_or_epochs)
+
+
+def check_cross_key_rules(values: Mapping[str, Any], rules=CROSS_KEY_RULES) -> None:
+    """Run each of ``rules`` (default ``CROSS_KEY_RULES``) on the flat ``values``."""
+    for rule in rules:
+        rule(values)
+
+
+def validate_core(config: ml_collections.ConfigDict) -> None:
+    """Check the core's keys (``CORE_SCHEMA``) and their cross-key rules, as ``fit`` starts.
+
+    Unlike ``validate_config``, no value is exempt: an experiment's sentinels are
+    resolved by now.
+    Raises:
+      ConfigError: the first bad key, its value and what was expected.
+    """
+    values = flat_items(config)
+    for key, spec in CORE_SCHEMA.items():
+        if key in values:
+            check_value(key, values[key], spec)
+    check_cross_key_rules(values, CORE_CROSS_KEY_RULES)

@@ -13,12 +13,12 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxdl.config import flat_keys, unknown_key_error
+from jaxdl.config import check_override_type, flat_keys, unknown_key_error
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.config_schema import validate_config
 from jaxdl.experiment_file import load_experiment
 from jaxdl.interruption import interrupted_message, stop_at_next_boundary_on_sigint
-from jaxdl.recipes.report import final_report
+from jaxdl.run_report import final_report
 from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
 from jaxdl.workdir_lock import hold_workdir
 
@@ -27,10 +27,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it ho
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
-
-
-# What absl's boolean parser accepts (compared lower-cased).
-_BOOL_WORDS = ("true", "false", "t", "f", "1", "0")
 
 
 def check_overrides(argv: list[str]) -> None:
@@ -48,27 +44,6 @@ def check_overrides(argv: list[str]) -> None:
                 raise unknown_key_error(key, config, f"command-line flag {arg!r}")
             if key in valid and "=" in arg:
                 check_override_type(key, arg.split("=", 1)[1], config, arg)
-
-
-def check_override_type(key: str, raw: str, config, arg: str) -> None:
-    """Raise a ConfigError if ``raw`` cannot become the type of ``config.<key>``'s default.
-
-    absl would also refuse it, but with a bare ``int()`` parse error and exit code 1.
-    """
-    default = config
-    for part in key.split("."):
-        default = default[part]
-    if type(default) is bool and raw.lower() not in _BOOL_WORDS:
-        raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag {arg!r}); "
-                          f"expected a bool: True or False, like its default {default!r}")
-    for kind, expected in ((int, "an integer"), (float, "a number")):
-        if type(default) is kind:  # bool is a subclass of int: checked by ``is``
-            try:
-                kind(raw)
-            except ValueError:
-                raise ConfigError(f"config key '{key}' got {raw!r} (command-line flag "
-                                  f"{arg!r}); expected {expected}, like its default "
-                                  f"{default!r}") from None
 
 
 def main(argv: list[str]) -> None:

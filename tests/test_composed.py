@@ -10,9 +10,10 @@ import shutil
 
 import pytest
 
-from jaxdl.recipes import composed
-from jaxdl.recipes.progress import SubrunProgress, format_duration
-from jaxdl.recipes.report import final_report, headline
+from jaxdl.run_report import final_report, headline
+from jaxdl.sweep.progress import SubrunProgress, format_duration
+from jaxdl.sweep.subruns import run_subrun
+from jaxdl.sweep.table import aggregate
 from jaxdl.config import default_config
 from jaxdl.errors import ConfigError
 from jaxdl.experiment_file import load_experiment
@@ -112,8 +113,8 @@ def test_run_subrun_calls_train_fn_once(tmp_path):
         return {"experiment": "x", "metrics": {"test": {"accuracy": 0.5}}}
 
     config = default_config()
-    first = composed.run_subrun(str(tmp_path), "runs/a", config, train_fn)
-    second = composed.run_subrun(str(tmp_path), "runs/a", config, train_fn)
+    first = run_subrun(str(tmp_path), "runs/a", config, train_fn)
+    second = run_subrun(str(tmp_path), "runs/a", config, train_fn)
     assert first == second == {"experiment": "x", "metrics": {"test": {"accuracy": 0.5}}}
     assert calls == [os.path.join(str(tmp_path), "runs/a")]
     shutil.rmtree(tmp_path / "runs")
@@ -123,7 +124,7 @@ def test_aggregate_orders_budgets_with_all_last():
     results = [{"mode": m, "labels_per_class": k, "seed": s, "accuracy": a}
                for m, k, s, a in [("scratch", 0, 0, 0.9), ("scratch", 5, 0, 0.5),
                                   ("fine_tune", 0, 0, 0.95), ("fine_tune", 5, 0, 0.7)]]
-    rows = composed.aggregate(results)
+    rows = aggregate(results)
     assert [(r["mode"], r["labels_per_class"]) for r in rows] == [
         ("scratch", 5), ("fine_tune", 5), ("scratch", "all"), ("fine_tune", "all")]
     assert rows[1]["diff_vs_scratch_mean"] == pytest.approx(0.2)

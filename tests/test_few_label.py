@@ -18,7 +18,7 @@ from jaxdl.data.sources import draw_k_per_class
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.models.mlp import MLP
-from jaxdl.recipes import few_label, pooled_probe, transfer_sweep
+from jaxdl.recipes import few_label, pooled_probe, transfer_experiment
 from jaxdl.recipes.logistic_regression_run import logistic_regression_run
 from jaxdl.recipes.tfidf_baseline import ngrams, tfidf_logreg_run
 from jaxdl.train import task as task_lib
@@ -109,7 +109,7 @@ def test_early_stopping_never_reads_the_test_labels(tmp_path):
         config = sub_config(6)
         few_label.apply_rule(config, rule, pool.arrays["y"])
         model = MLP(4, (8,), 3, dropout=config.model.dropout, rngs=nnx.Rngs(0))
-        runs[name] = transfer_sweep.fit_downstream(model, task_lib.classification(), pool,
+        runs[name] = transfer_experiment.fit_downstream(model, task_lib.classification(), pool,
                                                    test_split, config, str(tmp_path / name))
     real, shuffled_run = runs["real"], runs["shuffled"]
     assert real["selected"] == shuffled_run["selected"]

@@ -40,8 +40,8 @@ def test_wheel_installs_only_jaxdl_with_kernel_sources(tmp_path):
     sources = {p.name for p in (REPO / "jaxdl" / "kernels").iterdir()
                if p.suffix in (".cc", ".h")}
     assert sources and sources <= kernels  # compiled on first use, so they must ship
-    assert {"info.py", "sweep.py", "run.py"} <= {Path(n).name for n in names
-                                                 if n.count("/") == 1}
+    assert {"info.py", "run.py"} <= {Path(n).name for n in names if n.count("/") == 1}
+    assert "jaxdl/sweep/__main__.py" in names  # python -m jaxdl.sweep
 
 
 def test_jaxdl_imports_neither_experiments_nor_benchmarks():

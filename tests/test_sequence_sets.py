@@ -14,7 +14,8 @@ from jaxdl.data.sequence_sets import (classification_dataset, language_model_dat
 from jaxdl.data.text import Vocab
 from jaxdl.errors import DataError
 from jaxdl.models.sequence import LSTMTagger
-from jaxdl.train.sequence_tasks import predict, tagging_task, word_dropout
+from jaxdl.train.predict import predict
+from jaxdl.train.task import tagging_task, word_dropout
 
 
 def test_language_model_chunks_predict_every_later_token_once():

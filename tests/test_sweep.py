@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fault_runs import EXPERIMENT, REPO, events, finished_steps, run_env, summary
-from jaxdl import sweep as sweep_cli
+from jaxdl.sweep import cli as sweep_cli
 from jaxdl.errors import ConfigError
-from jaxdl.recipes.sweep_grid import parse_grid, plan_subruns, split_top_level
+from jaxdl.sweep.grid import parse_grid, plan_subruns, split_top_level
 
 # ml_collections loads config files with importlib's deprecated load_module().
 pytestmark = pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")
@@ -87,7 +87,7 @@ def test_killed_sweep_rerun_gives_the_uninterrupted_table_each_subrun_trained_on
         assert summary(killed / name)["steps"] == 24
     for name in finished:  # finished before the kill: not trained again
         assert (killed / name / "summary.json").stat().st_mtime_ns == stamps[name]
-        assert f"{name}: skipped (finished before)" in rerun.stderr
+        assert f"{name}: finished earlier, skipped" in rerun.stderr
 
     best = sweep_summary["best"]
     row = next(r for r in sweep_summary["table"] if r["combination"] == best["combination"])

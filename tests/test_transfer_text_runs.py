@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import fault_runs
-from jaxdl.recipes.report import final_report
+from jaxdl.run_report import final_report
 
 EXPERIMENT = str(fault_runs.REPO / "experiments" / "transfer_text.py")
 # 3 epochs of the embedded corpus in batches of 1,024 centres: about 630 steps,

@@ -1,1 +1,2 @@
-"""Reusable experiment building blocks: vision, text, composed sub-runs, the transfer sweep."""
+"""Reusable experiment building blocks: vision, text, the transfer experiment and its
+downstream grid, baselines and probes (sweeps and sub-runs live in ``jaxdl.sweep``)."""

@@ -34,10 +34,10 @@ from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.data.text import SPECIALS, Vocab
 from jaxdl.errors import ConfigError
 from jaxdl.models.sequence import RNNLanguageModel
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.train.loop import fit
-from jaxdl.train.sequence_tasks import language_model_task
+from jaxdl.train.task import language_model_task
 from jaxdl.transfer import fit_gradually_unfrozen, load_pretrained, maybe_init_from, mode_settings
 from jaxdl.workdir import fit_summary
 
@@ -56,7 +56,7 @@ def language_model_config(config: ConfigDict, drop) -> ConfigDict:
 
     Args:
       config: the experiment's config (``pretrain``, ``model``, ``optimizer``, ``train``).
-      drop: the sweep's own sections (``transfer_sweep.subrun_config``); word2vec's
+      drop: the sweep's own sections (``transfer_experiment.subrun_config``); word2vec's
         settings are left out too.
     """
     sub = sweep.subrun_config(config, drop=tuple(drop) + ("word2vec",), num_steps=0,
@@ -146,7 +146,7 @@ def fit_lm_downstream(model: nnx.Module, task, pool, test, config: ConfigDict,
                       workdir: str) -> dict:
     """One LM-mode downstream run (see the module docstring); ``config`` set by
     ``set_lm_transfer``. Returns its summary, with the same keys as
-    ``transfer_sweep.fit_downstream``'s (plus ``stages`` for ULMFiT)."""
+    ``transfer_experiment.fit_downstream``'s (plus ``stages`` for ULMFiT)."""
     if config.mode != "lm_ulmfit":
         report = maybe_init_from(model, config, workdir)
         return sweep.fit_downstream(model, task, pool, test, config, workdir,

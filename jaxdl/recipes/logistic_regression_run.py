@@ -2,7 +2,7 @@
 
 The TF-IDF baseline and the pooled-feature probes of a transfer sweep are such
 runs. Each sits in the sweep's table beside the ``fit`` runs, so it writes what
-``transfer_sweep.fit_downstream`` writes: a summary with the same keys
+``transfer_experiment.fit_downstream`` writes: a summary with the same keys
 (``metrics["test"]["accuracy"]`` is what the table reads) and a ``metrics.jsonl``
 with its evaluations (at step 0: nothing is trained step by step).
 """

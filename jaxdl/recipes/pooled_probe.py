@@ -114,7 +114,7 @@ def pooled_probe_run(features: Features, sentences: Sequence[Sequence[str]], lab
       test_sentences, test_labels: the test split.
       config, workdir, extra: as for ``logistic_regression_run``.
     Returns:
-      The sub-run's summary (keys as ``transfer_sweep.fit_downstream``'s).
+      The sub-run's summary (keys as ``transfer_experiment.fit_downstream``'s).
     """
     from sklearn.preprocessing import StandardScaler
 

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 from ml_collections import ConfigDict
 
 from jaxdl.errors import ConfigError
-from jaxdl.recipes.composed import ALL_LABELS
+from jaxdl.sweep.table import ALL_LABELS
 
 KINDS = ("word2vec", "language_model")
 

@@ -16,21 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from ml_collections import ConfigDict
 
-from jaxdl import losses
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.text import Vocab, pad_batch
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.sentence_encoders import RNNSentenceEncoder
 from jaxdl.models.sequence import RNNLanguageModel
-from jaxdl.train.sequence_tasks import language_model_task, per_token_weights
 from jaxdl.train.loop import FitResult, fit
-from jaxdl.train.task import Task
+from jaxdl.train.task import language_model_task, neighbour_words_task
 
 OBJECTIVES = ("next_word", "neighbour_words")
 
@@ -103,18 +99,6 @@ def neighbour_words_dataset(sentences: Sequence[Sequence[str]], vocab: Vocab, *,
     target_mask = weight[y].astype(np.float32)
     return ArrayDataset({"tokens": tokens, "token_mask": token_mask, "y": y, "target_mask": target_mask},
                         name=name)
-
-
-def _neighbour_logits(model: nnx.Module, batch, rngs) -> jax.Array:
-    """Bag-of-words logits `[B, V]` from the final state, repeated over the `y` positions `[B, 2T, V]`."""
-    _, final = model.rnn(model.embed(batch["tokens"]), batch["token_mask"], rngs=rngs, return_final_state=True)
-    logits = model.head(final)
-    return jnp.broadcast_to(logits[:, None, :], batch["y"].shape + logits.shape[-1:])
-
-
-def neighbour_words_task() -> Task:
-    """Softmax cross-entropy of every known neighbour word under the sentence's one distribution."""
-    return Task(loss=losses.softmax_cross_entropy, metrics={}, forward=_neighbour_logits, mask=per_token_weights)
 
 
 def train_rnn_sentence_encoder(

@@ -51,7 +51,7 @@ def tfidf_logreg_run(sentences: Sequence[Sequence[str]], labels: np.ndarray,
       test_sentences, test_labels: the test split.
       config, workdir, extra: as for ``logistic_regression_run``.
     Returns:
-      The sub-run's summary (keys as ``transfer_sweep.fit_downstream``'s).
+      The sub-run's summary (keys as ``transfer_experiment.fit_downstream``'s).
     """
     return logistic_regression_run(tfidf_features, sentences, labels, test_sentences,
                                    test_labels, config, workdir, features="tfidf_1_2gram",

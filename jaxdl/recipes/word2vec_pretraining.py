@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from ml_collections import ConfigDict
 
 from jaxdl.evaluation.word2vec_format import save_word2vec_format
-from jaxdl.recipes import transfer_sweep as sweep
+from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.settings import Word2VecSettings
 from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config

@@ -18,7 +18,7 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxdl import distributed
-from jaxdl.config import validate_core
+from jaxdl.config_schema import validate_core
 from jaxdl.data.arrays import ArrayDataset, gather_eval_batch
 from jaxdl.data.sources import TrainSource, as_train_source
 from jaxdl.data.streamed_eval import StreamedSplit, streamed_eval_steps
@@ -26,10 +26,10 @@ from jaxdl.optim import make_optimizer
 from jaxdl.ops import scan_policy
 from jaxdl.train import step as step_lib
 from jaxdl.train.compilation_cache import enable_compilation_cache
-from jaxdl.train.setting_checks import check_settings_take_effect
+from jaxdl.train.settings_take_effect import check_settings_take_effect
 from jaxdl.train.state import TrainState, create_train_state, split_model
 from jaxdl.train.task import Task
-from jaxdl.train.validation import check_data_fits_model
+from jaxdl.train.data_checks import check_data_fits_model
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import jax
 
-from jaxdl.config import check_profile_steps
+from jaxdl.config_schema import check_profile_steps
 from jaxdl.errors import ConfigError
 
 PROFILE_DIR = "profile"

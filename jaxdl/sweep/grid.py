@@ -19,9 +19,9 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from jaxdl.config import flat_keys, unknown_key_error, validate_core
+from jaxdl.config import check_override_type, flat_keys, unknown_key_error
+from jaxdl.config_schema import validate_core
 from jaxdl.errors import ConfigError
-from jaxdl.run import check_override_type
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""A sweep's result table: every metric's mean ± std and 95% interval per combination.
+"""Result tables over sub-runs: mean ± std over seeds, paired differences, markdown.
 
-Rows come from ``composed.aggregate`` (one "mode" per grid combination, seeds
-paired), so the named metric also gets each combination's paired difference
-against the best one: sub-runs with the same seed share their initialisation and
-data order, and the paired interval says whether the best is really ahead.
+``aggregate`` groups one result per sub-run into rows (one per mode and group,
+e.g. label budget) with each mode's paired difference against a baseline:
+sub-runs with the same seed share their initialisation and data order, and the
+paired interval says whether a difference is real. A grid sweep's table
+(``sweep_rows``) is the same aggregation with one "mode" per grid combination,
+every metric's 95% interval, and the difference against the best combination.
 """
 
 from __future__ import annotations
@@ -12,13 +14,106 @@ import math
 import os
 from typing import Any, Mapping, Sequence
 
-from jaxdl.errors import ConfigError, JaxdlError
-from jaxdl.evaluation.paired_stats import paired_difference
-from jaxdl.evaluation.plots import plot_lines, plots_dir
-from jaxdl.recipes.composed import aggregate
-from jaxdl.recipes.sweep_grid import SubRun
+from ml_collections import ConfigDict
 
+from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.evaluation.paired_stats import mean_std, paired_difference
+from jaxdl.sweep.grid import SubRun
+
+ALL_LABELS = 0  # a label budget of 0 means "every labelled training example"
 LOWER_IS_BETTER = ("loss", "error", "perplexity")
+
+
+def _label_key(labels_per_class: int) -> Any:
+    return "all" if labels_per_class == ALL_LABELS else int(labels_per_class)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def aggregate(results: Sequence[Mapping[str, Any]], *, baseline: str = "scratch",
+              metric: str = "accuracy", group: Sequence[str] = ("labels_per_class",)
+              ) -> list[dict]:
+    """Table rows: mean ± std over seeds per mode and group, paired diffs vs baseline.
+
+    Args:
+      results: one dict per sub-run with ``mode``, ``seed``, ``metric`` and the
+        ``group`` keys (e.g. ``labels_per_class``, or also ``step``).
+      baseline: the mode the others are compared with, seed by seed.
+      metric: the key averaged.
+      group: keys that, with ``mode``, define a row.
+    Returns:
+      Rows ``{"mode", *group, "<metric>_mean", "<metric>_std", "seeds",
+      "diff_vs_<baseline>_mean", "diff_vs_<baseline>_ci95": [lo, hi]}`` ordered
+      by group then mode (the baseline's own difference fields are None).
+    """
+    cells: dict[tuple, dict[int, float]] = {}
+    modes: list[str] = []
+    for result in results:
+        key = tuple(result[g] for g in group)
+        cells.setdefault((result["mode"],) + key, {})[int(result["seed"])] = float(result[metric])
+        if result["mode"] not in modes:
+            modes.append(result["mode"])
+
+    def order(key: tuple) -> tuple:  # "all labels" (0) sorts after every budget
+        return tuple(math.inf if name == "labels_per_class" and v == ALL_LABELS else v
+                     for name, v in zip(group, key))
+
+    keys = sorted({k[1:] for k in cells}, key=order)
+    rows = []
+    for key in keys:
+        base = cells.get((baseline,) + key)
+        for mode in modes:
+            values = cells.get((mode,) + key)
+            if values is None:
+                continue
+            mean, std = mean_std([values[s] for s in sorted(values)])
+            row = {"mode": mode}
+            for name, value in zip(group, key):
+                row[name] = _label_key(value) if name == "labels_per_class" else value
+            row.update({f"{metric}_mean": mean, f"{metric}_std": std, "seeds": len(values),
+                        f"diff_vs_{baseline}_mean": None, f"diff_vs_{baseline}_ci95": None})
+            if mode != baseline and base is not None:
+                diff = paired_difference(values, base)
+                row[f"diff_vs_{baseline}_mean"] = diff["mean"]
+                row[f"diff_vs_{baseline}_ci95"] = [_finite_or_none(v) for v in diff["ci"]]
+            rows.append(row)
+    return rows
+
+
+def table_markdown(rows: Sequence[Mapping[str, Any]], *, baseline: str = "scratch",
+                   metric: str = "accuracy", group: Sequence[str] = ("labels_per_class",)
+                   ) -> str:
+    """A markdown table of ``aggregate`` rows (numbers to 3 decimals)."""
+    head = "| " + " | ".join(group) + f" | mode | {metric} (mean ± std) | seeds | " \
+           f"Δ vs {baseline} (mean) | Δ 95% CI |"
+    lines = [head, "|" + "---|" * (len(group) + 5)]
+    for row in rows:
+        diff = row[f"diff_vs_{baseline}_mean"]
+        ci = row[f"diff_vs_{baseline}_ci95"]
+        ci_text = "—" if not ci or ci[0] is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+        cells = [str(row[g]) for g in group] + [
+            row["mode"], f"{row[metric + '_mean']:.3f} ± {row[metric + '_std']:.3f}",
+            str(row["seeds"]), "—" if diff is None else f"{diff:+.3f}", ci_text]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table_files(workdir: str, markdown: str, extra: str = "") -> str:
+    """Write ``workdir/table.md`` (the main table and any further sections)."""
+    path = os.path.join(workdir, "table.md")
+    with open(path + ".tmp", "w") as f:
+        f.write(markdown + "\n" + (("\n" + extra + "\n") if extra else ""))
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def composed_summary(experiment: str, config: ConfigDict, runs: Sequence[Mapping[str, Any]],
+                     table: list[dict], markdown: str, **extra: Any) -> dict:
+    """The ``summary.json`` of a composed experiment (``runs``, ``table``, markdown)."""
+    return {"experiment": experiment, "seed": config.seed, "runs": list(runs),
+            "table": table, "table_markdown": markdown, **extra}
 
 
 def metric_mode(metric: str, mode: str = "") -> str:
@@ -104,7 +199,8 @@ def _interval(ci: Sequence[float | None] | None, signed: bool = False) -> str:
     return f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if signed else f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A grid value as table text: tuples and lists as ``"32, 16"``."""
     return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
@@ -117,7 +213,7 @@ def sweep_markdown(rows: Sequence[Mapping[str, Any]], best: Mapping[str, Any]) -
         [f"Δ {metric} vs best [95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [_value_text(row["values"][k]) for k in keys] + [str(row["seeds"])]
+        cells = [value_text(row["values"][k]) for k in keys] + [str(row["seeds"])]
         for name in names:
             m = row["metrics"][name]
             cells.append(f"{m['mean']:.4f} ± {m['std']:.4f} {_interval(m['ci95'])}")
@@ -125,49 +221,13 @@ def sweep_markdown(rows: Sequence[Mapping[str, Any]], best: Mapping[str, Any]) -
         cells.append("best" if row["combination"] == best["combination"] else
                      f"{diff['mean']:+.4f} {_interval(diff['ci95'], signed=True)}")
         lines.append("| " + " | ".join(cells) + " |")
-    setting = ", ".join(f"{k}={_value_text(v)}" for k, v in best["values"].items()) or "default"
+    setting = ", ".join(f"{k}={value_text(v)}" for k, v in best["values"].items()) or "default"
     lines.append("")
     lines.append(f"Best by {metric} ({best['mode']}): {setting} — {best['mean']:.4f} ± "
                  f"{best['std']:.4f} {_interval(best['ci95'])} over {rows[0]['seeds']} seeds.")
     return "\n".join(lines)
 
 
-def _numeric(values: Sequence[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def plot_sweep(rows: Sequence[Mapping[str, Any]], workdir: str) -> list[str]:
-    """``workdir/plots/<metric>.png`` per metric: mean (± std) against the first grid key,
-    one line per setting of the other keys. Returns the paths."""
-    keys = list(rows[0]["values"])
-    x_key = keys[0] if keys else None
-    xs_raw = list(dict.fromkeys(_value_text(r["values"][x_key]) for r in rows)) if x_key else []
-    numeric = x_key is not None and _numeric([r["values"][x_key] for r in rows])
-    positive = numeric and all(r["values"][x_key] > 0 for r in rows)
-    logx = positive and max(r["values"][x_key] for r in rows) >= \
-        10 * min(r["values"][x_key] for r in rows)
-    paths = []
-    for name in rows[0]["metrics"]:
-        series, errors = {}, {}
-        for row in rows:
-            label = ", ".join(f"{k}={_value_text(row['values'][k])}" for k in keys[1:]) or name
-            if x_key is None:
-                x = 0.0
-            else:
-                value = row["values"][x_key]
-                x = float(value) if numeric else float(xs_raw.index(_value_text(value)))
-            xs, ys = series.setdefault(label, ([], []))
-            xs.append(x)
-            ys.append(row["metrics"][name]["mean"])
-            errors.setdefault(label, []).append(row["metrics"][name]["std"])
-        xlabel = x_key or "setting"
-        if x_key and not numeric:
-            xlabel = f"{x_key} (0..{len(xs_raw) - 1}: {'; '.join(xs_raw)})"
-        path = os.path.join(plots_dir(workdir), name.replace("/", "_") + ".png")
-        paths.append(plot_lines(series, path, xlabel=xlabel, ylabel=f"{name} (mean ± std)",
-                                title=f"sweep: {name}", logx=logx, errors=errors))
-    return paths
-
-
-__all__ = ["metric_mode", "flat_metrics", "mean_interval", "sweep_rows", "sweep_markdown",
-           "plot_sweep"]
+__all__ = ["ALL_LABELS", "aggregate", "table_markdown", "write_table_files", "composed_summary",
+           "metric_mode", "flat_metrics", "mean_interval", "sweep_rows", "sweep_markdown",
+           "value_text"]

@@ -1,13 +1,16 @@
-"""Running a sweep's sub-runs: each one ``python -m jaxdl.run`` process, up to N at once.
+"""Sub-runs: ordinary runs in sub-directories, skipped when finished, resumed when not.
 
-Each sub-run goes through the composed-run machinery (``composed.run_subrun``):
-its directory is prepared and its config checked first, a sub-run whose
-``summary.json`` exists is skipped, and an interrupted one is simply started
-again, where ``fit`` resumes it from its newest checkpoint. A separate process
-per sub-run keeps runs independent (their own JAX state, memory returned at
-exit) and makes each one reproducible by the command logged at the top of its
-``run.log``. The processes share the sweep's process group, so killing the group
-stops everything, and the next invocation picks up where it was.
+``run_subrun`` runs one in-process (a composed experiment's pretraining and
+downstream runs); ``run_subruns`` runs a grid sweep's, each one ``python -m
+jaxdl.run`` process, up to N at once. Either way the sub-run's directory is
+prepared and its config checked first, a sub-run whose ``summary.json`` exists
+is skipped, and an interrupted one is simply started again, where ``fit``
+resumes it from its newest checkpoint — so a killed sweep, run again, ends with
+the same table as an uninterrupted one. A separate process per grid sub-run
+keeps runs independent (their own JAX state, memory returned at exit) and makes
+each one reproducible by the command logged at the top of its ``run.log``. The
+processes share the sweep's process group, so killing the group stops
+everything, and the next invocation picks up where it was.
 """
 
 from __future__ import annotations
@@ -19,13 +22,53 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
+
+from ml_collections import ConfigDict
 
 from jaxdl.errors import ConfigError, JaxdlError
-from jaxdl.recipes.composed import run_subrun
-from jaxdl.recipes.sweep_grid import SubRun
+from jaxdl.sweep.grid import SubRun
+from jaxdl.sweep.progress import SubrunProgress
 from jaxdl.train.compilation_cache import default_cache_dir
-from jaxdl.workdir import config_differences, config_to_dict
+from jaxdl.workdir import (config_differences, config_to_dict, prepare_workdir,
+                           write_summary)
+
+
+def run_subrun(workdir: str, name: str, config: ConfigDict,
+               train_fn: Callable[[ConfigDict, str], dict], *,
+               progress: SubrunProgress | None = None, label: str | None = None,
+               estimate: bool = True) -> dict:
+    """Run (or skip, or resume) one sub-run in ``workdir/name``.
+
+    Args:
+      workdir: the sweep's or composed experiment's directory.
+      name: the sub-directory, e.g. ``"pretrain"``.
+      config: the sub-run's full config (written to its ``config.json``; a
+        different config already there is refused, as for any run).
+      train_fn: ``train_fn(config, sub_workdir) -> summary`` doing the ``fit``.
+      progress: reports the sub-run as started and finished (``label``, default ``name``);
+        ``estimate`` says whether its duration predicts the other sub-runs'.
+    Returns:
+      The sub-run's summary (read back from ``summary.json`` when it had finished).
+    """
+    path = os.path.join(workdir, name)
+    prepare_workdir(path, config)
+    summary_path = os.path.join(path, "summary.json")
+    label = label or name
+    start = time.monotonic()
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            summary = json.load(f)
+        if progress is not None:
+            progress.finished(label, seconds=0.0, skipped=True)
+        return summary
+    if progress is not None:
+        progress.started(label)
+    summary = train_fn(config, path)
+    write_summary(path, summary)
+    if progress is not None:
+        progress.finished(label, seconds=time.monotonic() - start, estimate=estimate)
+    return summary
 
 
 def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
@@ -78,27 +121,6 @@ def subrun_command(config_path: str, sub_workdir: str, run: SubRun) -> list[str]
             f"--workdir={sub_workdir}", *run.overrides]
 
 
-class _Progress:
-    """One stderr line per sub-run as it finishes: k/N, name, outcome, time left."""
-
-    def __init__(self, total: int, to_run: int):
-        self.total, self.to_run = total, to_run
-        self.done = self.ran = 0
-        self.start = time.time()
-        self.lock = threading.Lock()
-
-    def report(self, name: str, outcome: str, trained: bool) -> None:
-        with self.lock:
-            self.done += 1
-            self.ran += trained
-            elapsed = time.time() - self.start
-            left = ""
-            if self.ran and self.to_run > self.ran:
-                left = f", about {elapsed / self.ran * (self.to_run - self.ran):.0f} s left"
-            print(f"sweep [{self.done}/{self.total}] {name}: {outcome} "
-                  f"(elapsed {elapsed:.0f} s{left})", file=sys.stderr, flush=True)
-
-
 def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
                 parallel: int = 1, env: Mapping[str, str] | None = None) -> list[dict]:
     """Run (skip, or resume) every sub-run, up to ``parallel`` processes at a time.
@@ -119,9 +141,7 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     if parallel < 1:
         raise ConfigError(f"--parallel={parallel}; expected a positive number of processes")
     env = subrun_environment(parallel=parallel) if env is None else dict(env)
-    finished = {r.name for r in subruns
-                if os.path.exists(os.path.join(workdir, r.name, "summary.json"))}
-    progress = _Progress(len(subruns), len(subruns) - len(finished))
+    progress = SubrunProgress(len(subruns), prefix="sweep ", parallel=parallel)
     failed = threading.Event()
 
     def one(run: SubRun) -> dict:
@@ -148,12 +168,11 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
                 return json.load(f)
 
         try:
-            summary = run_subrun(workdir, run.name, run.config, train)
+            summary = run_subrun(workdir, run.name, run.config, train, progress=progress)
         except Exception:
             failed.set()
-            progress.report(run.name, "FAILED", trained)
+            progress.failed(run.name)
             raise
-        progress.report(run.name, "trained" if trained else "skipped (finished before)", trained)
         return {"name": run.name, "status": "ran" if trained else "skipped", "summary": summary}
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -165,5 +184,5 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     return [f.result() for f in futures]
 
 
-__all__ = ["subrun_environment", "check_existing_configs",
+__all__ = ["run_subrun", "subrun_environment", "check_existing_configs",
            "subrun_command", "run_subruns"]

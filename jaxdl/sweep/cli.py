@@ -1,4 +1,4 @@
-"""Sweep any experiment over a grid of config values × seeds.
+"""The sweep command: any experiment over a grid of config values × seeds.
 
     python -m jaxdl.sweep --config=experiments/<name>.py --workdir=DIR \\
         --grid='optimizer.lr=1e-3,3e-3' --grid='model.dropout=0.0,0.5' --seeds=0,1,2 \\
@@ -18,13 +18,12 @@ import os
 import sys
 from typing import Sequence
 
-import jax
-
 from jaxdl.errors import ConfigError, JaxdlError
-from jaxdl.recipes.composed import composed_summary, write_table_files
-from jaxdl.recipes.sweep_grid import parse_grid, plan_subruns, split_top_level
-from jaxdl.recipes.sweep_runs import check_existing_configs, run_subruns, subrun_command
-from jaxdl.recipes.sweep_table import metric_mode, plot_sweep, sweep_markdown, sweep_rows
+from jaxdl.sweep.grid import parse_grid, plan_subruns, split_top_level
+from jaxdl.sweep.plots import plot_sweep
+from jaxdl.sweep.subruns import check_existing_configs, run_subruns, subrun_command
+from jaxdl.sweep.table import composed_summary, metric_mode, sweep_markdown, sweep_rows, \
+    write_table_files
 from jaxdl.workdir import write_summary
 
 
@@ -128,9 +127,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    # This process only plans, prepares directories and collects results; the
-    # accelerators are for the sub-runs (a JAX process on a GPU reserves most of
-    # its memory when it starts).
-    jax.config.update("jax_platforms", "cpu")
-    sys.exit(main())
+__all__ = ["parse_seeds", "sweep", "main"]

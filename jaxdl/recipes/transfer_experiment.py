@@ -1,9 +1,9 @@
-"""The transfer sweep: pretrain once, then every downstream mode × label budget × seed.
+"""A transfer experiment: pretrain once, then every downstream mode × label budget × seed.
 
 An experiment supplies the pretraining sub-run (its config and a function that
 trains it), how each transfer mode sets up its sub-run (``configure``) and how a
-downstream model is built; the sweep runs them as composed sub-runs
-(``jaxdl.recipes.composed``: ``workdir/pretrain``, ``workdir/runs/<mode>-k<labels>-s<seed>``,
+downstream model is built; this runs them as sub-runs (``jaxdl.sweep.subruns``:
+``workdir/pretrain``; ``recipes.downstream_grid``: ``workdir/runs/<mode>-k<labels>-s<seed>``,
 skipped when finished, resumed when interrupted), with progress on stderr, and
 ends with the aggregated table (mean ± std over seeds, paired difference from
 the baseline mode with a 95% t-interval), ``table.md`` and the plots.
@@ -25,15 +25,20 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.errors import ConfigError
 from jaxdl.data.sources import LabelBudgetSource, draw_k_per_class
 from jaxdl.evaluation.plots import plots_dir
-from jaxdl.recipes import composed, few_label
-from jaxdl.recipes.progress import SubrunProgress
+from jaxdl.recipes import few_label
+from jaxdl.recipes.downstream_grid import curve_results, run_downstream_grid
+from jaxdl.sweep.plots import plot_by_mode
+from jaxdl.sweep.progress import SubrunProgress
+from jaxdl.sweep.subruns import run_subrun
+from jaxdl.sweep.table import ALL_LABELS, aggregate, composed_summary, table_markdown, \
+    write_table_files
+from jaxdl.train.compilation_cache import shared_compilation_cache
 from jaxdl.train.loop import fit
 from jaxdl.train.task import Task
 from jaxdl.transfer import mode_settings
 from jaxdl.workdir import fit_summary
 
 TrainFn = Callable[[ConfigDict, str], dict]
-ALL_LABELS = composed.ALL_LABELS  # the label budget "every labelled training example"
 
 
 def require_workdir(config: ConfigDict, workdir: str | None) -> str:
@@ -92,7 +97,7 @@ def run_transfer_sweep(config: ConfigDict, workdir: str, *,
       drop: the sections ``subrun_config`` leaves out of the downstream configs.
     Returns:
       ``(pretrain summary, results)`` — with ``pretrains``, ``({sub-directory: summary},
-      results)`` — results as ``composed.run_sweep`` returns them.
+      results)`` — results as ``downstream_grid.run_downstream_grid`` returns them.
     """
     single = pretrains is None
     if single:
@@ -110,13 +115,13 @@ def run_transfer_sweep(config: ConfigDict, workdir: str, *,
         configure(sub)
         return sub
 
-    with composed.shared_compilation_cache():
-        summaries = {name: composed.run_subrun(workdir, name, sub, fn, progress=progress,
-                                               estimate=False)
+    with shared_compilation_cache():
+        summaries = {name: run_subrun(workdir, name, sub, fn, progress=progress,
+                                      estimate=False)
                      for name, (sub, fn) in pretrains.items()}
-        results = composed.run_sweep(workdir, modes=ds.modes, budgets=ds.labels_per_class,
-                                     seeds=ds.seeds, make_config=make_config,
-                                     train_fn=downstream_fn, progress=progress)
+        results = run_downstream_grid(workdir, modes=ds.modes, budgets=ds.labels_per_class,
+                                      seeds=ds.seeds, make_config=make_config,
+                                      train_fn=downstream_fn, progress=progress)
     return (summaries["pretrain"] if single else summaries), results
 
 
@@ -184,15 +189,15 @@ def table_report(workdir: str, results: list[dict], *, baseline: str, heading: s
     Returns:
       ``(rows, markdown table, headline)``; the headline is ``## heading`` and the table.
     """
-    table = composed.aggregate(results, baseline=baseline)
-    markdown = composed.table_markdown(table, baseline=baseline)
+    table = aggregate(results, baseline=baseline)
+    markdown = table_markdown(table, baseline=baseline)
     headline = f"## {heading}\n\n{markdown}"
-    composed.write_table_files(workdir, headline, sections)
-    composed.plot_by_mode(table, "labels_per_class",
-                          os.path.join(plots_dir(workdir), "accuracy_vs_labels.png"),
-                          x_of=lambda k: pool_per_class if k == "all" else float(k),
-                          xlabel="labels per class (log; rightmost: all)", logx=True,
-                          title=plot_title)
+    write_table_files(workdir, headline, sections)
+    plot_by_mode(table, "labels_per_class",
+                 os.path.join(plots_dir(workdir), "accuracy_vs_labels.png"),
+                 x_of=lambda k: pool_per_class if k == "all" else float(k),
+                 xlabel="labels per class (log; rightmost: all)", logx=True,
+                 title=plot_title)
     return table, markdown, headline
 
 
@@ -205,16 +210,14 @@ def curve_report(config: ConfigDict, workdir: str, results: list[dict]
       ``(rows of every budget, markdown of the shown budgets)``.
     """
     group = ("labels_per_class", "step")
-    rows = composed.aggregate(composed.curve_results(results, config.report.curve_steps),
-                              group=group)
-    budgets = ["all" if b == composed.ALL_LABELS else b for b in config.report.curve_budgets]
-    markdown = composed.table_markdown([r for r in rows if r["labels_per_class"] in budgets],
-                                       group=group)
+    rows = aggregate(curve_results(results, config.report.curve_steps), group=group)
+    budgets = ["all" if b == ALL_LABELS else b for b in config.report.curve_budgets]
+    markdown = table_markdown([r for r in rows if r["labels_per_class"] in budgets], group=group)
     for key in budgets:
-        composed.plot_by_mode([r for r in rows if r["labels_per_class"] == key], "step",
-                              os.path.join(plots_dir(workdir), f"accuracy_vs_steps_k{key}.png"),
-                              xlabel="training steps", logx=True,
-                              title=f"downstream with {key} labels per class")
+        plot_by_mode([r for r in rows if r["labels_per_class"] == key], "step",
+                     os.path.join(plots_dir(workdir), f"accuracy_vs_steps_k{key}.png"),
+                     xlabel="training steps", logx=True,
+                     title=f"downstream with {key} labels per class")
     return rows, markdown
 
 
@@ -228,10 +231,10 @@ def few_shot_markdown(few_shot: dict) -> str:
 
 def sweep_summary(config: ConfigDict, results: list[dict], table: list[dict], markdown: str,
                   *, headline: str, **extra: Any) -> dict:
-    """The experiment's ``summary.json``: ``composed.composed_summary`` with one entry
+    """The experiment's ``summary.json``: ``sweep.table.composed_summary`` with one entry
     per sub-run (mode, budget, seed, workdir) and the ``headline`` it ends by printing."""
     runs = [{k: r[k] for k in ("mode", "labels_per_class", "seed", "workdir")} for r in results]
-    return composed.composed_summary(config.experiment, config, runs, table, markdown,
+    return composed_summary(config.experiment, config, runs, table, markdown,
                                      headline=headline, **extra)
 
 
