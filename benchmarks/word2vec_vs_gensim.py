@@ -76,7 +76,7 @@ def scores(vectors) -> dict:
 
 def run_leg(leg: dict) -> dict:
     """One library's read + vocabulary + training on `leg["corpus"]`, in this process."""
-    from jaxdl.data.text_readers import read_corpus
+    from jaxdl.data.formats.plain_text import read_corpus
     from jaxdl.evaluation.word_vectors import WordVectors
     from jaxdl.word2vec.settings import Word2VecSettings
 

@@ -4,7 +4,7 @@ Data: `config.data.train` and `config.data.test`, CoNLL-U files (e.g. a
 Universal Dependencies treebank's `*-ud-train.conllu` / `*-ud-test.conllu`);
 the tags are the UPOS column. Both are required: Python ships no treebank.
 Multiword-token ranges and empty nodes are skipped; their syntactic words are
-tagged (`jaxdl.data.text_readers.read_conllu`).
+tagged (`jaxdl.data.formats.conllu.read_conllu`).
 
 Model: word embeddings (looked up lower-cased when `config.data.lower`),
 concatenated — if `config.model.char_features` — with a character BiLSTM's

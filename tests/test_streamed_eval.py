@@ -10,7 +10,7 @@ from flax import nnx
 from conftest import load_experiment, tiny_config
 from image_folder_files import write_split_folders
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.data.streamed_eval import EvalBatchLoader, StreamedEval, StreamedSplit
 from jaxdl.data.streaming import ArraysRecords
 from jaxdl.errors import DataError

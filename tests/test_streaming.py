@@ -69,7 +69,7 @@ def test_vision_recipe_streams_with_data_source_stream():
 def test_decoded_cache_decodes_each_image_once_within_its_bound(tmp_path):
     from image_folder_files import write_image_folder
     from jaxdl.data.decoded_cache import DecodedCache
-    from jaxdl.data.image_folder import ImageFolder
+    from jaxdl.data.formats.image_folder import ImageFolder
     root = write_image_folder(tmp_path / "train", per_class=4, size=8)  # 12 images
     example_bytes = 8 * 8 * 3 * 4 + 4  # float32 pixels and an int32 label
     for max_bytes, decoded in ((10 ** 6, 12), (5 * example_bytes, None)):

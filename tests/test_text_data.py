@@ -8,13 +8,9 @@ import pytest
 from formats import UD_ENGLISH_CONLLU
 from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.text import SPECIALS, Vocab, bucket_batches, encode_chars, pad_batch, tokenize
-from jaxdl.data.text_readers import (
-    read_conllu,
-    read_conllu_sentences,
-    read_corpus,
-    read_fasttext,
-    write_conllu,
-)
+from jaxdl.data.formats.conllu import read_conllu, read_conllu_sentences, write_conllu
+from jaxdl.data.formats.fasttext import read_fasttext
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import ConfigError, DataError
 
 # Real CoNLL-U (UD v2): comments, a multiword token "del" = "de" + "el", and an

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import zipf_sentences
-from jaxdl.data.text_readers import read_corpus
-from jaxdl.data.text_stream import stream_lines, stream_sentences
+from jaxdl.data.formats.plain_text import read_corpus
+from jaxdl.data.formats.plain_text import stream_sentences
+from jaxdl.data.formats.text_files import stream_lines
 from jaxdl.errors import DataError
 
 TEXT = "\ufeffThe cat sat.\r\n\nOn the mat, the dog\nran away\n"

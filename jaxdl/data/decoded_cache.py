@@ -26,7 +26,7 @@ class DecodedCache:
     """``records`` with its decoded examples kept in memory up to ``max_bytes``.
 
     Args:
-      records: the source (an ``ImageFolder``, ``MnistRecords``, ...).
+      records: the source (an ``ImageFolder``, ``MnistExamples``, ...).
       max_bytes: the most bytes of example arrays held; 0 holds none.
     """
 

@@ -1,6 +1,6 @@
 """Text to padded arrays: tokenizer, vocabulary, padding, length bucketing, characters.
 
-File readers (plain corpora, CoNLL-U, fastText) live in `jaxdl.data.text_readers`.
+File readers (plain corpora, CoNLL-U, fastText) live in `jaxdl.data.formats` (plain_text, conllu, fasttext).
 
 Example:
   >>> sentences = [tokenize(line) for line in ["The dog ate.", "A cat!"]]

@@ -24,7 +24,7 @@ from jaxdl.data.sequence_sets import SPLIT_BLOCK, held_out_blocks, unigram_perpl
 from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
-from jaxdl.data.text_stream import stream_sentences
+from jaxdl.data.formats.plain_text import stream_sentences
 from jaxdl.errors import DataError
 
 _WRITE_BUFFER = 1 << 16  # ids gathered before each write

@@ -8,10 +8,10 @@ import os
 
 import ml_collections
 
-from jaxdl.data.cifar_records import CifarRecords
-from jaxdl.data.idx_records import MnistRecords
+from jaxdl.data.formats.cifar import CifarExamples
+from jaxdl.data.formats.idx import MnistExamples
 from jaxdl.data.streaming import ArraysRecords, RecordSource
-from jaxdl.data.vision import load_digits_images
+from jaxdl.data.formats.sklearn import load_digits_images
 from jaxdl.errors import ConfigError
 
 NAMES = ("cifar10", "cifar100", "digits", "fashion_mnist", "mnist")
@@ -22,8 +22,8 @@ def stream_image_records(data: ml_collections.ConfigDict, cache_dir: str
     """The train and test examples of `data.name`, read one at a time (`load_image_splits`'
     examples, in its order: `{"x": float32 [H, W, C] in [0, 1], "y": int32}`).
 
-    MNIST-family IDX files are memory-mapped (`MnistRecords`), CIFAR batches are
-    decoded once into flat files in `cache_dir` (`CifarRecords`); digits, which
+    MNIST-family IDX files are memory-mapped (`MnistExamples`), CIFAR batches are
+    decoded once into flat files in `cache_dir` (`CifarExamples`); digits, which
     scikit-learn holds in memory anyway, come from their arrays.
 
     Raises:
@@ -39,11 +39,11 @@ def stream_image_records(data: ml_collections.ConfigDict, cache_dir: str
                           "once with data.source='arrays', then stream")
     directory = os.path.expanduser(data.dir)
     if data.name in ("mnist", "fashion_mnist"):
-        return tuple(MnistRecords(directory, split, cache_dir=cache_dir, kind=data.name)
+        return tuple(MnistExamples(directory, split, cache_dir=cache_dir, kind=data.name)
                      for split in ("train", "test"))
     if data.name in ("cifar10", "cifar100"):
         num_classes = 10 if data.name == "cifar10" else 100
-        return tuple(CifarRecords(directory, split, num_classes=num_classes,
+        return tuple(CifarExamples(directory, split, num_classes=num_classes,
                                   label_kind=data.label_kind, cache_dir=cache_dir)
                      for split in ("train", "test"))
     raise ConfigError(f"config.data.name={data.name!r}; expected one of {sorted(NAMES)}")

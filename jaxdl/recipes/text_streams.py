@@ -6,7 +6,7 @@
 path — the same vocabulary, classes or tags, and row for row the same examples —
 without holding a split: the vocabularies are counted in passes over the files, a
 line or sentence in memory at a time, and the splits are record sources
-(``FastTextRecords`` / ``ConlluRecords``) for ``StreamingSource`` and
+(``FastTextExamples`` / ``ConlluExamples``) for ``StreamingSource`` and
 ``StreamedSplit``.
 
 Configuration read here (``config.data``): ``train``, ``test``, ``encoding``,
@@ -26,8 +26,8 @@ from ml_collections import ConfigDict
 from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import RecordSource
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_records import (ClassificationEncoding, ConlluRecords, FastTextRecords,
-                                     TaggingEncoding)
+from jaxdl.data.formats.conllu import ConlluExamples, TaggingEncoding
+from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples
 from jaxdl.errors import ConfigError
 
 
@@ -67,7 +67,7 @@ class StreamedClassification:
 
     vocab: Vocab
     classes: list
-    train: FastTextRecords
+    train: FastTextExamples
     test: StreamedSplit
     majority: str
     majority_accuracy: float
@@ -83,7 +83,7 @@ def streamed_classification(data: ConfigDict, cache_dir: str | None) -> Streamed
     """
     _require_files(data, "fastText")
     options = dict(encoding=data.get("encoding", "utf-8"), cache_dir=cache_dir)
-    train, test = (FastTextRecords(data[key], **options) for key in ("train", "test"))
+    train, test = (FastTextExamples(data[key], **options) for key in ("train", "test"))
     labels: collections.Counter = collections.Counter()
 
     def train_tokens():
@@ -139,7 +139,7 @@ class StreamedTagging:
     vocab: Vocab
     tags: list
     char_vocab: Vocab | None
-    train: ConlluRecords
+    train: ConlluExamples
     eval_data: dict
     oov_tokens: int
     summary: dict
@@ -149,7 +149,7 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
                      char_features: bool) -> StreamedTagging:
     """The arrays path of ``pos_tagger`` (vocabulary of lookup forms with ``min_count``,
     tags of both files sorted, ``max_len`` 0 meaning the longest sentence of either
-    file) over ``ConlluRecords`` of ``data.train`` / ``data.test``.
+    file) over ``ConlluExamples`` of ``data.train`` / ``data.test``.
 
     Raises:
       ConfigError: a file is not given.
@@ -157,7 +157,7 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     """
     _require_files(data, "CoNLL-U")
     options = dict(encoding=data.get("encoding", "utf-8"), cache_dir=cache_dir)
-    train, test = (ConlluRecords(data[key], **options) for key in ("train", "test"))
+    train, test = (ConlluExamples(data[key], **options) for key in ("train", "test"))
     tags, longest = set(), 0
 
     def sentences(records):

@@ -38,7 +38,9 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.augment import augment, normalize
 from jaxdl.data.streamed_eval import StreamedSplit
 from jaxdl.data.streaming import SOURCES, StreamingSource
-from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist
+from jaxdl.data.formats.cifar import load_cifar
+from jaxdl.data.formats.idx import load_mnist
+from jaxdl.data.formats.sklearn import load_digits_images
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN

@@ -34,7 +34,7 @@ def decode_example(record: bytes, where: str) -> Example:
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, EOFError) as err:
         raise DataError(f"{where}: cannot decode the record ({err}); expected an example "
-                        "written by jaxdl.data.array_record") from err
+                        "written by jaxdl.data.formats.array_record") from err
 
 
 def write_examples(path: str, examples: Iterable[Mapping[str, np.ndarray]]) -> int:
@@ -104,7 +104,7 @@ class ArrayRecordExamples:
             self.num_examples = len(self.source)
         except Exception as err:  # array_record raises plain RuntimeError/ValueError
             raise DataError(f"cannot read ArrayRecord file(s) {self.paths} ({err}); expected "
-                            "files written by jaxdl.data.array_record") from err
+                            "files written by jaxdl.data.formats.array_record") from err
 
     def __len__(self) -> int:
         return self.num_examples
