@@ -20,7 +20,7 @@ import ml_collections
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.formats.image_folder import HostAugment, ImageFolder
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.errors import ConfigError
 from jaxdl.recipes.vision import build_model, image_task

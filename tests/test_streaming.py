@@ -10,7 +10,7 @@ from conftest import load_experiment
 from image_folder_files import write_split_folders
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import ArrayTrainSource
-from jaxdl.data.streaming import ArraysRecords, StreamingSource
+from jaxdl.data.streaming import StreamingSource
 
 
 def tiny_config(root, **data):
@@ -27,7 +27,7 @@ def tiny_config(root, **data):
 def test_streamed_examples_are_the_array_sources_gathered_examples():
     arrays = {"x": np.arange(40, dtype=np.float32).reshape(20, 2), "y": np.arange(20)}
     in_memory = ArrayTrainSource(ArrayDataset(arrays), 4, seed=3)
-    streamed = StreamingSource(ArraysRecords(arrays), 4, seed=3, workers=2)
+    streamed = StreamingSource(ArrayDataset(arrays), 4, seed=3, workers=2)
     try:
         for step in (0, 4, 5, 11):  # 5 steps per epoch: crosses epochs, jumps back
             idx = in_memory.step_inputs(step, 2)

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from jaxdl.config import default_config
 from jaxdl.data.formats.image_folder import ImageFolder
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit

@@ -116,7 +116,7 @@ def _word2vec_corpus():
                                                (True, "sequential", 2)])
 def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, update, streams):
     import jax
-    from jaxdl.data.word2vec_stream import Word2VecStreamSource
+    from jaxdl.word2vec.stream import Word2VecStreamSource
     from jaxdl.word2vec.settings import Word2VecSettings
     from jaxdl.word2vec.training import Word2VecSource, fit_word2vec_model, word2vec_fit_config
     corpus = _word2vec_corpus()  # ~800 tokens: 13 chunks of 64, the last one padded

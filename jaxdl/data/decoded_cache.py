@@ -1,4 +1,4 @@
-"""A bounded in-memory cache of decoded examples, in front of any ``RecordSource``.
+"""A bounded in-memory cache of decoded examples, in front of any ``ExampleReader``.
 
 Decoding (a PNG, a JPEG) can cost more host time than a training step; after
 the first epoch a cached example costs a dictionary look-up. The cache holds at
@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from jaxdl.data.streaming import Example, RecordSource
+from jaxdl.data.examples import Example, ExampleReader
 from jaxdl.errors import ConfigError
 
 
@@ -30,7 +30,7 @@ class DecodedCache:
       max_bytes: the most bytes of example arrays held; 0 holds none.
     """
 
-    def __init__(self, records: RecordSource, max_bytes: int):
+    def __init__(self, records: ExampleReader, max_bytes: int):
         if max_bytes < 0:
             raise ConfigError(f"config.data.cache_mb gives max_bytes={max_bytes}; expected >= 0")
         self.records, self.max_bytes = records, int(max_bytes)

@@ -22,7 +22,7 @@ import collections
 import concurrent.futures
 import signal
 import sys
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 import grain
 import jax
@@ -30,40 +30,15 @@ import numpy as np
 from absl import flags, logging
 
 from jaxdl import distributed
+from jaxdl.data.decoded_cache import DecodedCache
+from jaxdl.data.examples import Example, ExampleReader
 from jaxdl.data.sources import step_indices
 from jaxdl.errors import ConfigError, DataError
 
-Example = dict[str, np.ndarray]
 WORKER_MODES = ("threads", "processes")
 SOURCES = ("arrays", "stream")  # config.data.source: in memory, or streamed
 # Steps ahead the iterator is opened for: grain ranges are lazy, so this is only a bound.
 _HORIZON = 2 ** 40
-
-
-class RecordSource(Protocol):
-    """Random-access examples: ``len(source)`` and ``source[i] -> {"x": ..., "y": ...}``.
-
-    ``source.load(i, skip_bad=...)`` may return None for an unreadable example
-    that is skipped (it is then masked out of its batch).
-    """
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> Example: ...
-
-
-class ArraysRecords:
-    """Examples that are rows of in-memory arrays (``{"x": [N, ...], "y": [N]}``)."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray]):
-        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        self.num_examples = len(next(iter(self.arrays.values())))
-
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def __getitem__(self, index: int) -> Example:
-        return {k: v[index] for k, v in self.arrays.items()}
 
 
 @jax.tree_util.register_pytree_node_class
@@ -101,7 +76,7 @@ class StepLoader:
     augmentation for an example at a step on any worker, host or resume.
     """
 
-    def __init__(self, records: RecordSource, batch_size: int, seed: int, lo: int, hi: int,
+    def __init__(self, records: ExampleReader, batch_size: int, seed: int, lo: int, hi: int,
                  augment: Callable | None = None, skip_bad: bool = False):
         self.records, self.batch_size, self.seed = records, batch_size, seed
         self.lo, self.hi, self.augment, self.skip_bad = lo, hi, augment, skip_bad
@@ -156,7 +131,7 @@ def local_rows(sharding: jax.sharding.Sharding, shape: tuple[int, ...], axis: in
 
 
 class StreamingSource:
-    """Training batches streamed from a ``RecordSource``; the source protocol of ``fit``.
+    """Training batches streamed from a ``ExampleReader``; the source protocol of ``fit``.
 
     Args:
       records: random-access examples (an image folder, ArrayRecord files, arrays).
@@ -171,7 +146,7 @@ class StreamingSource:
         instead of raising ``DataError``.
     """
 
-    def __init__(self, records: RecordSource, batch_size: int, *, seed: int, workers: int = 0,
+    def __init__(self, records: ExampleReader, batch_size: int, *, seed: int, workers: int = 0,
                  worker_mode: str = "threads", prefetch: int = 2,
                  augment: Callable | None = None, skip_bad: bool = False):
         if not 1 <= batch_size <= len(records):
@@ -197,14 +172,13 @@ class StreamingSource:
         self._skips: dict[int, int] = {}  # per step read, counted once it is handed out
 
     @classmethod
-    def from_config(cls, records: RecordSource, config, *,
+    def from_config(cls, records: ExampleReader, config, *,
                     augment: Callable | None = None) -> "StreamingSource":
         """A source with ``config.train.batch_size``, ``config.seed`` and the
         ``config.data`` keys ``workers``, ``worker_mode``, ``prefetch``, ``skip_bad`` and
         ``cache_mb`` (decoded examples kept in memory, ``DecodedCache``; 0: none)."""
         data = config.data
         if data.get("cache_mb", 0):
-            from jaxdl.data.decoded_cache import DecodedCache  # it imports this module
             records = DecodedCache(records, int(data.cache_mb * 2 ** 20))
         return cls(records, config.train.batch_size, seed=config.seed,
                    workers=data.get("workers", 0), worker_mode=data.get("worker_mode", "threads"),

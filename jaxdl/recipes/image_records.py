@@ -10,7 +10,7 @@ import ml_collections
 
 from jaxdl.data.formats.cifar import CifarExamples
 from jaxdl.data.formats.idx import MnistExamples
-from jaxdl.data.streaming import ArraysRecords, RecordSource
+from jaxdl.data.streaming import ArraysRecords, ExampleReader
 from jaxdl.data.formats.sklearn import load_digits_images
 from jaxdl.errors import ConfigError
 
@@ -18,7 +18,7 @@ NAMES = ("cifar10", "cifar100", "digits", "fashion_mnist", "mnist")
 
 
 def stream_image_records(data: ml_collections.ConfigDict, cache_dir: str
-                         ) -> tuple[RecordSource, RecordSource]:
+                         ) -> tuple[ExampleReader, ExampleReader]:
     """The train and test examples of `data.name`, read one at a time (`load_image_splits`'
     examples, in its order: `{"x": float32 [H, W, C] in [0, 1], "y": int32}`).
 

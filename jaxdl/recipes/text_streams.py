@@ -23,8 +23,8 @@ import os
 import numpy as np
 from ml_collections import ConfigDict
 
-from jaxdl.data.streamed_eval import StreamedSplit
-from jaxdl.data.streaming import RecordSource
+from jaxdl.data.streamed_split import StreamedSplit
+from jaxdl.data.examples import ExampleReader
 from jaxdl.data.text import Vocab, tokenize
 from jaxdl.data.formats.conllu import ConlluExamples, TaggingEncoding
 from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples
@@ -45,7 +45,7 @@ def _require_files(data: ConfigDict, kind: str) -> None:
                               "already: use data.source='arrays')")
 
 
-def split_summary(records: RecordSource) -> dict:
+def split_summary(records: ExampleReader) -> dict:
     """``dataset_summary``'s entry of one split: ``{"examples", "tokens"}`` (real tokens,
     from each example's ``token_mask [T]``), counted in one pass."""
     tokens = sum(int(records[i]["token_mask"].sum()) for i in range(len(records)))
@@ -108,7 +108,7 @@ class OutOfVocabularyRecords:
     """A tagging split scored only at its out-of-vocabulary words: each example's
     ``target_mask [T]`` becomes ``with_target_mask(out_of_vocabulary_mask(...))``'s row."""
 
-    def __init__(self, records: RecordSource, unk_id: int):
+    def __init__(self, records: ExampleReader, unk_id: int):
         self.records, self.unk_id = records, unk_id
 
     def __len__(self) -> int:

@@ -36,7 +36,7 @@ from flax import nnx
 from jaxdl.config import check_choice, default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.augment import augment, normalize
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import SOURCES, StreamingSource
 from jaxdl.data.formats.cifar import load_cifar
 from jaxdl.data.formats.idx import load_mnist
