@@ -32,10 +32,11 @@ from __future__ import annotations
 
 from flax import nnx
 
-from jaxdl.config import check_choice, default_config
+from jaxdl.config import default_config
 from jaxdl.data.sequence_sets import (dataset_summary, out_of_vocabulary_mask, tagging_dataset,
                                       with_target_mask)
-from jaxdl.data.streaming import SOURCES, StreamingSource
+from jaxdl.data.source_choice import streams
+from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.recipes.text import load_tagged, save_text_run
@@ -81,8 +82,7 @@ def arrays_data(config):
 
 
 def run(config, workdir: str | None):
-    check_choice(config, "data.source", SOURCES)
-    stream = config.data.source == "stream"
+    stream = streams(config)
     if stream:
         d = streamed_tagging(config.data, records_cache_dir(workdir),
                              char_features=config.model.char_features)

@@ -25,7 +25,7 @@ def short(config, **train):
 
 
 # The whole-split loaders the arrays path calls; the streamed run must call none.
-WHOLE_SPLIT_LOADERS = (("jaxdl.recipes.vision", "load_mnist"), ("jaxdl.recipes.vision", "load_cifar"),
+WHOLE_SPLIT_LOADERS = (("jaxdl.data.formats.idx", "load_mnist"), ("jaxdl.data.formats.cifar", "load_cifar"),
                        ("jaxdl.recipes.text", "read_fasttext"), ("jaxdl.recipes.text", "read_conllu"))
 
 

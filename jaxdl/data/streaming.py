@@ -36,7 +36,6 @@ from jaxdl.data.sources import step_indices
 from jaxdl.errors import ConfigError, DataError
 
 WORKER_MODES = ("threads", "processes")
-SOURCES = ("arrays", "stream")  # config.data.source: in memory, or streamed
 # Steps ahead the iterator is opened for: grain ranges are lazy, so this is only a bound.
 _HORIZON = 2 ** 40
 
