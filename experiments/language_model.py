@@ -2,7 +2,7 @@
 
 Data: `config.data.corpus` (a text file, or a directory of them; one sentence
 or paragraph per line), or by default the embedded English corpus of the
-Python documentation (`jaxdl.data.embedded_text`, ~227k tokens). Sentences are
+Python documentation (`jaxdl.data.stdlib_corpus`, ~227k tokens). Sentences are
 split into train / held-out by contiguous blocks of 20 (`split_in_blocks`),
 joined into one stream with `</s>` after each sentence, and cut into chunks of
 `config.data.seq_len` (each starts from a zero state). Word level keeps the

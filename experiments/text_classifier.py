@@ -3,7 +3,7 @@
 Data: fastText supervised files `config.data.train` and `config.data.test`
 (`__label__X text ...`; a line with several labels is classified as its first
 label, since the head is a single-label softmax), or by default the embedded
-labelled sentences (`jaxdl.data.embedded_text`: Python docstring sentences
+labelled sentences (`jaxdl.data.stdlib_corpus`: Python docstring sentences
 labelled by the standard-library package they document, 10 classes), split
 80/20 per class with `config.data.split_seed`. `--config.data.source=stream`
 reads the two files a line at a time instead (`jaxdl.recipes.text_streams`:

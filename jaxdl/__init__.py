@@ -20,7 +20,7 @@ from jaxdl import losses, metrics
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import ArrayTrainSource, LabelBudgetSource, TrainSource
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences
 from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.data.text import Vocab, tokenize
 from jaxdl.data.formats.cifar import load_cifar

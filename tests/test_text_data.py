@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from formats import UD_ENGLISH_CONLLU
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.text import SPECIALS, Vocab, bucket_batches, encode_chars, pad_batch, tokenize
 from jaxdl.data.formats.conllu import read_conllu, read_conllu_sentences, write_conllu
 from jaxdl.data.formats.fasttext import read_fasttext

@@ -81,7 +81,7 @@ def test_a_token_file_that_is_not_int32_ids_is_a_data_error(tmp_path):
 def test_language_model_streams_its_corpus_with_the_in_memory_runs_result(tmp_path, level,
                                                                          workers):
     from conftest import load_experiment
-    from jaxdl.data.embedded_text import embedded_corpus
+    from jaxdl.data.stdlib_corpus import embedded_corpus
     lines = "".join(" ".join(s) + "\n" for s in embedded_corpus()[:300])
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from jaxdl.data.embedded_text import embedded_corpus
+from jaxdl.data.stdlib_corpus import embedded_corpus
 from jaxdl.data.sequence_sets import SPLIT_BLOCK, held_out_blocks, unigram_perplexity_of_targets
 from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import StreamingSource

@@ -22,7 +22,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.sequence_sets import classification_dataset
 from jaxdl.data.text import PAD, Vocab, tokenize
 from jaxdl.data.formats.conllu import read_conllu
