@@ -40,7 +40,7 @@ from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.recipes.text import load_tagged, save_text_run
-from jaxdl.recipes.text_streams import records_cache_dir, streamed_tagging
+from jaxdl.recipes.text_streams import reader_cache_dir, streamed_tagging
 from jaxdl.train.sequence_tasks import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -84,7 +84,7 @@ def arrays_data(config):
 def run(config, workdir: str | None):
     stream = streams(config)
     if stream:
-        d = streamed_tagging(config.data, records_cache_dir(workdir),
+        d = streamed_tagging(config.data, reader_cache_dir(workdir),
                              char_features=config.model.char_features)
         vocab, tags, char_vocab, eval_data, oov_tokens, summary = (
             d.vocab, d.tags, d.char_vocab, d.eval_data, d.oov_tokens, d.summary)

@@ -37,7 +37,7 @@ from jaxdl.data.streaming import StreamingSource
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_labelled_splits,
                                save_text_run)
-from jaxdl.recipes.text_streams import records_cache_dir, streamed_classification
+from jaxdl.recipes.text_streams import reader_cache_dir, streamed_classification
 from jaxdl.train.loop import fit
 from jaxdl.train.sequence_tasks import sequence_classification_task
 from jaxdl.workdir import fit_summary
@@ -69,7 +69,7 @@ def bag_of_words_baseline(train, test) -> float:
 def run(config, workdir: str | None):
     stream = streams(config)
     if stream:
-        data = streamed_classification(config.data, records_cache_dir(workdir))
+        data = streamed_classification(config.data, reader_cache_dir(workdir))
         train, test = StreamingSource.from_config(data.train, config), data.test
         baselines = {"majority_class": {"test": {"accuracy": data.majority_accuracy},
                                         "class": data.majority}}

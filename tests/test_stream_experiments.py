@@ -1,6 +1,6 @@
 """`--config.data.source=stream` in the experiments that read data files: the vision
 recipe's IDX and CIFAR datasets, `text_classifier` (fastText) and `pos_tagger`
-(CoNLL-U) read through the record readers, and end with the arrays run's
+(CoNLL-U) read through the example readers, and end with the arrays run's
 `params_sha256` and test metrics. Tiny files in the real formats (`formats.py`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The IDX, CIFAR, fastText and CoNLL-U readers through the streamed path: record sources that read one
+"""The IDX, CIFAR, fastText and CoNLL-U readers through the streamed path: example readers that read one
 example at a time give exactly the arrays the in-memory readers build, so the same
 batches (and a gzip file cut short or a bad line is the same DataError)."""
 

@@ -19,7 +19,7 @@ from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 
 
-class CountingRecords(ArrayDataset):
+class CountingReader(ArrayDataset):
     """Counts every example read; ``to_arrays`` is absent, so nothing can load the split."""
 
     def __init__(self, arrays):
@@ -44,7 +44,7 @@ def test_streamed_split_in_fit_gives_the_in_memory_splits_metrics(workers):
     splits, info = load_sklearn("digits")
     train = ArrayDataset(splits["train"], name="train")
     memory = _fit(train, ArrayDataset(splits["test"], name="test"), info)
-    records = CountingRecords(splits["test"])
+    records = CountingReader(splits["test"])
     stream = _fit(train, StreamedSplit(records, workers=workers), info)
     assert stream.params_sha256 == memory.params_sha256
     assert stream.metrics["test"] == memory.metrics["test"]  # bitwise: same batches, same sums
@@ -68,7 +68,7 @@ def test_streamed_eval_outside_fit_gives_fits_final_metrics():
 
 def test_eval_batch_loader_reads_only_its_rows_and_pads_past_the_end():
     arrays = {"x": np.arange(22, dtype=np.float32)[:, None], "y": np.arange(22)}
-    records = CountingRecords(arrays)
+    records = CountingReader(arrays)
     # Batch 3 of 6 covers positions 18..23; rows [3, 6) are 21 and two past the end.
     batch = EvalBatchLoader(records, 6, 3, 6)(3)
     np.testing.assert_array_equal(batch["y"], [21, 21, 21])

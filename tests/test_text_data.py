@@ -46,7 +46,7 @@ def test_tokenize_splits_punctuation_and_lowercases_unicode():
 def test_ascii_fast_path_gives_the_general_patterns_tokens():
     import random
 
-    from jaxdl.data.text import _token_pattern
+    from jaxdl.data.text import token_pattern
 
     # Every ASCII character (controls such as \x1c, which str.isspace counts, included),
     # apostrophes and hyphens inside, around and between words, digits and underscores.
@@ -58,7 +58,7 @@ def test_ascii_fast_path_gives_the_general_patterns_tokens():
     texts += ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
     for text in texts:
         for lower in (True, False):
-            general = _token_pattern().findall(text.lower() if lower else text)
+            general = token_pattern().findall(text.lower() if lower else text)
             assert tokenize(text, lower=lower) == general, repr(text)
     # A non-ASCII line still takes the general path (and its NFC step).
     assert tokenize("Cafe\u0301 don\u2019t") == ["café", "don\u2019t"]

@@ -36,18 +36,18 @@ class EvalBatchLoader:
     with mask 0.
     """
 
-    def __init__(self, records: ExampleReader, batch_size: int, lo: int = 0,
+    def __init__(self, reader: ExampleReader, batch_size: int, lo: int = 0,
                  hi: int | None = None):
-        self.records, self.batch_size = records, batch_size
+        self.reader, self.batch_size = reader, batch_size
         self.lo, self.hi = lo, batch_size if hi is None else hi
 
     def __call__(self, b: int) -> dict[str, np.ndarray]:
-        n = len(self.records)
+        n = len(self.reader)
         start = int(b) * self.batch_size
         positions = range(start + self.lo, start + self.hi)
-        examples = [self.records[i] for i in positions if i < n]
+        examples = [self.reader[i] for i in positions if i < n]
         real = len(examples)
-        pad = examples[-1] if examples else self.records[n - 1]
+        pad = examples[-1] if examples else self.reader[n - 1]
         examples += [pad] * (len(positions) - real)
         batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
         batch["mask"] = (np.arange(len(positions)) < real).astype(np.float32)
@@ -58,26 +58,26 @@ class StreamedSplit:
     """An evaluation split streamed from a ``ExampleReader``, for ``fit``'s ``eval_data``.
 
     Args:
-      records: random-access examples ``{"x": ..., "y": ...}``, e.g. an ``ImageFolder``.
+      reader: random-access examples ``{"x": ..., "y": ...}``, e.g. an ``ImageFolder``.
       name: the split's name in error messages.
       workers: grain reader threads (0: read in the evaluating thread).
       prefetch: batches read ahead per thread.
     """
 
-    def __init__(self, records: ExampleReader, *, name: str = "test", workers: int = 0,
+    def __init__(self, reader: ExampleReader, *, name: str = "test", workers: int = 0,
                  prefetch: int = 2):
-        if len(records) == 0:
+        if len(reader) == 0:
             raise DataError(f"streamed evaluation split '{name}' has no examples; expected "
                             "at least one")
-        self.records, self.name = records, name
+        self.reader, self.name = reader, name
         self.workers, self.prefetch = workers, prefetch
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.reader)
 
     def sample_dataset(self, size: int) -> ArrayDataset:
         """The first ``size`` examples as an ``ArrayDataset`` (for ``fit``'s checks)."""
-        examples = [self.records[i] for i in range(min(size, len(self.records)))]
+        examples = [self.reader[i] for i in range(min(size, len(self.reader)))]
         return ArrayDataset({k: np.stack([e[k] for e in examples]) for k in examples[0]},
                             name=self.name)
 
@@ -90,10 +90,10 @@ class StreamedSplit:
           rows: the rows ``(lo, hi)`` of each batch to read; default all.
         """
         lo, hi = rows or (0, batch_size)
-        num_batches = -(-len(self.records) // batch_size)
+        num_batches = -(-len(self.reader) // batch_size)
         threads = max(1, self.workers)
         return iter(grain.MapDataset.range(num_batches).map(
-            EvalBatchLoader(self.records, batch_size, lo, hi)).to_iter_dataset(
+            EvalBatchLoader(self.reader, batch_size, lo, hi)).to_iter_dataset(
             grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads * self.prefetch)))
 
     def stats(self, eval_step_for: Callable, params, model_state, batch_size: int,

@@ -5,7 +5,7 @@
 ``classification_data`` / ``load_tagged`` + ``tagging_dataset`` give on the arrays
 path — the same vocabulary, classes or tags, and row for row the same examples —
 without holding a split: the vocabularies are counted in passes over the files, a
-line or sentence in memory at a time, and the splits are record sources
+line or sentence in memory at a time, and the splits are example readers
 (``FastTextExamples`` / ``ConlluExamples``) for ``StreamingSource`` and
 ``StreamedSplit``.
 
@@ -31,7 +31,7 @@ from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples
 from jaxdl.errors import ConfigError
 
 
-def records_cache_dir(workdir: str | None) -> str | None:
+def reader_cache_dir(workdir: str | None) -> str | None:
     """Where gzipped input files are decompressed for reading by offset:
     ``WORKDIR/decompressed`` (None without a workdir: a temporary directory)."""
     return os.path.join(workdir, "decompressed") if workdir else None
@@ -45,11 +45,11 @@ def _require_files(data: ConfigDict, kind: str) -> None:
                               "already: use data.source='arrays')")
 
 
-def split_summary(records: ExampleReader) -> dict:
+def split_summary(reader: ExampleReader) -> dict:
     """``dataset_summary``'s entry of one split: ``{"examples", "tokens"}`` (real tokens,
     from each example's ``token_mask [T]``), counted in one pass."""
-    tokens = sum(int(records[i]["token_mask"].sum()) for i in range(len(records)))
-    return {"examples": len(records), "tokens": tokens}
+    tokens = sum(int(reader[i]["token_mask"].sum()) for i in range(len(reader)))
+    return {"examples": len(reader), "tokens": tokens}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,18 +104,18 @@ def streamed_classification(data: ConfigDict, cache_dir: str | None) -> Streamed
         majority, hits / len(test), summary)
 
 
-class OutOfVocabularyRecords:
+class OutOfVocabularyExamples:
     """A tagging split scored only at its out-of-vocabulary words: each example's
     ``target_mask [T]`` becomes ``with_target_mask(out_of_vocabulary_mask(...))``'s row."""
 
-    def __init__(self, records: ExampleReader, unk_id: int):
-        self.records, self.unk_id = records, unk_id
+    def __init__(self, reader: ExampleReader, unk_id: int):
+        self.reader, self.unk_id = reader, unk_id
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.reader)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        example = dict(self.records[index])
+        example = dict(self.reader[index])
         mask = example["token_mask"]
         oov = ((example["tokens"] == self.unk_id) & (mask > 0)).astype(np.float32)
         example["target_mask"] = oov * mask
@@ -160,10 +160,10 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     train, test = (ConlluExamples(data[key], **options) for key in ("train", "test"))
     tags, longest = set(), 0
 
-    def sentences(records):
+    def sentences(reader):
         nonlocal longest
-        for i in range(len(records)):
-            words = records.words(i)
+        for i in range(len(reader)):
+            words = reader.words(i)
             tags.update(t for _, t in words)
             longest = max(longest, len(words))
             yield words
@@ -177,7 +177,7 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     train.encode = test.encode = TaggingEncoding(
         vocab, tags, max_len=data.max_len or longest, lower=data.lower, char_vocab=char_vocab,
         max_word_len=data.max_word_len)
-    oov = OutOfVocabularyRecords(test, vocab.unk_id)
+    oov = OutOfVocabularyExamples(test, vocab.unk_id)
     oov_tokens = sum(int(oov[i]["target_mask"].sum()) for i in range(len(oov)))
     split = dict(workers=data.workers, prefetch=data.prefetch)
     eval_data = {"test": StreamedSplit(test, name="test", **split)}

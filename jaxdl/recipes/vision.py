@@ -274,7 +274,7 @@ def _image_shape(train: ArrayDataset | StreamingSource) -> tuple[int, int, int]:
     """`(H, W, C)` of the training images, from the arrays or the first streamed example."""
     if isinstance(train, ArrayDataset):
         return tuple(train.arrays["x"].shape[1:])
-    return tuple(train.records[0]["x"].shape)
+    return tuple(train.reader[0]["x"].shape)
 
 
 def _fit(config, workdir, train, test, image_shape) -> tuple[FitResult, dict]:
@@ -283,7 +283,7 @@ def _fit(config, workdir, train, test, image_shape) -> tuple[FitResult, dict]:
                         image_shape=image_shape, seed=config.seed)
     result = fit(model, image_task(config.data, image_shape[-1]), train,
                  eval_data={"test": test}, config=config, workdir=workdir)
-    num_train = len(train.records) if isinstance(train, StreamingSource) else len(train)
+    num_train = len(train.reader) if isinstance(train, StreamingSource) else len(train)
     return result, {"train_examples": int(num_train), "test_examples": int(len(test)),
                     "image_shape": list(image_shape)}
 

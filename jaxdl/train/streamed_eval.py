@@ -28,22 +28,22 @@ def streamed_eval_batch(arrays: Any, fields: dict, mask: jax.Array) -> dict:
 
 
 class StreamedEval:
-    """Metrics of ``model`` under ``task`` over every example of ``records`` once, outside ``fit``.
+    """Metrics of ``model`` under ``task`` over every example of ``reader`` once, outside ``fit``.
 
     Args:
       model: the trained ``nnx.Module`` (evaluated in eval mode: no dropout,
         BatchNorm running averages).
       task: the task whose metrics (and loss) are computed.
-      records: random-access examples, e.g. an ``ImageFolder``.
+      reader: random-access examples, e.g. an ``ImageFolder``.
       batch_size: examples per evaluated batch (a smaller split is not padded up).
       workers: grain reader threads (0: read in this thread).
       mesh: where batches go; default one device.
     """
 
-    def __init__(self, model: nnx.Module, task: Task, records: ExampleReader,
+    def __init__(self, model: nnx.Module, task: Task, reader: ExampleReader,
                  batch_size: int, *, workers: int = 0, mesh: jax.sharding.Mesh | None = None):
-        self.split = StreamedSplit(records, workers=workers)
-        self.batch_size = min(batch_size, len(records))
+        self.split = StreamedSplit(reader, workers=workers)
+        self.batch_size = min(batch_size, len(reader))
         _, graphdef, self.params, self.model_state = split_model(model)
         self.metrics = task.all_metrics()
         self.mesh = mesh or distributed.make_mesh(1, 1)
