@@ -26,7 +26,7 @@ class DecodedCache:
     """``reader`` with its decoded examples kept in memory up to ``max_bytes``.
 
     Args:
-      reader: the source (an ``ImageFolder``, ``MnistExamples``, ...).
+      reader: the example reader (an ``ImageFolder``, ``MnistExamples``, ...).
       max_bytes: the most bytes of example arrays held; 0 holds none.
     """
 
@@ -51,7 +51,7 @@ class DecodedCache:
         return len(self.reader)
 
     def __getattr__(self, name):
-        # Everything else (classes, paths, image_shape ...) is the wrapped source's.
+        # Everything else (classes, paths, image_shape ...) is the wrapped reader's.
         if name in ("reader", "_cache", "_lock"):
             raise AttributeError(name)
         return getattr(self.reader, name)
@@ -69,7 +69,7 @@ class DecodedCache:
         return hit if hit is not None else self._keep(index, self.reader[index])
 
     def load(self, index: int, *, skip_bad: bool = False) -> Example | None:
-        """As the source's ``load``: None (not cached) for a skipped bad example."""
+        """As the reader's ``load``: None (not cached) for a skipped bad example."""
         hit = self._cache.get(index)
         if hit is not None:
             return hit

@@ -117,20 +117,20 @@ def _locate(path: Path, directory_name: str, archive_name: str) -> Path | None:
     return None
 
 
-def _read_members(source: Path, directory_name: str, names: list[str]) -> dict[str, tuple[bytes, str]]:
+def _read_members(location: Path, directory_name: str, names: list[str]) -> dict[str, tuple[bytes, str]]:
     """Each member's bytes and a description of where it came from."""
     contents = {}
-    if source.is_dir():
+    if location.is_dir():
         for name in names:
-            member = source / name
+            member = location / name
             if not member.is_file():
                 raise DataError(
-                    f"{member} is missing; {source} should hold {', '.join(names)}"
+                    f"{member} is missing; {location} should hold {', '.join(names)}"
                 )
             contents[name] = (member.read_bytes(), str(member))
         return contents
     try:
-        with tarfile.open(source, "r:*") as archive:
+        with tarfile.open(location, "r:*") as archive:
             for name in names:
                 member_name = f"{directory_name}/{name}"
                 try:
@@ -139,13 +139,13 @@ def _read_members(source: Path, directory_name: str, names: list[str]) -> dict[s
                     handle = None
                 if handle is None:
                     raise DataError(
-                        f"{source}: member {member_name} missing; expected the official "
+                        f"{location}: member {member_name} missing; expected the official "
                         f"archive holding {directory_name}/ with {', '.join(names)}"
                     )
-                contents[name] = (handle.read(), f"{source}:{member_name}")
+                contents[name] = (handle.read(), f"{location}:{member_name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise DataError(
-            f"{source}: cannot read the tar archive ({type(err).__name__}: {err}); "
+            f"{location}: cannot read the tar archive ({type(err).__name__}: {err}); "
             "expected the complete official .tar.gz. Download it again."
         ) from err
     return contents
@@ -173,10 +173,10 @@ def load_cifar(
       `{"train": {"x": float32 [50000, 32, 32, 3] in [0, 1] (NHWC, RGB),
       "y": int32 [50000]}, "test": {...10000...}}` (counts as in the files).
     """
-    layout, source, label_key, num_labels = _locate_dataset(
+    layout, location, label_key, num_labels = _locate_dataset(
         Path(path), num_classes, label_kind, download, "load_cifar")
     _, directory_name, _, train_names, test_names = layout
-    contents = _read_members(source, directory_name, train_names + test_names)
+    contents = _read_members(location, directory_name, train_names + test_names)
     splits = {}
     for split, names in (("train", train_names), ("test", test_names)):
         images, labels = [], []
@@ -207,10 +207,10 @@ def _locate_dataset(path: Path, num_classes: int, label_kind: str, download: boo
         raise DataError(f"{caller} label_kind={label_kind!r}; expected 'fine' or 'coarse'")
     layout = _LAYOUTS[num_classes]
     dataset, directory_name, archive_name, _, _ = layout
-    source = _locate(path, directory_name, archive_name)
-    if source is None and download:
-        source = fetch_dataset_files(dataset, path, [archive_name])[0]
-    elif source is None:
+    location = _locate(path, directory_name, archive_name)
+    if location is None and download:
+        location = fetch_dataset_files(dataset, path, [archive_name])[0]
+    elif location is None:
         raise DataError(
             f"no CIFAR-{num_classes} data at {path}: expected the directory "
             f"{directory_name}/ (or its parent) or the archive {archive_name}. Get it from "
@@ -222,7 +222,7 @@ def _locate_dataset(path: Path, num_classes: int, label_kind: str, download: boo
         label_key, num_labels = b"fine_labels", 100
     else:
         label_key, num_labels = b"coarse_labels", 20
-    return layout, source, label_key, num_labels
+    return layout, location, label_key, num_labels
 
 
 class CifarExamples(MappedImageExamples):
@@ -241,7 +241,7 @@ class CifarExamples(MappedImageExamples):
                  label_kind: str = "fine", cache_dir: str | None = None):
         if split not in ("train", "test"):
             raise DataError(f"CifarExamples split={split!r}; expected 'train' or 'test'")
-        (_, directory_name, _, train_names, test_names), source, label_key, num_labels = (
+        (_, directory_name, _, train_names, test_names), location, label_key, num_labels = (
             _locate_dataset(Path(path), num_classes, label_kind, False, "CifarExamples"))
         cache_dir = cache_dir or tempfile.mkdtemp(prefix="jaxdl-cifar-")
         os.makedirs(cache_dir, exist_ok=True)
@@ -251,7 +251,7 @@ class CifarExamples(MappedImageExamples):
             with open(self.images_path + ".partial", "wb") as images, \
                     open(self.labels_path + ".partial", "wb") as labels:
                 for name in train_names if split == "train" else test_names:
-                    (content, where), = _read_members(source, directory_name, [name]).values()
+                    (content, where), = _read_members(location, directory_name, [name]).values()
                     batch_images, batch_labels = decode_batch(
                         _unpickle_batch(content, where), label_key, num_labels, where)
                     images.write(np.ascontiguousarray(batch_images).tobytes())
