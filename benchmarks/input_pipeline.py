@@ -119,7 +119,7 @@ def _images_per_second(batches, warmup: int, measured: int) -> float:
 
 def jaxdl_images_per_second(root: str, mode: str, warmup: int, measured: int) -> float:
     """Host batches ``[B, 32, 32, 3]`` of ``StreamingSource`` over ``ImageFolder``."""
-    from jaxdl.data.image_folder import ImageFolder
+    from jaxdl.data.formats.image_folder import ImageFolder
     from jaxdl.data.streaming import StreamingSource
     folder = ImageFolder(root, image_size=IMAGE_SIZE, channels=CHANNELS, resize="stretch")
     source = StreamingSource(Normalised(folder), BATCH, seed=0, workers=WORKERS,

@@ -76,7 +76,7 @@ def scores(vectors) -> dict:
 
 def run_leg(leg: dict) -> dict:
     """One library's read + vocabulary + training on `leg["corpus"]`, in this process."""
-    from jaxdl.data.text_readers import read_corpus
+    from jaxdl.data.formats.plain_text import read_corpus
     from jaxdl.evaluation.word_vectors import WordVectors
     from jaxdl.word2vec.settings import Word2VecSettings
 
@@ -147,7 +147,7 @@ def launch(leg: dict) -> dict:
 
 def write_embedded_corpus(directory: str) -> str:
     """The embedded corpus as a text file, one space-joined sentence per line."""
-    from jaxdl.data.embedded_text import embedded_corpus
+    from jaxdl.data.stdlib_corpus import embedded_corpus
 
     path = os.path.join(directory, "embedded_corpus.txt")
     with open(path, "w", encoding="utf-8") as handle:

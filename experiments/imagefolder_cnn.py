@@ -19,10 +19,10 @@ import ml_collections
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.image_folder import HostAugment, ImageFolder
-from jaxdl.data.streamed_eval import StreamedSplit
-from jaxdl.data.streaming import SOURCES, StreamingSource
-from jaxdl.errors import ConfigError
+from jaxdl.data.formats.image_folder import HostAugment, ImageFolder
+from jaxdl.data.streamed_split import StreamedSplit
+from jaxdl.data.source_choice import streams
+from jaxdl.data.streaming import StreamingSource
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -62,19 +62,18 @@ def splits_of(data: ml_collections.ConfigDict) -> tuple[ImageFolder, ImageFolder
 def run(config, workdir: str | None):
     """Train on `train/`, evaluate on `test/`; returns the `summary.json` payload."""
     data = config.data
-    if data.source not in SOURCES:
-        raise ConfigError(f"config.data.source={data.source!r}; expected one of {SOURCES}")
+    stream = streams(config)
     train, test = splits_of(data)
     image_shape = train.image_shape()
     model = build_model(config.model, num_classes=len(train.classes),
                         image_shape=image_shape, seed=config.seed)
     # Host-side augmentation on the streamed path; the task's on-device one otherwise.
-    host_augment = data.source == "stream" and (data.crop_padding or data.flip)
+    host_augment = stream and (data.crop_padding or data.flip)
     task_data = data.copy_and_resolve_references()
     if host_augment:
         task_data.crop_padding, task_data.flip = 0, False
     task = image_task(task_data, image_shape[-1])
-    if data.source == "stream":
+    if stream:
         source = StreamingSource.from_config(
             train, config,
             augment=HostAugment(data.crop_padding, data.flip) if host_augment else None)

@@ -2,7 +2,7 @@
 
 Data: `config.data.corpus` (a text file, or a directory of them; one sentence
 or paragraph per line), or by default the embedded English corpus of the
-Python documentation (`jaxdl.data.embedded_text`, ~227k tokens). Sentences are
+Python documentation (`jaxdl.data.stdlib_corpus`, ~227k tokens). Sentences are
 split into train / held-out by contiguous blocks of 20 (`split_in_blocks`),
 joined into one stream with `</s>` after each sentence, and cut into chunks of
 `config.data.seq_len` (each starts from a zero state). Word level keeps the
@@ -36,7 +36,7 @@ from flax import nnx
 from jaxdl.config import check_choice, default_config
 from jaxdl.data.sequence_sets import (dataset_summary, language_model_dataset, split_in_blocks,
                                       token_stream, unigram_perplexity)
-from jaxdl.data.streaming import SOURCES
+from jaxdl.data.source_choice import streams
 from jaxdl.data.text import Vocab
 from jaxdl.data.token_chunks import language_model_streams
 from jaxdl.models.sequence import RNNLanguageModel
@@ -84,10 +84,10 @@ def sample_text(model: RNNLanguageModel, vocab: Vocab, config) -> list[str]:
 
 
 def run(config, workdir: str | None):
-    check_choice(config, "data.source", SOURCES)
+    stream = streams(config)
     data = config.data
     scratch = tempfile.TemporaryDirectory() if workdir is None else None
-    if data.source == "stream":
+    if stream:
         vocab, train, test, unigram, summary = language_model_streams(
             config, os.path.join(workdir or scratch.name, "token_streams"),
             suffix=f".p{jax.process_index()}")
@@ -108,7 +108,7 @@ def run(config, workdir: str | None):
         result = fit(model, language_model_task(), train, eval_data={"test": test},
                      config=config, workdir=workdir)
     finally:
-        if data.source == "stream":
+        if stream:
             train.close()
         if scratch is not None:
             scratch.cleanup()

@@ -16,7 +16,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.linear import LinearRegression, least_squares, set_linear_weights
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.linear import LogisticRegression
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit

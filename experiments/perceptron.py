@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.linear_model import Perceptron as SkPerceptron
 
 from jaxdl.config import default_config
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.perceptron import Perceptron, load_perceptron, train_perceptron
 from jaxdl.train.state import count_params, params_sha256
 from flax import nnx

@@ -4,7 +4,7 @@ Data: `config.data.train` and `config.data.test`, CoNLL-U files (e.g. a
 Universal Dependencies treebank's `*-ud-train.conllu` / `*-ud-test.conllu`);
 the tags are the UPOS column. Both are required: Python ships no treebank.
 Multiword-token ranges and empty nodes are skipped; their syntactic words are
-tagged (`jaxdl.data.text_readers.read_conllu`).
+tagged (`jaxdl.data.formats.conllu.read_conllu`).
 
 Model: word embeddings (looked up lower-cased when `config.data.lower`),
 concatenated — if `config.model.char_features` — with a character BiLSTM's
@@ -32,14 +32,15 @@ from __future__ import annotations
 
 from flax import nnx
 
-from jaxdl.config import check_choice, default_config
+from jaxdl.config import default_config
 from jaxdl.data.sequence_sets import (dataset_summary, out_of_vocabulary_mask, tagging_dataset,
                                       with_target_mask)
-from jaxdl.data.streaming import SOURCES, StreamingSource
+from jaxdl.data.source_choice import streams
+from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.recipes.text import load_tagged, save_text_run
-from jaxdl.recipes.text_streams import records_cache_dir, streamed_tagging
+from jaxdl.recipes.text_streams import reader_cache_dir, streamed_tagging
 from jaxdl.train.task import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -81,10 +82,9 @@ def arrays_data(config):
 
 
 def run(config, workdir: str | None):
-    check_choice(config, "data.source", SOURCES)
-    stream = config.data.source == "stream"
+    stream = streams(config)
     if stream:
-        d = streamed_tagging(config.data, records_cache_dir(workdir),
+        d = streamed_tagging(config.data, reader_cache_dir(workdir),
                              char_features=config.model.char_features)
         vocab, tags, char_vocab, eval_data, oov_tokens, summary = (
             d.vocab, d.tags, d.char_vocab, d.eval_data, d.oov_tokens, d.summary)

@@ -26,7 +26,7 @@ import collections
 import os
 
 from jaxdl.config import default_config
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
                                                 compare_encoders, random_word_vectors)
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir

@@ -3,7 +3,7 @@
 Data: fastText supervised files `config.data.train` and `config.data.test`
 (`__label__X text ...`; a line with several labels is classified as its first
 label, since the head is a single-label softmax), or by default the embedded
-labelled sentences (`jaxdl.data.embedded_text`: Python docstring sentences
+labelled sentences (`jaxdl.data.stdlib_corpus`: Python docstring sentences
 labelled by the standard-library package they document, 10 classes), split
 80/20 per class with `config.data.split_seed`. `--config.data.source=stream`
 reads the two files a line at a time instead (`jaxdl.recipes.text_streams`:
@@ -30,13 +30,14 @@ from flax import nnx
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from jaxdl.config import check_choice, default_config
+from jaxdl.config import default_config
 from jaxdl.data.sequence_sets import dataset_summary
-from jaxdl.data.streaming import SOURCES, StreamingSource
+from jaxdl.data.source_choice import streams
+from jaxdl.data.streaming import StreamingSource
 from jaxdl.models.sequence import RNNClassifier
 from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_labelled_splits,
                                save_text_run)
-from jaxdl.recipes.text_streams import records_cache_dir, streamed_classification
+from jaxdl.recipes.text_streams import reader_cache_dir, streamed_classification
 from jaxdl.train.loop import fit
 from jaxdl.train.task import sequence_classification_task
 from jaxdl.workdir import fit_summary
@@ -66,9 +67,9 @@ def bag_of_words_baseline(train, test) -> float:
 
 
 def run(config, workdir: str | None):
-    check_choice(config, "data.source", SOURCES)
-    if config.data.source == "stream":
-        data = streamed_classification(config.data, records_cache_dir(workdir))
+    stream = streams(config)
+    if stream:
+        data = streamed_classification(config.data, reader_cache_dir(workdir))
         train, test = StreamingSource.from_config(data.train, config), data.test
         baselines = {"majority_class": {"test": {"accuracy": data.majority_accuracy},
                                         "class": data.majority}}
@@ -77,6 +78,12 @@ def run(config, workdir: str | None):
         train_split, test_split = load_labelled_splits(config.data)
         data = classification_data(config.data, train_split, test_split)
         train, test = data.train, data.test
+        majority, _ = collections.Counter(train_split[1]).most_common(1)[0]
+        majority_accuracy = float(np.mean([label == majority for label in test_split[1]]))
+        baselines = {"majority_class": {"test": {"accuracy": majority_accuracy}, "class": majority},
+                     "tfidf_logistic_regression": {"test": {"accuracy": bag_of_words_baseline(
+                         train_split, test_split)}}}
+        summary = dataset_summary({"train": data.train, "test": data.test})
     m = config.model
     model = RNNClassifier(len(data.vocab), len(data.classes), m.embed_dim, m.hidden_dim,
                           cell=m.cell, bidirectional=m.bidirectional, pooling=m.pooling,
@@ -86,16 +93,9 @@ def run(config, workdir: str | None):
         result = fit(model, sequence_classification_task(), train, eval_data={"test": test},
                      config=config, workdir=workdir)
     finally:
-        if config.data.source == "stream":
+        if stream:
             train.close()
     save_text_run(workdir, result, data.vocab, metric="accuracy")
-    if config.data.source == "arrays":
-        majority, _ = collections.Counter(train_split[1]).most_common(1)[0]
-        majority_accuracy = float(np.mean([label == majority for label in test_split[1]]))
-        baselines = {"majority_class": {"test": {"accuracy": majority_accuracy}, "class": majority},
-                     "tfidf_logistic_regression": {"test": {"accuracy": bag_of_words_baseline(
-                         train_split, test_split)}}}
-        summary = dataset_summary({"train": data.train, "test": data.test})
     return fit_summary(config.experiment, result, config, baselines=baselines,
                        classes=data.classes, vocab_size=len(data.vocab),
                        embeddings_from=embeddings, data=summary)

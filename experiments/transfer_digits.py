@@ -20,7 +20,7 @@ from ml_collections import ConfigDict
 
 from jaxdl.config import check_choice, default_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.vision import load_digits_images
+from jaxdl.data.formats.sklearn import load_digits_images
 from jaxdl.evaluation.few_shot import few_shot_probe_run
 from jaxdl.models.cnn import SmallCNN
 from jaxdl.ops import conv as conv_lib

@@ -3,7 +3,7 @@
 Data: `config.data.corpus` (a text file or a directory of them, plain or gzip,
 one sentence per line, read as a stream; `config.data.source="stream"` keeps the
 encoded corpus on the host and ships each step's chunk, the same batches), or by default the embedded English corpus of the Python documentation
-(`jaxdl.data.embedded_text`, ships with Python). Hyper-parameters: the
+(`jaxdl.data.stdlib_corpus`, ships with Python). Hyper-parameters: the
 `config.word2vec` section (`jaxdl.word2vec.settings.word2vec_config`).
 
 Evaluation: Spearman ρ on `config.eval.wordsim353` / `config.eval.simlex999` and
@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from jaxdl.config import default_config
-from jaxdl.data.embedded_text import embedded_corpus
+from jaxdl.data.stdlib_corpus import embedded_corpus
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.projection import plot_word_projection
 from jaxdl.evaluation.word2vec_format import save_word2vec_format

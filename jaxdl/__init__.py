@@ -19,12 +19,15 @@ __version__ = "0.1.0"
 from jaxdl import losses, metrics
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.formats.cifar import load_cifar
+from jaxdl.data.formats.conllu import read_conllu, write_conllu
+from jaxdl.data.formats.fasttext import read_fasttext
+from jaxdl.data.formats.idx import load_mnist, read_idx
+from jaxdl.data.formats.plain_text import read_corpus
+from jaxdl.data.formats.sklearn import load_digits_images, load_sklearn
 from jaxdl.data.sources import ArrayTrainSource, LabelBudgetSource, TrainSource
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext, write_conllu
-from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist, read_idx
 from jaxdl.distributed import make_mesh
 from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
                           NonFiniteError, ShapeMismatchError)

@@ -12,7 +12,7 @@ from flax import nnx
 
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from image_folder_files import write_image_folder
-from jaxdl.data.array_record import (ArrayRecordExamples, convert_image_folder, write_arrays)
+from jaxdl.data.formats.array_record import (ArrayRecordExamples, convert_image_folder, write_arrays)
 from jaxdl.data.sources import step_indices
-from jaxdl.data.image_folder import ImageFolder
+from jaxdl.data.formats.image_folder import ImageFolder
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.errors import DataError
 

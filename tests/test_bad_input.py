@@ -11,8 +11,8 @@ from flax import nnx
 import fault_runs
 from conftest import tiny_config, tiny_data
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.idx import read_idx
-from jaxdl.data.text_readers import read_conllu
+from jaxdl.data.formats.idx import read_idx
+from jaxdl.data.formats.conllu import read_conllu
 from jaxdl.errors import ConfigError, DataError, ShapeMismatchError
 from jaxdl.models.mlp import MLP
 from jaxdl.run import check_overrides

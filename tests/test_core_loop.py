@@ -9,7 +9,7 @@ from flax import nnx
 
 from conftest import tiny_config
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
+from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.mlp import MLP
 from jaxdl.train import step as step_lib
 from jaxdl.train import task as task_lib

@@ -11,7 +11,7 @@ import pytest
 from formats import idx_bytes, random_mnist
 from jaxdl.data import download
 from jaxdl.data.download import download_file, fetch_dataset_files
-from jaxdl.data.idx import load_mnist
+from jaxdl.data.formats.idx import load_mnist
 from jaxdl.errors import DataError
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes: several read chunks

@@ -192,7 +192,7 @@ def test_sif_pooling_equals_a_numpy_hand_computation():
 
 
 def test_transfer_text_rerun_gives_the_identical_table(tmp_path):
-    from jaxdl.data.embedded_text import embedded_corpus
+    from jaxdl.data.stdlib_corpus import embedded_corpus
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join(s) for s in embedded_corpus()[:300]) + "\n")
     module = load_experiment("transfer_text")

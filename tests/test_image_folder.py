@@ -8,7 +8,7 @@ import pytest
 
 from conftest import load_experiment
 from image_folder_files import write_image_folder, write_split_folders
-from jaxdl.data.image_folder import HostAugment, ImageFolder
+from jaxdl.data.formats.image_folder import HostAugment, ImageFolder
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.errors import DataError
 

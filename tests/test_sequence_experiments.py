@@ -6,7 +6,7 @@ import pytest
 
 from conftest import check_kill_and_rerun_is_exact
 from formats import UD_ENGLISH_CONLLU, fasttext_line, write_conllu_rows
-from jaxdl.data.embedded_text import embedded_corpus
+from jaxdl.data.stdlib_corpus import embedded_corpus
 from jaxdl.data.text import Vocab
 from jaxdl.errors import ConfigError
 from jaxdl.train.checkpoint import read_weights, resolve_checkpoint

@@ -1,6 +1,6 @@
 """`--config.data.source=stream` in the experiments that read data files: the vision
 recipe's IDX and CIFAR datasets, `text_classifier` (fastText) and `pos_tagger`
-(CoNLL-U) read through the record readers, and end with the arrays run's
+(CoNLL-U) read through the example readers, and end with the arrays run's
 `params_sha256` and test metrics. Tiny files in the real formats (`formats.py`)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def short(config, **train):
 
 
 # The whole-split loaders the arrays path calls; the streamed run must call none.
-WHOLE_SPLIT_LOADERS = (("jaxdl.recipes.vision", "load_mnist"), ("jaxdl.recipes.vision", "load_cifar"),
+WHOLE_SPLIT_LOADERS = (("jaxdl.data.formats.idx", "load_mnist"), ("jaxdl.data.formats.cifar", "load_cifar"),
                        ("jaxdl.recipes.text", "read_fasttext"), ("jaxdl.recipes.text", "read_conllu"))
 
 

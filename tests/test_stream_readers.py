@@ -1,4 +1,4 @@
-"""The IDX, CIFAR, fastText and CoNLL-U readers through the streamed path: record sources that read one
+"""The IDX, CIFAR, fastText and CoNLL-U readers through the streamed path: example readers that read one
 example at a time give exactly the arrays the in-memory readers build, so the same
 batches (and a gzip file cut short or a bad line is the same DataError)."""
 
@@ -12,17 +12,16 @@ import pytest
 from formats import (UD_ENGLISH_CONLLU, fasttext_line, make_tar_gz, random_mnist, write_mnist,
                      write_random_cifar10)
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.cifar import load_cifar
-from jaxdl.data.cifar_records import CifarRecords
-from jaxdl.data.idx import load_mnist
-from jaxdl.data.idx_records import MnistRecords
+from jaxdl.data.formats.cifar import load_cifar
+from jaxdl.data.formats.cifar import CifarExamples
+from jaxdl.data.formats.idx import load_mnist
+from jaxdl.data.formats.idx import MnistExamples
 from jaxdl.data.sequence_sets import classification_dataset, tagging_dataset
 from jaxdl.data.sources import ArrayTrainSource
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_readers import read_conllu, read_fasttext
-from jaxdl.data.text_records import (ClassificationEncoding, ConlluRecords, FastTextRecords,
-                                     TaggingEncoding)
+from jaxdl.data.formats.conllu import ConlluExamples, TaggingEncoding, read_conllu
+from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples, read_fasttext
 from jaxdl.errors import DataError
 
 
@@ -45,14 +44,14 @@ def test_mnist_records_are_load_mnists_examples(tmp_path, gz):
     write_mnist(tmp_path / "mnist", random_mnist(n_train=18, n_test=5), gz=gz)
     arrays = load_mnist(tmp_path / "mnist")
     for split in ("train", "test"):
-        records = MnistRecords(tmp_path / "mnist", split, cache_dir=str(tmp_path / "cache"))
+        records = MnistExamples(tmp_path / "mnist", split, cache_dir=str(tmp_path / "cache"))
         assert len(records) == len(arrays[split]["y"])
         for i in range(len(records)):
             example = records[i]
             np.testing.assert_array_equal(example["x"], arrays[split]["x"][i])
             assert example["x"].dtype == np.float32 and example["y"] == arrays[split]["y"][i]
     assert (tmp_path / "cache").exists() == gz  # only a gzip file is decompressed
-    _same_batches(MnistRecords(tmp_path / "mnist", "train", cache_dir=str(tmp_path / "cache")),
+    _same_batches(MnistExamples(tmp_path / "mnist", "train", cache_dir=str(tmp_path / "cache")),
                   arrays["train"])
 
 
@@ -63,37 +62,37 @@ def test_mnist_records_refuse_a_truncated_file_and_a_cut_gzip(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte: header shape \(6, 28, 28\) "
                                         r"of uint8 needs 4704 data bytes .*\(truncated\?\)"):
-        MnistRecords(tmp_path / "raw", "train")
+        MnistExamples(tmp_path / "raw", "train")
     write_mnist(tmp_path / "gz", files, gz=True)
     path = tmp_path / "gz" / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: the gzip data is damaged "
                                         r"or truncated"):
-        MnistRecords(tmp_path / "gz", "train", cache_dir=str(tmp_path / "cache"))
+        MnistExamples(tmp_path / "gz", "train", cache_dir=str(tmp_path / "cache"))
     assert not list((tmp_path / "cache").iterdir())  # nothing half-written is left
 
 
 @pytest.mark.parametrize("archive", [False, True])
-def test_cifar_records_are_load_cifars_examples(tmp_path, archive):
+def test_cifar_examples_are_load_cifars_examples(tmp_path, archive):
     directory, _ = write_random_cifar10(tmp_path / "data", per_batch=4)
     path = make_tar_gz(directory, tmp_path / "cifar-10-python.tar.gz") if archive else directory
     arrays = load_cifar(path)
     for split in ("train", "test"):
-        records = CifarRecords(path, split, cache_dir=str(tmp_path / f"cache-{split}"))
+        records = CifarExamples(path, split, cache_dir=str(tmp_path / f"cache-{split}"))
         assert len(records) == len(arrays[split]["y"]) == (20 if split == "train" else 4)
         for i in range(len(records)):
             np.testing.assert_array_equal(records[i]["x"], arrays[split]["x"][i])
             assert records[i]["y"] == arrays[split]["y"][i]
-    _same_batches(CifarRecords(path, "train", cache_dir=str(tmp_path / "again")),
+    _same_batches(CifarExamples(path, "train", cache_dir=str(tmp_path / "again")),
                   arrays["train"])
 
 
-def test_cifar_records_name_a_corrupt_batch(tmp_path):
+def test_cifar_examples_name_a_corrupt_batch(tmp_path):
     directory, _ = write_random_cifar10(tmp_path / "data", per_batch=2)
     batch = directory / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:50])
     with pytest.raises(DataError, match=r"data_batch_3: cannot unpickle"):
-        CifarRecords(directory, "train", cache_dir=str(tmp_path / "cache"))
+        CifarExamples(directory, "train", cache_dir=str(tmp_path / "cache"))
     assert not list((tmp_path / "cache").iterdir())  # no half-decoded split is left
 
 
@@ -112,12 +111,12 @@ FASTTEXT = ("\ufeff" + _line(["pos"], ["Good", "film"]) + "\r\n"
 
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_fasttext_records_are_read_fasttexts_lines_and_classification_rows(tmp_path, gz):
+def test_fasttext_examples_are_read_fasttexts_lines_and_classification_rows(tmp_path, gz):
     path = tmp_path / ("train.txt.gz" if gz else "train.txt")
     data = FASTTEXT.encode()
     path.write_bytes(gzip.compress(data) if gz else data)
     texts, labels = read_fasttext(path)
-    plain = FastTextRecords(path, cache_dir=str(tmp_path / "cache"))
+    plain = FastTextExamples(path, cache_dir=str(tmp_path / "cache"))
     assert len(plain) == len(texts) == 16
     assert [plain.text_and_labels(i) for i in range(len(plain))] == list(zip(texts, labels))
     assert plain.text_and_labels(1) == ("Bad plot really", ["neg", "meh"])
@@ -126,7 +125,7 @@ def test_fasttext_records_are_read_fasttexts_lines_and_classification_rows(tmp_p
     classes = sorted({ls[0] for ls in labels})
     arrays = classification_dataset(sentences, [ls[0] for ls in labels], vocab, classes,
                                     max_len=2, name="train").arrays
-    encoded = FastTextRecords(path, ClassificationEncoding(vocab, classes, max_len=2),
+    encoded = FastTextExamples(path, ClassificationEncoding(vocab, classes, max_len=2),
                               cache_dir=str(tmp_path / "cache"))
     for i in range(len(encoded)):
         for key, value in arrays.items():
@@ -134,13 +133,13 @@ def test_fasttext_records_are_read_fasttexts_lines_and_classification_rows(tmp_p
     _same_batches(encoded, arrays)
 
 
-def test_fasttext_records_name_a_line_without_a_label_before_reading(tmp_path):
+def test_fasttext_examples_name_a_line_without_a_label_before_reading(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text(fasttext_line(["a"], ["ok"]) + "\n\nno label here\n")
     with pytest.raises(DataError) as memory:
         read_fasttext(path)
     with pytest.raises(DataError) as streamed:
-        FastTextRecords(path)
+        FastTextExamples(path)
     assert str(streamed.value) == str(memory.value)
     assert "bad.txt:4: expected one or more labels like '__label__X'" in str(streamed.value)
 
@@ -163,7 +162,7 @@ def test_conllu_records_are_load_taggeds_sentences_and_tagging_rows(tmp_path, gz
     path = tmp_path / ("train.conllu.gz" if gz else "train.conllu")
     path.write_bytes(gzip.compress(CONLLU.encode()) if gz else CONLLU.encode())
     want = [s for s in read_conllu(path) if s]
-    plain = ConlluRecords(path, cache_dir=str(tmp_path / "cache"))
+    plain = ConlluExamples(path, cache_dir=str(tmp_path / "cache"))
     assert len(plain) == len(want) == 4
     assert [plain.words(i) for i in range(len(plain))] == want
     vocab = Vocab.build([[w.lower() for w, _ in s] for s in want])
@@ -171,7 +170,7 @@ def test_conllu_records_are_load_taggeds_sentences_and_tagging_rows(tmp_path, gz
     tags = sorted({t for s in want for _, t in s})
     arrays = tagging_dataset(want, vocab, tags, max_len=5, name="train", char_vocab=chars,
                              max_word_len=4).arrays
-    encoded = ConlluRecords(path, TaggingEncoding(vocab, tags, max_len=5, char_vocab=chars,
+    encoded = ConlluExamples(path, TaggingEncoding(vocab, tags, max_len=5, char_vocab=chars,
                                                   max_word_len=4),
                             cache_dir=str(tmp_path / "cache"))
     for i in range(len(encoded)):
@@ -189,5 +188,5 @@ def test_conllu_records_refuse_what_read_conllu_refuses(tmp_path):
         with pytest.raises(DataError) as memory:
             read_conllu(path)
         with pytest.raises(DataError) as streamed:
-            ConlluRecords(path)
+            ConlluExamples(path)
         assert str(streamed.value) == str(memory.value)

@@ -10,16 +10,16 @@ from flax import nnx
 from conftest import load_experiment, tiny_config
 from image_folder_files import write_split_folders
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.sklearn_sets import load_sklearn
-from jaxdl.data.streamed_eval import EvalBatchLoader, StreamedEval, StreamedSplit
-from jaxdl.data.streaming import ArraysRecords
+from jaxdl.data.formats.sklearn import load_sklearn
+from jaxdl.data.streamed_split import EvalBatchLoader, StreamedSplit
+from jaxdl.train.streamed_eval import StreamedEval
 from jaxdl.errors import DataError
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 
 
-class CountingRecords(ArraysRecords):
+class CountingReader(ArrayDataset):
     """Counts every example read; ``to_arrays`` is absent, so nothing can load the split."""
 
     def __init__(self, arrays):
@@ -44,7 +44,7 @@ def test_streamed_split_in_fit_gives_the_in_memory_splits_metrics(workers):
     splits, info = load_sklearn("digits")
     train = ArrayDataset(splits["train"], name="train")
     memory = _fit(train, ArrayDataset(splits["test"], name="test"), info)
-    records = CountingRecords(splits["test"])
+    records = CountingReader(splits["test"])
     stream = _fit(train, StreamedSplit(records, workers=workers), info)
     assert stream.params_sha256 == memory.params_sha256
     assert stream.metrics["test"] == memory.metrics["test"]  # bitwise: same batches, same sums
@@ -62,13 +62,13 @@ def test_streamed_eval_outside_fit_gives_fits_final_metrics():
     memory = _fit(ArrayDataset(splits["train"], name="train"),
                   ArrayDataset(splits["test"], name="test"), info)
     evaluator = StreamedEval(memory.model, task_lib.classification(),
-                             ArraysRecords(splits["test"]), 100, workers=2)
+                             ArrayDataset(splits["test"]), 100, workers=2)
     assert evaluator.run() == memory.metrics["test"]
 
 
 def test_eval_batch_loader_reads_only_its_rows_and_pads_past_the_end():
     arrays = {"x": np.arange(22, dtype=np.float32)[:, None], "y": np.arange(22)}
-    records = CountingRecords(arrays)
+    records = CountingReader(arrays)
     # Batch 3 of 6 covers positions 18..23; rows [3, 6) are 21 and two past the end.
     batch = EvalBatchLoader(records, 6, 3, 6)(3)
     np.testing.assert_array_equal(batch["y"], [21, 21, 21])
@@ -88,12 +88,22 @@ def test_a_streamed_split_that_does_not_fit_the_model_fails_before_compiling():
     with pytest.raises(DataError, match=r"dataset 'val' field 'x' \(shape \[2, 10\] dtype "
                                         r"float32\) does not fit the model MLP"):
         _fit(ArrayDataset(splits["train"], name="train"),
-             StreamedSplit(ArraysRecords(wrong), name="val"), info)
+             StreamedSplit(ArrayDataset(wrong, name="val"), name="val"), info)
 
 
 def test_an_empty_streamed_split_is_a_data_error():
     with pytest.raises(DataError, match="streamed evaluation split 'val' has no examples"):
-        StreamedSplit(ArraysRecords({"x": np.zeros((0, 2)), "y": np.zeros(0)}), name="val")
+        StreamedSplit(_NoExamples(), name="val")
+
+
+class _NoExamples:
+    """An example reader with no example (an ``ArrayDataset`` refuses to be empty)."""
+
+    def __len__(self):
+        return 0
+
+    def __getitem__(self, index):
+        raise IndexError(index)
 
 
 def test_imagefolder_cnn_evaluates_its_streamed_test_folder_at_eval_every(tmp_path):

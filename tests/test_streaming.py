@@ -10,7 +10,7 @@ from conftest import load_experiment
 from image_folder_files import write_split_folders
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import ArrayTrainSource
-from jaxdl.data.streaming import ArraysRecords, StreamingSource
+from jaxdl.data.streaming import StreamingSource
 
 
 def tiny_config(root, **data):
@@ -27,7 +27,7 @@ def tiny_config(root, **data):
 def test_streamed_examples_are_the_array_sources_gathered_examples():
     arrays = {"x": np.arange(40, dtype=np.float32).reshape(20, 2), "y": np.arange(20)}
     in_memory = ArrayTrainSource(ArrayDataset(arrays), 4, seed=3)
-    streamed = StreamingSource(ArraysRecords(arrays), 4, seed=3, workers=2)
+    streamed = StreamingSource(ArrayDataset(arrays), 4, seed=3, workers=2)
     try:
         for step in (0, 4, 5, 11):  # 5 steps per epoch: crosses epochs, jumps back
             idx = in_memory.step_inputs(step, 2)
@@ -69,7 +69,7 @@ def test_vision_recipe_streams_with_data_source_stream():
 def test_decoded_cache_decodes_each_image_once_within_its_bound(tmp_path):
     from image_folder_files import write_image_folder
     from jaxdl.data.decoded_cache import DecodedCache
-    from jaxdl.data.image_folder import ImageFolder
+    from jaxdl.data.formats.image_folder import ImageFolder
     root = write_image_folder(tmp_path / "train", per_class=4, size=8)  # 12 images
     example_bytes = 8 * 8 * 3 * 4 + 4  # float32 pixels and an int32 label
     for max_bytes, decoded in ((10 ** 6, 12), (5 * example_bytes, None)):

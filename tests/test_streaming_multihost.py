@@ -23,8 +23,8 @@ import json, os
 import jax
 import numpy as np
 from jaxdl.config import default_config
-from jaxdl.data.image_folder import ImageFolder
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.formats.image_folder import ImageFolder
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit

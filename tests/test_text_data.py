@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 from formats import UD_ENGLISH_CONLLU
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.text import SPECIALS, Vocab, bucket_batches, encode_chars, pad_batch, tokenize
-from jaxdl.data.text_readers import (
-    read_conllu,
-    read_conllu_sentences,
-    read_corpus,
-    read_fasttext,
-    write_conllu,
-)
+from jaxdl.data.formats.conllu import read_conllu, read_conllu_sentences, write_conllu
+from jaxdl.data.formats.fasttext import read_fasttext
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import ConfigError, DataError
 
 # Real CoNLL-U (UD v2): comments, a multiword token "del" = "de" + "el", and an
@@ -50,7 +46,7 @@ def test_tokenize_splits_punctuation_and_lowercases_unicode():
 def test_ascii_fast_path_gives_the_general_patterns_tokens():
     import random
 
-    from jaxdl.data.text import _token_pattern
+    from jaxdl.data.text import token_pattern
 
     # Every ASCII character (controls such as \x1c, which str.isspace counts, included),
     # apostrophes and hyphens inside, around and between words, digits and underscores.
@@ -62,7 +58,7 @@ def test_ascii_fast_path_gives_the_general_patterns_tokens():
     texts += ["".join(rng.choice(alphabet) for _ in range(40)) for _ in range(300)]
     for text in texts:
         for lower in (True, False):
-            general = _token_pattern().findall(text.lower() if lower else text)
+            general = token_pattern().findall(text.lower() if lower else text)
             assert tokenize(text, lower=lower) == general, repr(text)
     # A non-ASCII line still takes the general path (and its NFC step).
     assert tokenize("Cafe\u0301 don\u2019t") == ["café", "don\u2019t"]

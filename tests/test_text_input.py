@@ -11,7 +11,9 @@ import pytest
 
 from conftest import load_experiment, run_command
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext
+from jaxdl.data.formats.conllu import read_conllu
+from jaxdl.data.formats.fasttext import read_fasttext
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import DataError
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
 from jaxdl.recipes.text import corpus_without, load_labelled_splits, load_tagged

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import zipf_sentences
-from jaxdl.data.text_readers import read_corpus
-from jaxdl.data.text_stream import stream_lines, stream_sentences
+from jaxdl.data.formats.plain_text import read_corpus
+from jaxdl.data.formats.plain_text import stream_sentences
+from jaxdl.data.formats.text_files import stream_lines
 from jaxdl.errors import DataError
 
 TEXT = "\ufeffThe cat sat.\r\n\nOn the mat, the dog\nran away\n"
@@ -80,7 +81,7 @@ def test_a_token_file_that_is_not_int32_ids_is_a_data_error(tmp_path):
 def test_language_model_streams_its_corpus_with_the_in_memory_runs_result(tmp_path, level,
                                                                          workers):
     from conftest import load_experiment
-    from jaxdl.data.embedded_text import embedded_corpus
+    from jaxdl.data.stdlib_corpus import embedded_corpus
     lines = "".join(" ".join(s) + "\n" for s in embedded_corpus()[:300])
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -115,7 +116,7 @@ def _word2vec_corpus():
                                                (True, "sequential", 2)])
 def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, update, streams):
     import jax
-    from jaxdl.data.word2vec_stream import Word2VecStreamSource
+    from jaxdl.word2vec.stream import Word2VecStreamSource
     from jaxdl.word2vec.settings import Word2VecSettings
     from jaxdl.word2vec.training import Word2VecSource, fit_word2vec_model, word2vec_fit_config
     corpus = _word2vec_corpus()  # ~800 tokens: 13 chunks of 64, the last one padded

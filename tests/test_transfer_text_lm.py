@@ -21,8 +21,8 @@ import pytest
 from flax import nnx
 
 import fault_runs
-from jaxdl.data.embedded_text import embedded_corpus
-from jaxdl.data.text_readers import read_corpus
+from jaxdl.data.stdlib_corpus import embedded_corpus
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import ConfigError
 from jaxdl.experiment_file import load_experiment
 from jaxdl.models.sequence import RNNClassifier

@@ -8,7 +8,9 @@ import pytest
 
 from formats import (idx_bytes, make_tar_gz, random_cifar_batch, random_mnist, write_cifar,
                      write_mnist, write_pickle, write_random_cifar10)
-from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist, read_idx
+from jaxdl.data.formats.cifar import load_cifar
+from jaxdl.data.formats.idx import load_mnist, read_idx
+from jaxdl.data.formats.sklearn import load_digits_images
 from jaxdl.errors import DataError
 
 
@@ -136,8 +138,8 @@ def test_load_mnist_wrong_image_size(tmp_path):
 def test_cifar_pixel_order_is_rgb_nhwc():
     # One image whose red plane is 0..1023 mod 256, green 7, blue 200.
     data = np.concatenate([np.arange(1024) % 256, np.full(1024, 7), np.full(1024, 200)]).astype(np.uint8)
-    from jaxdl.data.cifar import _decode_batch
-    images, _ = _decode_batch({b"data": data[None], b"labels": [3]}, b"labels", 10, "fixture")
+    from jaxdl.data.formats.cifar import decode_batch
+    images, _ = decode_batch({b"data": data[None], b"labels": [3]}, b"labels", 10, "fixture")
     assert images.shape == (1, 32, 32, 3)
     assert images[0, 0, 1].tolist() == [1, 7, 200]  # row 0, column 1
     assert images[0, 1, 0].tolist() == [32, 7, 200]  # row 1, column 0

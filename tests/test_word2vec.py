@@ -7,7 +7,7 @@ import pytest
 from ml_collections import ConfigDict
 from gensim.test.utils import datapath
 
-from jaxdl.data.text_readers import read_corpus
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.word2vec.corpus import (Word2VecArrays, Word2VecCorpus, alias_table, keep_probability, noise_distribution,
                                    stream_sentences)

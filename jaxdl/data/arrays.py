@@ -50,6 +50,11 @@ class ArrayDataset:
     def __len__(self) -> int:
         return self.num_examples
 
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        """Example ``index``: row ``index`` of every field (an ``ExampleReader``, so a split
+        in memory can also be streamed)."""
+        return {k: v[index] for k, v in self.arrays.items()}
+
     def subset(self, indices: np.ndarray, *, name: str | None = None) -> "ArrayDataset":
         """A new dataset holding the examples at ``indices`` (in that order)."""
         return ArrayDataset({k: v[indices] for k, v in self.arrays.items()},

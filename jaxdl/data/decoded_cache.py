@@ -1,4 +1,4 @@
-"""A bounded in-memory cache of decoded examples, in front of any ``RecordSource``.
+"""A bounded in-memory cache of decoded examples, in front of any ``ExampleReader``.
 
 Decoding (a PNG, a JPEG) can cost more host time than a training step; after
 the first epoch a cached example costs a dictionary look-up. The cache holds at
@@ -18,22 +18,22 @@ import threading
 
 import numpy as np
 
-from jaxdl.data.streaming import Example, RecordSource
+from jaxdl.data.examples import Example, ExampleReader
 from jaxdl.errors import ConfigError
 
 
 class DecodedCache:
-    """``records`` with its decoded examples kept in memory up to ``max_bytes``.
+    """``reader`` with its decoded examples kept in memory up to ``max_bytes``.
 
     Args:
-      records: the source (an ``ImageFolder``, ``MnistRecords``, ...).
+      reader: the example reader (an ``ImageFolder``, ``MnistExamples``, ...).
       max_bytes: the most bytes of example arrays held; 0 holds none.
     """
 
-    def __init__(self, records: RecordSource, max_bytes: int):
+    def __init__(self, reader: ExampleReader, max_bytes: int):
         if max_bytes < 0:
             raise ConfigError(f"config.data.cache_mb gives max_bytes={max_bytes}; expected >= 0")
-        self.records, self.max_bytes = records, int(max_bytes)
+        self.reader, self.max_bytes = reader, int(max_bytes)
         self.held_bytes = 0
         self._cache: dict[int, Example] = {}
         self._lock = threading.Lock()
@@ -48,13 +48,13 @@ class DecodedCache:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.reader)
 
     def __getattr__(self, name):
-        # Everything else (classes, paths, image_shape ...) is the wrapped source's.
-        if name in ("records", "_cache", "_lock"):
+        # Everything else (classes, paths, image_shape ...) is the wrapped reader's.
+        if name in ("reader", "_cache", "_lock"):
             raise AttributeError(name)
-        return getattr(self.records, name)
+        return getattr(self.reader, name)
 
     def _keep(self, index: int, example: Example) -> Example:
         size = sum(np.asarray(v).nbytes for v in example.values())
@@ -66,13 +66,13 @@ class DecodedCache:
 
     def __getitem__(self, index: int) -> Example:
         hit = self._cache.get(index)
-        return hit if hit is not None else self._keep(index, self.records[index])
+        return hit if hit is not None else self._keep(index, self.reader[index])
 
     def load(self, index: int, *, skip_bad: bool = False) -> Example | None:
-        """As the source's ``load``: None (not cached) for a skipped bad example."""
+        """As the reader's ``load``: None (not cached) for a skipped bad example."""
         hit = self._cache.get(index)
         if hit is not None:
             return hit
-        example = (self.records.load(index, skip_bad=skip_bad) if hasattr(self.records, "load")
-                   else self.records[index])
+        example = (self.reader.load(index, skip_bad=skip_bad) if hasattr(self.reader, "load")
+                   else self.reader[index])
         return None if example is None else self._keep(index, example)

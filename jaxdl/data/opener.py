@@ -1,6 +1,6 @@
 """Opening data files whatever their compression: gzip is recognised by its magic bytes.
 
-Every text reader (``jaxdl.data.text_readers``, ``jaxdl.evaluation.word2vec_format``)
+Every text reader (``jaxdl.data.formats.text_files``, ``jaxdl.evaluation.word2vec_format``)
 opens its files here, so a ``.gz`` corpus reads like the plain one whatever its
 name, and a file compressed with a format the standard library cannot stream
 here (bzip2, xz, zstd) is named as such instead of failing to decode as text.

@@ -12,7 +12,7 @@ Every dataset here is an `ArrayDataset` of fixed-width arrays:
 
 The token mask is called `token_mask`, not `mask`, because the trainer writes
 its own example mask into `batch["mask"]` (padded evaluation batches); the tasks
-in `jaxdl.train.sequence_tasks` combine the two.
+in `jaxdl.train.task` combine the two.
 
 Why no length bucketing: `fit` draws batches as index permutations of one
 dataset (a pure function of seed and step, which exact resume relies on), and

@@ -50,7 +50,7 @@ class TrainSource(Protocol):
       context and negative ids).
 
     Optional: ``dataset`` (an ``ArrayDataset``) lets ``fit`` check the fields
-    against the model before compiling (``jaxdl.train.validation``).
+    against the model before compiling (``jaxdl.train.data_checks``).
     """
 
     steps_per_epoch: int

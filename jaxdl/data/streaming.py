@@ -22,7 +22,7 @@ import collections
 import concurrent.futures
 import signal
 import sys
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 import grain
 import jax
@@ -30,40 +30,14 @@ import numpy as np
 from absl import flags, logging
 
 from jaxdl import distributed
+from jaxdl.data.decoded_cache import DecodedCache
+from jaxdl.data.examples import Example, ExampleReader
 from jaxdl.data.sources import step_indices
 from jaxdl.errors import ConfigError, DataError
 
-Example = dict[str, np.ndarray]
 WORKER_MODES = ("threads", "processes")
-SOURCES = ("arrays", "stream")  # config.data.source: in memory, or streamed
 # Steps ahead the iterator is opened for: grain ranges are lazy, so this is only a bound.
 _HORIZON = 2 ** 40
-
-
-class RecordSource(Protocol):
-    """Random-access examples: ``len(source)`` and ``source[i] -> {"x": ..., "y": ...}``.
-
-    ``source.load(i, skip_bad=...)`` may return None for an unreadable example
-    that is skipped (it is then masked out of its batch).
-    """
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> Example: ...
-
-
-class ArraysRecords:
-    """Examples that are rows of in-memory arrays (``{"x": [N, ...], "y": [N]}``)."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray]):
-        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        self.num_examples = len(next(iter(self.arrays.values())))
-
-    def __len__(self) -> int:
-        return self.num_examples
-
-    def __getitem__(self, index: int) -> Example:
-        return {k: v[index] for k, v in self.arrays.items()}
 
 
 @jax.tree_util.register_pytree_node_class
@@ -101,18 +75,18 @@ class StepLoader:
     augmentation for an example at a step on any worker, host or resume.
     """
 
-    def __init__(self, records: RecordSource, batch_size: int, seed: int, lo: int, hi: int,
+    def __init__(self, reader: ExampleReader, batch_size: int, seed: int, lo: int, hi: int,
                  augment: Callable | None = None, skip_bad: bool = False):
-        self.records, self.batch_size, self.seed = records, batch_size, seed
+        self.reader, self.batch_size, self.seed = reader, batch_size, seed
         self.lo, self.hi, self.augment, self.skip_bad = lo, hi, augment, skip_bad
 
     def __call__(self, step: int) -> Example:
         """The local batch of ``step``: fields ``[hi - lo, ...]`` plus ``mask`` float32."""
-        indices = step_indices(self.seed, len(self.records), self.batch_size, int(step), 1)[0]
+        indices = step_indices(self.seed, len(self.reader), self.batch_size, int(step), 1)[0]
         examples, mask = [], []
         for index in indices[self.lo:self.hi]:
-            example = (self.records.load(int(index), skip_bad=True) if self.skip_bad
-                       else self.records[int(index)])
+            example = (self.reader.load(int(index), skip_bad=True) if self.skip_bad
+                       else self.reader[int(index)])
             mask.append(example is not None)
             if example is None:
                 logging.warning("skipped unreadable example %d at step %d", index, step)
@@ -156,10 +130,10 @@ def local_rows(sharding: jax.sharding.Sharding, shape: tuple[int, ...], axis: in
 
 
 class StreamingSource:
-    """Training batches streamed from a ``RecordSource``; the source protocol of ``fit``.
+    """Training batches streamed from a ``ExampleReader``; the source protocol of ``fit``.
 
     Args:
-      records: random-access examples (an image folder, ArrayRecord files, arrays).
+      reader: random-access examples (an image folder, ArrayRecord files, arrays).
       batch_size: the global batch ``B`` (over all processes).
       seed: the order's seed (``config.seed``), as for ``ArrayTrainSource``.
       workers: 0 reads in the training process; N > 0 uses N grain workers.
@@ -171,22 +145,22 @@ class StreamingSource:
         instead of raising ``DataError``.
     """
 
-    def __init__(self, records: RecordSource, batch_size: int, *, seed: int, workers: int = 0,
+    def __init__(self, reader: ExampleReader, batch_size: int, *, seed: int, workers: int = 0,
                  worker_mode: str = "threads", prefetch: int = 2,
                  augment: Callable | None = None, skip_bad: bool = False):
-        if not 1 <= batch_size <= len(records):
-            raise DataError(f"train batch_size={batch_size} with {len(records)} streamed "
-                            f"examples; expected 1 <= batch_size <= {len(records)}")
+        if not 1 <= batch_size <= len(reader):
+            raise DataError(f"train batch_size={batch_size} with {len(reader)} streamed "
+                            f"examples; expected 1 <= batch_size <= {len(reader)}")
         if worker_mode not in WORKER_MODES:
             raise ConfigError(f"config.data.worker_mode={worker_mode!r}; expected one of "
                               f"{WORKER_MODES}")
         if workers < 0 or prefetch < 1:
             raise ConfigError(f"config.data.workers={workers}, config.data.prefetch={prefetch}; "
                               "expected workers >= 0 and prefetch >= 1")
-        self.records, self.batch_size, self.seed = records, batch_size, seed
+        self.reader, self.batch_size, self.seed = reader, batch_size, seed
         self.workers, self.worker_mode, self.prefetch = workers, worker_mode, prefetch
         self.augment, self.skip_bad = augment, skip_bad
-        self.steps_per_epoch = len(records) // batch_size
+        self.steps_per_epoch = len(reader) // batch_size
         self.skipped = 0  # examples masked out so far (under skip_bad)
         self._sharding = None
         self._rows = (0, batch_size)
@@ -197,22 +171,21 @@ class StreamingSource:
         self._skips: dict[int, int] = {}  # per step read, counted once it is handed out
 
     @classmethod
-    def from_config(cls, records: RecordSource, config, *,
+    def from_config(cls, reader: ExampleReader, config, *,
                     augment: Callable | None = None) -> "StreamingSource":
         """A source with ``config.train.batch_size``, ``config.seed`` and the
         ``config.data`` keys ``workers``, ``worker_mode``, ``prefetch``, ``skip_bad`` and
         ``cache_mb`` (decoded examples kept in memory, ``DecodedCache``; 0: none)."""
         data = config.data
         if data.get("cache_mb", 0):
-            from jaxdl.data.decoded_cache import DecodedCache  # it imports this module
-            records = DecodedCache(records, int(data.cache_mb * 2 ** 20))
-        return cls(records, config.train.batch_size, seed=config.seed,
+            reader = DecodedCache(reader, int(data.cache_mb * 2 ** 20))
+        return cls(reader, config.train.batch_size, seed=config.seed,
                    workers=data.get("workers", 0), worker_mode=data.get("worker_mode", "threads"),
                    prefetch=data.get("prefetch", 2), skip_bad=data.get("skip_bad", False),
                    augment=augment)
 
     def device_arrays(self, sharding: jax.sharding.Sharding | None = None) -> dict:
-        """Nothing lives on the device; records where batches go (``sharding``'s mesh)."""
+        """Nothing lives on the device; notes where batches go (``sharding``'s mesh)."""
         if sharding is not None and hasattr(sharding, "mesh"):
             self._sharding = distributed.batch_sharding(sharding.mesh, batch_axis=1)
             self._rows = local_rows(self._sharding, (1, self.batch_size), axis=1)
@@ -224,7 +197,7 @@ class StreamingSource:
         return dict(step_input.fields)
 
     def _open(self, step: int) -> None:
-        loader = StepLoader(self.records, self.batch_size, self.seed, *self._rows,
+        loader = StepLoader(self.reader, self.batch_size, self.seed, *self._rows,
                             augment=self.augment, skip_bad=self.skip_bad)
         steps = grain.MapDataset.range(step, step + _HORIZON).map(loader)
         if self.workers and self.worker_mode == "threads":

@@ -1,6 +1,6 @@
 """Text to padded arrays: tokenizer, vocabulary, padding, length bucketing, characters.
 
-File readers (plain corpora, CoNLL-U, fastText) live in `jaxdl.data.text_readers`.
+File readers (plain corpora, CoNLL-U, fastText) live in `jaxdl.data.formats` (plain_text, conllu, fasttext).
 
 Example:
   >>> sentences = [tokenize(line) for line in ["The dog ate.", "A cat!"]]
@@ -31,7 +31,7 @@ _UNSPACED = ("\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
 
 @functools.cache
-def _token_pattern() -> re.Pattern:
+def token_pattern() -> re.Pattern:
     """Words (letters with their combining marks), unspaced-script characters, marks.
 
     A word is a run of letters/digits/underscore of any script together with the
@@ -82,7 +82,7 @@ def tokenize(text: str, *, lower: bool = True) -> list[str]:
     text = unicodedata.normalize("NFC", text)
     if lower:
         text = text.lower()
-    return _token_pattern().findall(text)
+    return token_pattern().findall(text)
 
 
 class Vocab:

@@ -19,12 +19,12 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from jaxdl.data.embedded_text import embedded_corpus
+from jaxdl.data.stdlib_corpus import embedded_corpus
 from jaxdl.data.sequence_sets import SPLIT_BLOCK, held_out_blocks, unigram_perplexity_of_targets
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
-from jaxdl.data.text_stream import stream_sentences
+from jaxdl.data.formats.plain_text import stream_sentences
 from jaxdl.errors import DataError
 
 _WRITE_BUFFER = 1 << 16  # ids gathered before each write
@@ -50,7 +50,7 @@ def write_token_stream(path: str, sentences: Iterable[list[str]], vocab: Vocab) 
 
 
 class TokenChunks:
-    """Next-token chunks of an int32 id stream on disk; a ``RecordSource``.
+    """Next-token chunks of an int32 id stream on disk; a ``ExampleReader``.
 
     Chunk ``i`` reads ``stream[i*T : i*T + T]`` and predicts ``stream[i*T + 1 :
     i*T + T + 1]``; the last chunk is right-padded (masks 0). Fields as

@@ -22,10 +22,12 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.embedded_text import embedded_corpus, embedded_labelled_sentences, split_labelled
+from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.sequence_sets import classification_dataset
 from jaxdl.data.text import PAD, Vocab, tokenize
-from jaxdl.data.text_readers import read_conllu, read_corpus, read_fasttext
+from jaxdl.data.formats.conllu import read_conllu
+from jaxdl.data.formats.fasttext import read_fasttext
+from jaxdl.data.formats.plain_text import read_corpus
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.word2vec_format import load_word2vec_format

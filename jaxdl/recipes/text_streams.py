@@ -5,8 +5,8 @@
 ``classification_data`` / ``load_tagged`` + ``tagging_dataset`` give on the arrays
 path — the same vocabulary, classes or tags, and row for row the same examples —
 without holding a split: the vocabularies are counted in passes over the files, a
-line or sentence in memory at a time, and the splits are record sources
-(``FastTextRecords`` / ``ConlluRecords``) for ``StreamingSource`` and
+line or sentence in memory at a time, and the splits are example readers
+(``FastTextExamples`` / ``ConlluExamples``) for ``StreamingSource`` and
 ``StreamedSplit``.
 
 Configuration read here (``config.data``): ``train``, ``test``, ``encoding``,
@@ -23,15 +23,15 @@ import os
 import numpy as np
 from ml_collections import ConfigDict
 
-from jaxdl.data.streamed_eval import StreamedSplit
-from jaxdl.data.streaming import RecordSource
+from jaxdl.data.streamed_split import StreamedSplit
+from jaxdl.data.examples import ExampleReader
 from jaxdl.data.text import Vocab, tokenize
-from jaxdl.data.text_records import (ClassificationEncoding, ConlluRecords, FastTextRecords,
-                                     TaggingEncoding)
+from jaxdl.data.formats.conllu import ConlluExamples, TaggingEncoding
+from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples
 from jaxdl.errors import ConfigError
 
 
-def records_cache_dir(workdir: str | None) -> str | None:
+def reader_cache_dir(workdir: str | None) -> str | None:
     """Where gzipped input files are decompressed for reading by offset:
     ``WORKDIR/decompressed`` (None without a workdir: a temporary directory)."""
     return os.path.join(workdir, "decompressed") if workdir else None
@@ -45,11 +45,11 @@ def _require_files(data: ConfigDict, kind: str) -> None:
                               "already: use data.source='arrays')")
 
 
-def split_summary(records: RecordSource) -> dict:
+def split_summary(reader: ExampleReader) -> dict:
     """``dataset_summary``'s entry of one split: ``{"examples", "tokens"}`` (real tokens,
     from each example's ``token_mask [T]``), counted in one pass."""
-    tokens = sum(int(records[i]["token_mask"].sum()) for i in range(len(records)))
-    return {"examples": len(records), "tokens": tokens}
+    tokens = sum(int(reader[i]["token_mask"].sum()) for i in range(len(reader)))
+    return {"examples": len(reader), "tokens": tokens}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ class StreamedClassification:
 
     vocab: Vocab
     classes: list
-    train: FastTextRecords
+    train: FastTextExamples
     test: StreamedSplit
     majority: str
     majority_accuracy: float
@@ -83,7 +83,7 @@ def streamed_classification(data: ConfigDict, cache_dir: str | None) -> Streamed
     """
     _require_files(data, "fastText")
     options = dict(encoding=data.get("encoding", "utf-8"), cache_dir=cache_dir)
-    train, test = (FastTextRecords(data[key], **options) for key in ("train", "test"))
+    train, test = (FastTextExamples(data[key], **options) for key in ("train", "test"))
     labels: collections.Counter = collections.Counter()
 
     def train_tokens():
@@ -104,18 +104,18 @@ def streamed_classification(data: ConfigDict, cache_dir: str | None) -> Streamed
         majority, hits / len(test), summary)
 
 
-class OutOfVocabularyRecords:
+class OutOfVocabularyExamples:
     """A tagging split scored only at its out-of-vocabulary words: each example's
     ``target_mask [T]`` becomes ``with_target_mask(out_of_vocabulary_mask(...))``'s row."""
 
-    def __init__(self, records: RecordSource, unk_id: int):
-        self.records, self.unk_id = records, unk_id
+    def __init__(self, reader: ExampleReader, unk_id: int):
+        self.reader, self.unk_id = reader, unk_id
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.reader)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        example = dict(self.records[index])
+        example = dict(self.reader[index])
         mask = example["token_mask"]
         oov = ((example["tokens"] == self.unk_id) & (mask > 0)).astype(np.float32)
         example["target_mask"] = oov * mask
@@ -139,7 +139,7 @@ class StreamedTagging:
     vocab: Vocab
     tags: list
     char_vocab: Vocab | None
-    train: ConlluRecords
+    train: ConlluExamples
     eval_data: dict
     oov_tokens: int
     summary: dict
@@ -149,7 +149,7 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
                      char_features: bool) -> StreamedTagging:
     """The arrays path of ``pos_tagger`` (vocabulary of lookup forms with ``min_count``,
     tags of both files sorted, ``max_len`` 0 meaning the longest sentence of either
-    file) over ``ConlluRecords`` of ``data.train`` / ``data.test``.
+    file) over ``ConlluExamples`` of ``data.train`` / ``data.test``.
 
     Raises:
       ConfigError: a file is not given.
@@ -157,13 +157,13 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     """
     _require_files(data, "CoNLL-U")
     options = dict(encoding=data.get("encoding", "utf-8"), cache_dir=cache_dir)
-    train, test = (ConlluRecords(data[key], **options) for key in ("train", "test"))
+    train, test = (ConlluExamples(data[key], **options) for key in ("train", "test"))
     tags, longest = set(), 0
 
-    def sentences(records):
+    def sentences(reader):
         nonlocal longest
-        for i in range(len(records)):
-            words = records.words(i)
+        for i in range(len(reader)):
+            words = reader.words(i)
             tags.update(t for _, t in words)
             longest = max(longest, len(words))
             yield words
@@ -177,7 +177,7 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     train.encode = test.encode = TaggingEncoding(
         vocab, tags, max_len=data.max_len or longest, lower=data.lower, char_vocab=char_vocab,
         max_word_len=data.max_word_len)
-    oov = OutOfVocabularyRecords(test, vocab.unk_id)
+    oov = OutOfVocabularyExamples(test, vocab.unk_id)
     oov_tokens = sum(int(oov[i]["target_mask"].sum()) for i in range(len(oov)))
     split = dict(workers=data.workers, prefetch=data.prefetch)
     eval_data = {"test": StreamedSplit(test, name="test", **split)}

@@ -26,6 +26,7 @@ resumed run sees the same augmented batches as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tempfile
 
@@ -33,26 +34,24 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxdl.config import check_choice, default_config
+from jaxdl.config import default_config
+from jaxdl.data import datasets
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.augment import augment, normalize
-from jaxdl.data.streamed_eval import StreamedSplit
-from jaxdl.data.streaming import SOURCES, StreamingSource
-from jaxdl.data.vision import load_cifar, load_digits_images, load_mnist
+from jaxdl.data.source_choice import fit_splits
+from jaxdl.data.streaming import StreamingSource
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
 from jaxdl.models.resnet import CifarResNet, ResNet18, ResNet20
-from jaxdl.recipes.image_records import stream_image_records
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import FitResult, fit
 from jaxdl.workdir import fit_summary
 
 Splits = dict[str, dict[str, np.ndarray]]
 
-# Dataset name -> number of classes (CIFAR-100's depends on `label_kind`).
-DATASETS = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
-MODELS = ("small_cnn", "lenet5", "tutorial_cnn", "resnet8", "resnet20", "resnet18")
+# The named datasets (name -> classes, loader, example readers): `jaxdl.data.datasets`.
+DATASETS = datasets.DATASETS
 
 
 def data_config(name: str, **overrides) -> ml_collections.ConfigDict:
@@ -129,15 +128,7 @@ def load_image_splits(data: ml_collections.ConfigDict) -> Splits:
       ConfigError: an unknown `data.name`.
       DataError: missing or corrupt files (the message says how to get them).
     """
-    if data.name == "digits":
-        return load_digits_images(test_fraction=data.test_fraction, seed=data.split_seed)
-    directory = os.path.expanduser(data.dir)
-    if data.name in ("mnist", "fashion_mnist"):
-        return load_mnist(directory, kind=data.name, download=data.download)
-    if data.name in ("cifar10", "cifar100"):
-        return load_cifar(directory, num_classes=DATASETS[data.name],
-                          label_kind=data.label_kind, download=data.download)
-    raise ConfigError(f"config.data.name={data.name!r}; expected one of {sorted(DATASETS)}")
+    return datasets.load_splits(data)
 
 
 def select_classes(split: dict[str, np.ndarray], classes) -> dict[str, np.ndarray]:
@@ -159,9 +150,7 @@ def rotation_split(x: np.ndarray) -> dict[str, np.ndarray]:
 
 def num_classes_of(data: ml_collections.ConfigDict) -> int:
     """Classes of `data.name` (20 for CIFAR-100 with `label_kind="coarse"`)."""
-    if data.name == "cifar100" and data.label_kind == "coarse":
-        return 20
-    return DATASETS[data.name]
+    return datasets.num_classes(data)
 
 
 def _resnet8(num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> CifarResNet:
@@ -171,9 +160,25 @@ def _resnet8(num_classes: int, in_channels: int, *, rngs: nnx.Rngs) -> CifarResN
     return CifarResNet((16, 32, 64), (1, 1, 1), num_classes, in_channels, rngs=rngs)
 
 
+def _small_cnn(num_classes: int, in_channels: int, *, rngs: nnx.Rngs, image_size: int,
+               model: ml_collections.ConfigDict) -> SmallCNN:
+    """`SmallCNN` sized by `model.hidden` and `model.dropout`."""
+    return SmallCNN(num_classes, in_channels, image_size=image_size, hidden=model.hidden,
+                    dropout_rate=model.dropout, rngs=rngs)
+
+
+# Model name -> constructor `(num_classes, in_channels, *, rngs) -> nnx.Module`; a model
+# that needs more (`small_cnn`: the image size and `config.model`) is marked in `_SIZED`.
+MODELS = {"small_cnn": _small_cnn, "lenet5": LeNet5, "tutorial_cnn": TutorialCNN,
+          "resnet8": _resnet8, "resnet20": ResNet20, "resnet18": ResNet18}
+_SIZED = ("small_cnn",)
+# Models built for one input size: name -> the side of their square images.
+_FIXED_SIZE = {"tutorial_cnn": 32, "lenet5": 28}
+
+
 def build_model(model: ml_collections.ConfigDict, *, num_classes: int,
                 image_shape: tuple[int, int, int], seed: int) -> nnx.Module:
-    """The CNN named `model.name`, sized for the data.
+    """The CNN named `model.name` (a key of `MODELS`), sized for the data.
 
     Args:
       model: a `config.model` section; `small_cnn` also reads `hidden`, `dropout`.
@@ -186,22 +191,19 @@ def build_model(model: ml_collections.ConfigDict, *, num_classes: int,
     """
     height, width, channels = image_shape
     rngs = nnx.Rngs(seed)
-    fixed_size = {"tutorial_cnn": 32, "lenet5": 28}
-    if model.name in fixed_size and (height, width) != (fixed_size[model.name],) * 2:
-        size = fixed_size[model.name]
+    if model.name in _FIXED_SIZE and (height, width) != (_FIXED_SIZE[model.name],) * 2:
+        size = _FIXED_SIZE[model.name]
         raise ConfigError(f"config.model.name={model.name!r} needs {size}x{size} images; "
                           f"the data has {height}x{width}")
-    if model.name == "small_cnn":
-        if height != width or height % 2:
-            raise ConfigError(f"config.model.name='small_cnn' needs square images with an "
-                              f"even side; the data has {height}x{width}")
-        return SmallCNN(num_classes, channels, image_size=height, hidden=model.hidden,
-                        dropout_rate=model.dropout, rngs=rngs)
-    constructors = {"lenet5": LeNet5, "tutorial_cnn": TutorialCNN,
-                    "resnet8": _resnet8, "resnet20": ResNet20, "resnet18": ResNet18}
-    if model.name not in constructors:
-        raise ConfigError(f"config.model.name={model.name!r}; expected one of {MODELS}")
-    return constructors[model.name](num_classes, channels, rngs=rngs)
+    if model.name == "small_cnn" and (height != width or height % 2):
+        raise ConfigError(f"config.model.name='small_cnn' needs square images with an "
+                          f"even side; the data has {height}x{width}")
+    if model.name not in MODELS:
+        raise ConfigError(f"config.model.name={model.name!r}; expected one of {tuple(MODELS)}")
+    constructor = MODELS[model.name]
+    if model.name in _SIZED:
+        constructor = functools.partial(constructor, image_size=height, model=model)
+    return constructor(num_classes, channels, rngs=rngs)
 
 
 def image_task(data: ml_collections.ConfigDict, channels: int) -> task_lib.Task:
@@ -253,25 +255,26 @@ def fit_image_classifier(config: ml_collections.ConfigDict,
       path unless `config.train.eval_train` is off, "train") and
       `{"train_examples", "test_examples", "image_shape"}`.
     Raises:
-      ConfigError: `data.source` is not one of `SOURCES` (before anything is read).
+      ConfigError: `data.source` is not one of `jaxdl.data.source_choice.SOURCES` (before
+        anything is read).
     """
     data = config.data
-    if "source" in data:
-        check_choice(config, "data.source", SOURCES)
-    if data.get("source", "arrays") == "arrays":
-        splits = load_image_splits(data)
-        train, test = (ArrayDataset(splits[name], name=name) for name in ("train", "test"))
-        return _fit(config, workdir, train, test, tuple(splits["train"]["x"].shape[1:]))
-    with tempfile.TemporaryDirectory(prefix="jaxdl-image-records-") as cache_dir:
-        train_records, test_records = stream_image_records(data, cache_dir)
-        source = StreamingSource.from_config(train_records, config)
-        try:
-            return _fit(config, workdir, source,
-                        StreamedSplit(test_records, workers=data.get("workers", 0),
-                                      prefetch=data.get("prefetch", 2)),
-                        tuple(train_records[0]["x"].shape))
-        finally:
-            source.close()
+    with tempfile.TemporaryDirectory(prefix="jaxdl-image-examples-") as cache_dir, fit_splits(
+            config, functools.partial(_array_splits, data),
+            functools.partial(datasets.example_readers, data, cache_dir)) as (train, test):
+        return _fit(config, workdir, train, test, _image_shape(train))
+
+
+def _array_splits(data: ml_collections.ConfigDict) -> tuple[ArrayDataset, ArrayDataset]:
+    splits = load_image_splits(data)
+    return tuple(ArrayDataset(splits[name], name=name) for name in ("train", "test"))
+
+
+def _image_shape(train: ArrayDataset | StreamingSource) -> tuple[int, int, int]:
+    """`(H, W, C)` of the training images, from the arrays or the first streamed example."""
+    if isinstance(train, ArrayDataset):
+        return tuple(train.arrays["x"].shape[1:])
+    return tuple(train.reader[0]["x"].shape)
 
 
 def _fit(config, workdir, train, test, image_shape) -> tuple[FitResult, dict]:
@@ -280,7 +283,7 @@ def _fit(config, workdir, train, test, image_shape) -> tuple[FitResult, dict]:
                         image_shape=image_shape, seed=config.seed)
     result = fit(model, image_task(config.data, image_shape[-1]), train,
                  eval_data={"test": test}, config=config, workdir=workdir)
-    num_train = len(train.records) if isinstance(train, StreamingSource) else len(train)
+    num_train = len(train.reader) if isinstance(train, StreamingSource) else len(train)
     return result, {"train_examples": int(num_train), "test_examples": int(len(test)),
                     "image_shape": list(image_shape)}
 

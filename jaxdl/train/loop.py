@@ -24,7 +24,7 @@ from ml_collections import ConfigDict
 from jaxdl import distributed
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.sources import TrainSource
-from jaxdl.data.streamed_eval import StreamedSplit
+from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.errors import NonFiniteError
 from jaxdl.interruption import raise_if_requested
 from jaxdl.metrics import compute_metrics

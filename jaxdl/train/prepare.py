@@ -21,7 +21,8 @@ from jaxdl import distributed
 from jaxdl.config_schema import validate_core
 from jaxdl.data.arrays import ArrayDataset, gather_eval_batch
 from jaxdl.data.sources import TrainSource, as_train_source
-from jaxdl.data.streamed_eval import StreamedSplit, streamed_eval_steps
+from jaxdl.data.streamed_split import StreamedSplit
+from jaxdl.train.streamed_eval import streamed_eval_steps
 from jaxdl.optim import make_optimizer
 from jaxdl.ops import scan_policy
 from jaxdl.train import step as step_lib

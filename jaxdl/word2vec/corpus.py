@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.data.text_stream import stream_sentences  # the one streamed reader; re-exported
+from jaxdl.data.formats.plain_text import stream_sentences  # the one streamed reader; re-exported
 from jaxdl.errors import ConfigError, DataError
 
 class Word2VecArrays(NamedTuple):

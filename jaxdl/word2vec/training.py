@@ -32,7 +32,7 @@ from ml_collections import ConfigDict
 
 from jaxdl import losses
 from jaxdl.config import default_config
-from jaxdl.data.word2vec_stream import Word2VecStreamSource
+from jaxdl.word2vec.stream import Word2VecStreamSource
 from jaxdl.errors import ConfigError
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.metrics import Metric
@@ -213,7 +213,7 @@ def fit_word2vec_model(
         workdir: checkpoints and metrics.jsonl go here; a re-run resumes.
         mesh: passed to `fit`.
         source: "arrays" (the corpus on the device) or "stream" (on the host, each
-            step's chunk shipped: `jaxdl.data.word2vec_stream`); the same batches.
+            step's chunk shipped: `jaxdl.word2vec.stream`); the same batches.
 
     Returns:
         (fit's result, WordVectors `[V, dim]` of the input vectors).

@@ -1,6 +1,6 @@
-"""Image records served from memory-mapped uint8 pixels and labels, one example at a time.
+"""Image examples served from memory-mapped uint8 pixels and labels, one example at a time.
 
-The shared part of ``MnistRecords`` and ``CifarRecords``: the maps are opened on
+The shared part of ``MnistExamples`` and ``CifarExamples``: the maps are opened on
 first use in each process (a pickled copy sent to a worker process maps the
 files itself instead of carrying them), and example ``i`` is ``x`` float32
 ``[H, W, C]`` in [0, 1] and ``y`` int32, as the in-memory loaders give them.
@@ -11,17 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 
-class MappedImageRecords:
-    """Base of a record source whose subclass sets ``num_examples`` and opens its maps.
+class MappedImageExamples:
+    """Base of an example reader whose subclass sets ``num_examples`` and opens its maps.
 
-    Subclasses implement ``_open_maps() -> (images uint8 [N, H, W] or [N, H, W, C],
+    Subclasses implement ``open_maps() -> (images uint8 [N, H, W] or [N, H, W, C],
     labels [N])``.
     """
 
     num_examples: int
     _maps = None
 
-    def _open_maps(self) -> tuple[np.ndarray, np.ndarray]:
+    def open_maps(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def __getstate__(self):
@@ -32,10 +32,10 @@ class MappedImageRecords:
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         if self._maps is None:
-            self._maps = self._open_maps()
+            self._maps = self.open_maps()
         images, labels = self._maps
         image = images[index].astype(np.float32) / 255.0
         return {"x": image if image.ndim == 3 else image[..., None], "y": np.int32(labels[index])}
 
 
-__all__ = ["MappedImageRecords"]
+__all__ = ["MappedImageExamples"]

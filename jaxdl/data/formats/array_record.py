@@ -34,7 +34,7 @@ def decode_example(record: bytes, where: str) -> Example:
             return {k: npz[k] for k in npz.files}
     except (ValueError, OSError, EOFError) as err:
         raise DataError(f"{where}: cannot decode the record ({err}); expected an example "
-                        "written by jaxdl.data.array_record") from err
+                        "written by jaxdl.data.formats.array_record") from err
 
 
 def write_examples(path: str, examples: Iterable[Mapping[str, np.ndarray]]) -> int:
@@ -100,17 +100,17 @@ class ArrayRecordExamples:
             if not os.path.isfile(path):
                 raise DataError(f"ArrayRecord file {path} does not exist")
         try:
-            self.source = grain.sources.ArrayRecordDataSource(self.paths)
-            self.num_examples = len(self.source)
+            self.records = grain.sources.ArrayRecordDataSource(self.paths)
+            self.num_examples = len(self.records)
         except Exception as err:  # array_record raises plain RuntimeError/ValueError
             raise DataError(f"cannot read ArrayRecord file(s) {self.paths} ({err}); expected "
-                            "files written by jaxdl.data.array_record") from err
+                            "files written by jaxdl.data.formats.array_record") from err
 
     def __len__(self) -> int:
         return self.num_examples
 
     def __getitem__(self, index: int) -> Example:
-        return decode_example(self.source[index], f"{self.paths} record {index}")
+        return decode_example(self.records[index], f"{self.paths} record {index}")
 
     def load(self, index: int, *, skip_bad: bool = False) -> Example | None:
         """Example ``index``, or None when it cannot be decoded and ``skip_bad``."""

@@ -10,21 +10,33 @@ plane a 32x32 image in row-major order. CIFAR-10 (`cifar-10-batches-py/`) has
 
 The pickles are read with an unpickler that only builds the numpy arrays these
 files contain, so a hostile file cannot run code.
+
+``load_cifar`` reads both splits into arrays. A pickle cannot be read in part, so
+``CifarExamples`` decodes a split's batches once, one batch in memory at a time,
+into two flat files in ``cache_dir`` (uint8 NHWC images, int32 labels) and
+memory-maps them: example ``i`` is ``load_cifar``'s example ``i`` and reading it
+touches its 3,072 bytes. Both find the data and choose the labels through
+``_locate_dataset``.
 """
+
+from __future__ import annotations
 
 import io
 import os
 import pickle
 import tarfile
+import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from jaxdl.data.download import BASE_URLS, fetch_dataset_files
+from jaxdl.data.formats.mapped_images import MappedImageExamples
 from jaxdl.errors import DataError
 
 IMAGE_SHAPE_CHW = (3, 32, 32)
+IMAGE_SHAPE = (32, 32, 3)
 _LAYOUTS = {
     # num_classes -> (dataset name, directory in the archive, archive, train files, test files)
     10: ("cifar10", "cifar-10-batches-py", "cifar-10-python.tar.gz",
@@ -65,7 +77,7 @@ def _unpickle_batch(content: bytes, where: str) -> dict:
     return batch
 
 
-def _decode_batch(
+def decode_batch(
     batch: dict, label_key: bytes, num_labels: int, where: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(images uint8 [N, 32, 32, 3], labels int32 [N])` from one batch dict."""
@@ -105,20 +117,20 @@ def _locate(path: Path, directory_name: str, archive_name: str) -> Path | None:
     return None
 
 
-def _read_members(source: Path, directory_name: str, names: list[str]) -> dict[str, tuple[bytes, str]]:
+def _read_members(location: Path, directory_name: str, names: list[str]) -> dict[str, tuple[bytes, str]]:
     """Each member's bytes and a description of where it came from."""
     contents = {}
-    if source.is_dir():
+    if location.is_dir():
         for name in names:
-            member = source / name
+            member = location / name
             if not member.is_file():
                 raise DataError(
-                    f"{member} is missing; {source} should hold {', '.join(names)}"
+                    f"{member} is missing; {location} should hold {', '.join(names)}"
                 )
             contents[name] = (member.read_bytes(), str(member))
         return contents
     try:
-        with tarfile.open(source, "r:*") as archive:
+        with tarfile.open(location, "r:*") as archive:
             for name in names:
                 member_name = f"{directory_name}/{name}"
                 try:
@@ -127,13 +139,13 @@ def _read_members(source: Path, directory_name: str, names: list[str]) -> dict[s
                     handle = None
                 if handle is None:
                     raise DataError(
-                        f"{source}: member {member_name} missing; expected the official "
+                        f"{location}: member {member_name} missing; expected the official "
                         f"archive holding {directory_name}/ with {', '.join(names)}"
                     )
-                contents[name] = (handle.read(), f"{source}:{member_name}")
+                contents[name] = (handle.read(), f"{location}:{member_name}")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise DataError(
-            f"{source}: cannot read the tar archive ({type(err).__name__}: {err}); "
+            f"{location}: cannot read the tar archive ({type(err).__name__}: {err}); "
             "expected the complete official .tar.gz. Download it again."
         ) from err
     return contents
@@ -161,16 +173,44 @@ def load_cifar(
       `{"train": {"x": float32 [50000, 32, 32, 3] in [0, 1] (NHWC, RGB),
       "y": int32 [50000]}, "test": {...10000...}}` (counts as in the files).
     """
+    layout, location, label_key, num_labels = _locate_dataset(
+        Path(path), num_classes, label_kind, download, "load_cifar")
+    _, directory_name, _, train_names, test_names = layout
+    contents = _read_members(location, directory_name, train_names + test_names)
+    splits = {}
+    for split, names in (("train", train_names), ("test", test_names)):
+        images, labels = [], []
+        for name in names:
+            content, where = contents[name]
+            batch_images, batch_labels = decode_batch(
+                _unpickle_batch(content, where), label_key, num_labels, where
+            )
+            images.append(batch_images)
+            labels.append(batch_labels)
+        splits[split] = {
+            "x": np.concatenate(images).astype(np.float32) / 255.0,
+            "y": np.concatenate(labels),
+        }
+    return splits
+
+
+def _locate_dataset(path: Path, num_classes: int, label_kind: str, download: bool, caller: str):
+    """``(layout, the directory or archive, label key, number of labels)`` of the CIFAR
+    data at ``path`` (fetched there when missing and ``download``).
+
+    Raises:
+      DataError: a bad ``num_classes`` / ``label_kind``, or no data at ``path``.
+    """
     if num_classes not in _LAYOUTS:
-        raise DataError(f"load_cifar num_classes={num_classes}; expected 10 or 100")
+        raise DataError(f"{caller} num_classes={num_classes}; expected 10 or 100")
     if label_kind not in ("fine", "coarse"):
-        raise DataError(f"load_cifar label_kind={label_kind!r}; expected 'fine' or 'coarse'")
-    dataset, directory_name, archive_name, train_names, test_names = _LAYOUTS[num_classes]
-    path = Path(path)
-    source = _locate(path, directory_name, archive_name)
-    if source is None and download:
-        source = fetch_dataset_files(dataset, path, [archive_name])[0]
-    elif source is None:
+        raise DataError(f"{caller} label_kind={label_kind!r}; expected 'fine' or 'coarse'")
+    layout = _LAYOUTS[num_classes]
+    dataset, directory_name, archive_name, _, _ = layout
+    location = _locate(path, directory_name, archive_name)
+    if location is None and download:
+        location = fetch_dataset_files(dataset, path, [archive_name])[0]
+    elif location is None:
         raise DataError(
             f"no CIFAR-{num_classes} data at {path}: expected the directory "
             f"{directory_name}/ (or its parent) or the archive {archive_name}. Get it from "
@@ -182,19 +222,51 @@ def load_cifar(
         label_key, num_labels = b"fine_labels", 100
     else:
         label_key, num_labels = b"coarse_labels", 20
-    contents = _read_members(source, directory_name, train_names + test_names)
-    splits = {}
-    for split, names in (("train", train_names), ("test", test_names)):
-        images, labels = [], []
-        for name in names:
-            content, where = contents[name]
-            batch_images, batch_labels = _decode_batch(
-                _unpickle_batch(content, where), label_key, num_labels, where
-            )
-            images.append(batch_images)
-            labels.append(batch_labels)
-        splits[split] = {
-            "x": np.concatenate(images).astype(np.float32) / 255.0,
-            "y": np.concatenate(labels),
-        }
-    return splits
+    return layout, location, label_key, num_labels
+
+
+class CifarExamples(MappedImageExamples):
+    """One split of CIFAR-10 / CIFAR-100: ``{"x": float32 [32, 32, 3] in [0, 1], "y": int32}``.
+
+    Args:
+      path: as ``load_cifar`` (the extracted directory, its parent, or the archive).
+      split: ``"train"`` or ``"test"``.
+      num_classes, label_kind: as ``load_cifar``.
+      cache_dir: where the decoded split is written (default a new temporary directory).
+    Raises:
+      DataError: as ``load_cifar`` (missing data, a corrupt batch), before any example is read.
+    """
+
+    def __init__(self, path: str | os.PathLike, split: str = "train", *, num_classes: int = 10,
+                 label_kind: str = "fine", cache_dir: str | None = None):
+        if split not in ("train", "test"):
+            raise DataError(f"CifarExamples split={split!r}; expected 'train' or 'test'")
+        (_, directory_name, _, train_names, test_names), location, label_key, num_labels = (
+            _locate_dataset(Path(path), num_classes, label_kind, False, "CifarExamples"))
+        cache_dir = cache_dir or tempfile.mkdtemp(prefix="jaxdl-cifar-")
+        os.makedirs(cache_dir, exist_ok=True)
+        self.images_path = os.path.join(cache_dir, f"{split}-images.u8")
+        self.labels_path = os.path.join(cache_dir, f"{split}-labels.i32")
+        try:
+            with open(self.images_path + ".partial", "wb") as images, \
+                    open(self.labels_path + ".partial", "wb") as labels:
+                for name in train_names if split == "train" else test_names:
+                    (content, where), = _read_members(location, directory_name, [name]).values()
+                    batch_images, batch_labels = decode_batch(
+                        _unpickle_batch(content, where), label_key, num_labels, where)
+                    images.write(np.ascontiguousarray(batch_images).tobytes())
+                    labels.write(batch_labels.astype(np.int32).tobytes())
+        except DataError:
+            for partial in (self.images_path + ".partial", self.labels_path + ".partial"):
+                if os.path.exists(partial):
+                    os.remove(partial)
+            raise
+        os.replace(self.images_path + ".partial", self.images_path)
+        os.replace(self.labels_path + ".partial", self.labels_path)
+        self.num_examples = os.path.getsize(self.labels_path) // 4
+        self._maps = None
+
+    def open_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.memmap(self.images_path, np.uint8, mode="r",
+                          shape=(self.num_examples,) + IMAGE_SHAPE),
+                np.memmap(self.labels_path, np.int32, mode="r"))

@@ -1,11 +1,20 @@
-"""The IDX file format (MNIST, Fashion-MNIST) and the MNIST-family loader.
+"""The IDX file format (MNIST, Fashion-MNIST): the whole-split loader and the example reader.
 
 IDX layout (http://yann.lecun.com/exdb/mnist/): two zero bytes; a type byte
 (0x08 unsigned byte, 0x09 signed byte, 0x0B int16, 0x0C int32, 0x0D float32,
 0x0E float64); a byte with the number of dimensions; one big-endian uint32 size
 per dimension; then the data, big-endian, in C (row-major) order.
 Files may be gzip-compressed; that is detected from the content, not the name.
+
+``load_mnist`` reads both splits into arrays; ``MnistExamples(directory, split)``
+gives the same examples one at a time (``x`` float32 ``[28, 28, 1]`` in [0, 1],
+``y`` int32) without loading the split: the files are memory-mapped past their
+headers, so example ``i`` reads its 784 bytes. A gzipped file cannot be mapped;
+it is decompressed once, chunk by chunk, into ``cache_dir``. Both find and check
+the files through ``_split_files`` and ``_check_split``.
 """
+
+from __future__ import annotations
 
 import gzip
 import os
@@ -15,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxdl.data.download import BASE_URLS, fetch_dataset_files
+from jaxdl.data.formats.mapped_images import MappedImageExamples
+from jaxdl.data.opener import uncompressed_path
 from jaxdl.errors import DataError
 
 IDX_TYPES: dict[int, np.dtype] = {
@@ -172,17 +183,9 @@ def load_mnist(
     """
     if kind not in ("mnist", "fashion_mnist"):
         raise DataError(f"load_mnist kind={kind!r}; expected 'mnist' or 'fashion_mnist'")
-    directory = Path(directory)
-    names = [n for pair in MNIST_FILES.values() for n in pair]
-    missing = [n for n in names if _find_idx_file(directory, n) is None]
-    if missing and download:
-        fetch_dataset_files(kind, directory, [f"{n}.gz" for n in missing])
-    elif missing:
-        raise _missing_files_error(directory, kind, missing)
+    paths = _split_files(Path(directory), list(MNIST_FILES), kind, download)
     splits = {}
-    for split, (image_name, label_name) in MNIST_FILES.items():
-        image_path = _find_idx_file(directory, image_name)
-        label_path = _find_idx_file(directory, label_name)
+    for split, (image_path, label_path) in paths.items():
         images, labels = read_idx(image_path), read_idx(label_path)
         _check_split(images, labels, image_path, label_path)
         splits[split] = {
@@ -190,3 +193,57 @@ def load_mnist(
             "y": labels.astype(np.int32),
         }
     return splits
+
+
+def _split_files(directory: Path, splits: list[str], kind: str,
+                 download: bool) -> dict[str, tuple[Path, Path]]:
+    """``split -> (images file, labels file)`` for ``splits``, each raw or ``.gz``.
+
+    Raises:
+      DataError: a file of these splits is missing and ``download`` is off.
+    """
+    names = [n for split in splits for n in MNIST_FILES[split]]
+    missing = [n for n in names if _find_idx_file(directory, n) is None]
+    if missing and download:
+        fetch_dataset_files(kind, directory, [f"{n}.gz" for n in missing])
+    elif missing:
+        raise _missing_files_error(directory, kind, missing)
+    return {split: tuple(_find_idx_file(directory, n) for n in MNIST_FILES[split])
+            for split in splits}
+
+
+def map_idx(path: Path) -> np.memmap:
+    """An uncompressed IDX file's data, memory-mapped read-only with its header's shape."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(4 + 4 * 255)
+    dtype, shape, header_size = idx_header(head, size, path)
+    return np.memmap(path, dtype, mode="r", offset=header_size, shape=shape)
+
+
+class MnistExamples(MappedImageExamples):
+    """The examples of one split of MNIST / Fashion-MNIST IDX files, read per example.
+
+    Args:
+      directory: as ``load_mnist`` (the four IDX files, each raw or ``.gz``).
+      split: ``"train"`` or ``"test"``.
+      cache_dir: where gzipped files are decompressed (default a new temporary
+        directory).
+    Raises:
+      DataError: missing files, a bad header, shapes or labels (as ``load_mnist``).
+    """
+
+    def __init__(self, directory: str | os.PathLike, split: str = "train", *,
+                 cache_dir: str | None = None, kind: str = "mnist"):
+        if split not in MNIST_FILES:
+            raise DataError(f"MnistExamples split={split!r}; expected one of {sorted(MNIST_FILES)}")
+        files = _split_files(Path(directory), [split], kind, download=False)[split]
+        self.paths = [Path(uncompressed_path(f, cache_dir)) for f in files]
+        images, labels = (map_idx(p) for p in self.paths)
+        _check_split(images, labels, *self.paths)
+        self.num_examples = len(labels)
+        self._maps = None
+
+    def open_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = (map_idx(p) for p in self.paths)
+        return images, labels

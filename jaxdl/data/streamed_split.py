@@ -1,4 +1,4 @@
-"""Evaluation on streamed data: batch by batch, never loading the split.
+"""Evaluation splits read from an example reader: batch by batch, never loading the split.
 
 ``StreamedSplit`` is an evaluation split ``fit`` accepts in ``eval_data`` next
 to ``ArrayDataset``s: at every ``train.eval_every`` and at the end, each batch
@@ -6,29 +6,24 @@ of ``eval_batch_size`` consecutive examples is read (on grain worker threads),
 placed, evaluated by one jitted call and its statistics summed on the device.
 The last batch is padded (masked out), as ``ArrayDataset.eval_batches`` pads,
 so a streamed split's metrics are those of the same examples in memory. With N
-processes each reads only the rows of every batch its devices hold.
-
-``StreamedEval`` evaluates a trained model on a split outside ``fit``.
+processes each reads only the rows of every batch its devices hold. The
+evaluation step itself comes from ``jaxdl.train.streamed_eval``.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import grain
 import jax
 import numpy as np
-from flax import nnx
 
 from jaxdl import distributed
 from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.streaming import RecordSource, local_rows
+from jaxdl.data.examples import ExampleReader
+from jaxdl.data.streaming import local_rows
 from jaxdl.errors import DataError
-from jaxdl.metrics import add_stats, compute_metrics
-from jaxdl.train.state import split_model
-from jaxdl.train.step import make_eval_step
-from jaxdl.train.task import Task
+from jaxdl.metrics import add_stats
 
 _add = jax.jit(add_stats)  # one jitted sum for every streamed evaluation
 
@@ -41,53 +36,48 @@ class EvalBatchLoader:
     with mask 0.
     """
 
-    def __init__(self, records: RecordSource, batch_size: int, lo: int = 0,
+    def __init__(self, reader: ExampleReader, batch_size: int, lo: int = 0,
                  hi: int | None = None):
-        self.records, self.batch_size = records, batch_size
+        self.reader, self.batch_size = reader, batch_size
         self.lo, self.hi = lo, batch_size if hi is None else hi
 
     def __call__(self, b: int) -> dict[str, np.ndarray]:
-        n = len(self.records)
+        n = len(self.reader)
         start = int(b) * self.batch_size
         positions = range(start + self.lo, start + self.hi)
-        examples = [self.records[i] for i in positions if i < n]
+        examples = [self.reader[i] for i in positions if i < n]
         real = len(examples)
-        pad = examples[-1] if examples else self.records[n - 1]
+        pad = examples[-1] if examples else self.reader[n - 1]
         examples += [pad] * (len(positions) - real)
         batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
         batch["mask"] = (np.arange(len(positions)) < real).astype(np.float32)
         return batch
 
 
-def streamed_eval_batch(arrays: Any, fields: dict, mask: jax.Array) -> dict:
-    """The ``gather`` of ``make_eval_step`` for streamed batches: they are already whole."""
-    return {**fields, "mask": mask}
-
-
 class StreamedSplit:
-    """An evaluation split streamed from a ``RecordSource``, for ``fit``'s ``eval_data``.
+    """An evaluation split streamed from a ``ExampleReader``, for ``fit``'s ``eval_data``.
 
     Args:
-      records: random-access examples ``{"x": ..., "y": ...}``, e.g. an ``ImageFolder``.
+      reader: random-access examples ``{"x": ..., "y": ...}``, e.g. an ``ImageFolder``.
       name: the split's name in error messages.
       workers: grain reader threads (0: read in the evaluating thread).
       prefetch: batches read ahead per thread.
     """
 
-    def __init__(self, records: RecordSource, *, name: str = "test", workers: int = 0,
+    def __init__(self, reader: ExampleReader, *, name: str = "test", workers: int = 0,
                  prefetch: int = 2):
-        if len(records) == 0:
+        if len(reader) == 0:
             raise DataError(f"streamed evaluation split '{name}' has no examples; expected "
                             "at least one")
-        self.records, self.name = records, name
+        self.reader, self.name = reader, name
         self.workers, self.prefetch = workers, prefetch
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.reader)
 
     def sample_dataset(self, size: int) -> ArrayDataset:
         """The first ``size`` examples as an ``ArrayDataset`` (for ``fit``'s checks)."""
-        examples = [self.records[i] for i in range(min(size, len(self.records)))]
+        examples = [self.reader[i] for i in range(min(size, len(self.reader)))]
         return ArrayDataset({k: np.stack([e[k] for e in examples]) for k in examples[0]},
                             name=self.name)
 
@@ -100,10 +90,10 @@ class StreamedSplit:
           rows: the rows ``(lo, hi)`` of each batch to read; default all.
         """
         lo, hi = rows or (0, batch_size)
-        num_batches = -(-len(self.records) // batch_size)
+        num_batches = -(-len(self.reader) // batch_size)
         threads = max(1, self.workers)
         return iter(grain.MapDataset.range(num_batches).map(
-            EvalBatchLoader(self.records, batch_size, lo, hi)).to_iter_dataset(
+            EvalBatchLoader(self.reader, batch_size, lo, hi)).to_iter_dataset(
             grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads * self.prefetch)))
 
     def stats(self, eval_step_for: Callable, params, model_state, batch_size: int,
@@ -133,39 +123,3 @@ class StreamedSplit:
             stats = eval_step(params, model_state, {}, [placed], [mask])
             total = stats if total is None else _add(total, stats)
         return total
-
-
-class StreamedEval:
-    """Metrics of ``model`` under ``task`` over every example of ``records`` once, outside ``fit``.
-
-    Args:
-      model: the trained ``nnx.Module`` (evaluated in eval mode: no dropout,
-        BatchNorm running averages).
-      task: the task whose metrics (and loss) are computed.
-      records: random-access examples, e.g. an ``ImageFolder``.
-      batch_size: examples per evaluated batch (a smaller split is not padded up).
-      workers: grain reader threads (0: read in this thread).
-      mesh: where batches go; default one device.
-    """
-
-    def __init__(self, model: nnx.Module, task: Task, records: RecordSource,
-                 batch_size: int, *, workers: int = 0, mesh: jax.sharding.Mesh | None = None):
-        self.split = StreamedSplit(records, workers=workers)
-        self.batch_size = min(batch_size, len(records))
-        _, graphdef, self.params, self.model_state = split_model(model)
-        self.metrics = task.all_metrics()
-        self.mesh = mesh or distributed.make_mesh(1, 1)
-        self._step_for = streamed_eval_steps(graphdef, task)
-
-    def run(self) -> dict[str, float]:
-        """``{metric: value}`` over the whole split (masked padding excluded)."""
-        return compute_metrics(self.metrics, self.split.stats(
-            self._step_for, self.params, self.model_state, self.batch_size, self.mesh))
-
-
-def streamed_eval_steps(graphdef: nnx.GraphDef, task: Task) -> Callable:
-    """``sharding -> eval step`` for ``StreamedSplit.stats``: ``make_eval_step`` fed whole
-    batches already laid out by ``sharding``, one per layout (the same per-batch
-    evaluation in-memory splits get on CPU)."""
-    return functools.lru_cache(maxsize=None)(
-        functools.partial(make_eval_step, graphdef, task, streamed_eval_batch))

@@ -4,6 +4,8 @@
 as float32 features and int32 (classification) or float32 (regression) targets.
 The split is stratified for classification and fixed by ``seed``; standardisation
 is fitted on the training split only, so nothing leaks from the test split.
+
+``load_digits_images`` gives the same bundled digits as 8x8 images (NHWC in [0, 1]).
 """
 
 from __future__ import annotations
@@ -78,3 +80,31 @@ def load_sklearn(
     }
     num_classes = int(len(np.unique(y))) if task == "classification" else 0
     return splits, DatasetInfo(name, task, x.shape[1], num_classes)
+
+
+# The digits' pixels are counts of set pixels in 4x4 blocks of a 32x32 bitmap: 0..16.
+_DIGITS_MAX_VALUE = 16.0
+
+
+def load_digits_images(
+    *, test_fraction: float = 0.2, seed: int = 0
+) -> dict[str, dict[str, np.ndarray]]:
+    """scikit-learn's 1,797 8x8 handwritten digits as images, split deterministically.
+
+    Args:
+      test_fraction: share held out for "test", in (0, 1).
+      seed: `random_state` of the stratified `train_test_split`.
+
+    Returns:
+      `{"train": {"x": float32 [N, 8, 8, 1] in [0, 1], "y": int32 [N]},
+      "test": {...}}`; with the defaults 1,437 train and 360 test images.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise DataError(f"load_digits_images test_fraction={test_fraction}; expected 0 < value < 1")
+    bunch = sk_datasets.load_digits()
+    images = (np.asarray(bunch.images, np.float32) / _DIGITS_MAX_VALUE)[..., None]
+    labels = np.asarray(bunch.target, np.int32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=test_fraction, random_state=seed, stratify=labels
+    )
+    return {"train": {"x": x_train, "y": y_train}, "test": {"x": x_test, "y": y_test}}
