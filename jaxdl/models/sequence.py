@@ -3,7 +3,7 @@
 Every model takes a dict of padded arrays (see `jaxdl.data.text`):
 `{"tokens": int32 [B, T], "mask": [B, T]}` (1 real, 0 padding), plus for the
 tagger's character features `"chars": int32 [B, T, L]` and `"char_mask" [B, T, L]`.
-Dropout draws from the `rngs` given at call time (docs/CONTRACTS.md).
+Dropout draws from the `rngs` given at call time (docs/DESIGN.md, "Contracts between parts").
 """
 
 from __future__ import annotations
