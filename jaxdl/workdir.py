@@ -9,6 +9,8 @@ renamed, so a kill never leaves a half-written JSON file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import platform
@@ -18,8 +20,8 @@ import jax
 import ml_collections
 
 from jaxdl.config_schema import flat_items
-from jaxdl.errors import CheckpointError, ConfigError
-from jaxdl.train.run_identity import (append_history, check_checkpoint_identity,
+from jaxdl.errors import CheckpointError, ConfigError, WriteError
+from jaxdl.train.run_identity import (HISTORY_NAME, append_history, check_checkpoint_identity,
                                       finished_checkpoint_steps, read_history, run_identity,
                                       write_checkpoint_identity)
 
@@ -30,13 +32,59 @@ _created: list[str] = []  # config.json files this process wrote into new workdi
 _pending: dict[str, tuple[dict, dict | None, dict]] = {}
 
 
+def write_error(path: str, err: OSError) -> WriteError:
+    """The one-line error of a failed write of ``path``, as a checkpoint write's reads."""
+    reason = f"[Errno {err.errno}] {err.strerror}" if err.errno else (str(err) or type(err).__name__)
+    return WriteError(
+        f"could not write {path}: {reason}. Files written before are untouched; free space "
+        "or fix permissions and re-run the same command to resume.")
+
+
+# errno values only a write can raise: a full disk, a quota, a file-size limit, a
+# read-only file system.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def as_write_error(err: BaseException, workdir: str) -> WriteError | None:
+    """``err`` as a ``WriteError`` if it is a failed write of the run, else None.
+
+    For writes outside jaxdl's own writers (an experiment's plots, tables, vectors):
+    the file is named when the error carries it, else the run directory.
+    """
+    if isinstance(err, OSError) and not isinstance(err, WriteError) and err.errno in WRITE_ERRNOS:
+        return write_error(err.filename or f"a file under {workdir}", err)
+    return None
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Turn an ``OSError`` of the writes in this block into a ``WriteError`` naming ``path``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        raise write_error(path, err) from err
+
+
 def write_json_atomic(path: str, payload: Any) -> None:
-    """Write ``payload`` as indented JSON to ``path`` via a temporary file."""
+    """Write ``payload`` as indented JSON to ``path`` via a temporary file.
+
+    Raises:
+      WriteError: the disk is full or the file cannot be written; ``path`` keeps
+        its previous content and no temporary file is left.
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    with writing(path):
+        try:
+            with open(tmp, "w") as f:
+                json.dump(payload, f, indent=2, sort_keys=False, default=str)
+                f.write("\n")
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:
@@ -152,12 +200,14 @@ def start_writing(workdir: str, *, start_step: int | None = None) -> None:
         path = os.path.join(root, "config.json")
         if saved is None:
             _created.append(path)
-        elif not read_history(root):
-            # A workdir from before the history existed: keep its first config on record.
-            append_history(root, saved, start_step=0, note="recorded from config.json")
-        append_history(root, current, start_step=step)
+        with writing(os.path.join(root, HISTORY_NAME)):
+            if saved is not None and not read_history(root):
+                # A workdir from before the history existed: keep its first config on record.
+                append_history(root, saved, start_step=0, note="recorded from config.json")
+            append_history(root, current, start_step=step)
         write_json_atomic(path, {"config": current, "environment": environment()})
-        write_checkpoint_identity(root, identity, write_json_atomic)
+        with writing(os.path.join(root, "checkpoints")):
+            write_checkpoint_identity(root, identity, write_json_atomic)
 
 
 def _has_results(workdir: str) -> bool:
