@@ -144,3 +144,26 @@ def test_a_failed_save_names_what_happened_not_a_full_disk(tmp_path):
                               "are untouched; this is not a disk problem")
     assert "free space" not in message
     checkpointer.close()
+
+
+def test_a_resumed_transfer_run_reports_what_its_first_start_loaded(tmp_path):
+    """Summary counters (``transfer``, ``loaded``) do not change because a run was resumed."""
+    from flax import nnx
+    from jaxdl.models.mlp import MLP
+    from jaxdl.transfer import maybe_init_from
+
+    def new_model():
+        return MLP(4, (8,), 3, rngs=nnx.Rngs(1))
+
+    config = tiny_config(num_steps=4, checkpoint__every_steps=2)
+    fit(new_model(), task_lib.classification(), tiny_data(n=32), config=config,
+        workdir=str(tmp_path / "pretrain"))
+    config.transfer.init_from = str(tmp_path / "pretrain")
+    config.transfer.dont_load = ("^head/",)
+    model = new_model()
+    first = maybe_init_from(model, config, str(tmp_path / "down"))
+    fit(model, task_lib.classification(), tiny_data(n=32), config=config,
+        workdir=str(tmp_path / "down"))
+    resumed = maybe_init_from(new_model(), config, str(tmp_path / "down"))
+    assert first.loaded and first.reinitialised == ["head/bias", "head/kernel"]
+    assert resumed is not None and resumed.as_dict() == first.as_dict()
