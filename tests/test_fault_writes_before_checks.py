@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 from flax import nnx
@@ -21,7 +22,8 @@ from jaxdl.errors import JaxdlError
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
-from jaxdl.workdir import prepare_workdir
+from jaxdl.run import run_experiment
+from jaxdl.workdir import forget_prepared, prepare_workdir
 
 
 def left_in(workdir) -> list[str]:
@@ -90,11 +92,26 @@ def refused_settings():
     return bad
 
 
+@pytest.mark.parametrize("entry", ["library", "run_experiment"])
 @pytest.mark.parametrize("name", sorted(refused_settings()))
-def test_every_check_of_fit_runs_before_its_first_write(tmp_path, name):
+def test_every_check_of_a_run_passes_before_its_first_write(tmp_path, name, entry):
+    """``fit`` called as a library, and through ``jaxdl.run``'s ``run_experiment`` (which
+    checks and locks the workdir first): a refused run leaves its workdir empty."""
     kwargs = refused_settings()[name]
+    config = kwargs.pop("config")
+    workdir = str(tmp_path / "run")
+
+    def run(config_, workdir_):
+        return fit(small_model(), task_lib.classification(), config=config_, workdir=workdir_,
+                   **kwargs)
+
     with pytest.raises(JaxdlError):
-        fit(small_model(), task_lib.classification(), workdir=str(tmp_path / "run"), **kwargs)
+        if entry == "library":
+            run(config, workdir)
+        else:
+            module = types.SimpleNamespace(get_config=lambda: tiny_config(num_steps=8), run=run)
+            run_experiment(module, config, workdir)
     assert left_in(tmp_path / "run") == []
     # The refused start left nothing behind that the corrected run would trip on.
-    prepare_workdir(str(tmp_path / "run"), tiny_config(num_steps=8))
+    prepare_workdir(workdir, tiny_config(num_steps=8))
+    forget_prepared(workdir)
