@@ -34,7 +34,8 @@ _pending: dict[str, tuple[dict, dict | None, dict]] = {}
 
 def write_error(path: str, err: OSError) -> WriteError:
     """The one-line error of a failed write of ``path``, as a checkpoint write's reads."""
-    reason = f"[Errno {err.errno}] {err.strerror}" if err.errno else (str(err) or type(err).__name__)
+    reason = (f"[Errno {err.errno}] {err.strerror}" if err.errno
+              else str(err) or type(err).__name__)
     return WriteError(
         f"could not write {path}: {reason}. Files written before are untouched; free space "
         "or fix permissions and re-run the same command to resume.")

@@ -116,7 +116,10 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
       config: a config from ``jaxdl.config.default_config()`` (or extending it).
       eval_data: named splits evaluated every ``train.eval_every`` steps and at the end:
         ``ArrayDataset``s (on the device) or ``StreamedSplit``s (read batch by batch).
-      workdir: where checkpoints and logs go; None trains in memory only.
+      workdir: where checkpoints and logs go; None trains in memory only. A workdir
+        holding a run with another config is refused as on the command line
+        (``jaxdl.workdir.prepare_workdir``); nothing is written there before every
+        check has passed.
       mesh: a device mesh; default from ``config.mesh``.
       train_step: a family's own pure step replacing ``make_train_step``'s.
       tx: the optimizer whose state ``TrainState.opt_state`` holds; default
@@ -125,6 +128,13 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         so that no unused optimizer state is stored or checkpointed.
     Returns:
       A ``FitResult``; ``metrics[split][name]`` are the final evaluations.
+    Raises:
+      ConfigError, DataError, CheckpointError: bad settings or data, or a workdir of
+        another run, before anything is written.
+      NonFiniteError: NaN/Inf under ``nan_policy='raise'``, or a NaN/Inf state due
+        to be checkpointed (never saved, whatever the policy).
+      WriteError: ``metrics.jsonl``, the TensorBoard events, ``config.json`` or the
+        history cannot be written (a checkpoint: CheckpointError).
     """
     start_time = time.time()
     # The workdir is checked against this config exactly as on the command line,
