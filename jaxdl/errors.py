@@ -22,6 +22,10 @@ class CheckpointError(JaxdlError, RuntimeError):
     """A checkpoint cannot be written, read or restored into this model."""
 
 
+class WriteError(JaxdlError, OSError):
+    """A file of a run cannot be written (disk full, quota, permissions): names the file."""
+
+
 class ShapeMismatchError(CheckpointError):
     """Restored parameters do not match the model: lists each path with both shapes."""
 

@@ -19,7 +19,8 @@ from jaxdl.config_schema import validate_config
 from jaxdl.experiment_file import load_experiment
 from jaxdl.interruption import interrupted_message, stop_at_next_boundary_on_sigint
 from jaxdl.run_report import final_report
-from jaxdl.workdir import discard_unstarted, ensure_writable, prepare_workdir, write_summary
+from jaxdl.workdir import (as_write_error, discard_unstarted, ensure_writable,
+                           prepare_workdir, write_summary)
 from jaxdl.workdir_lock import hold_workdir
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/<name>.py", lock_config=True)
@@ -87,8 +88,11 @@ def run_experiment(module, config, workdir: str) -> dict | None:
             summary = module.run(config, workdir)
         except KeyboardInterrupt:
             raise RunInterrupted(interrupted_message(workdir)) from None
-        except BaseException:
+        except BaseException as err:
             discard_unstarted(workdir)
+            failed_write = as_write_error(err, workdir)  # a full disk in a plot, table, ...
+            if failed_write is not None:
+                raise failed_write from err
             raise
         if summary is not None:
             summary.setdefault("wall_seconds", round(time.time() - start, 3))

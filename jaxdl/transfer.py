@@ -26,7 +26,7 @@ import numpy as np
 from flax import nnx
 from ml_collections import ConfigDict
 
-from jaxdl.errors import ConfigError
+from jaxdl.errors import CheckpointError, ConfigError
 from jaxdl.optim import param_path
 from jaxdl.train.checkpoint import check_shapes, has_checkpoint, read_weights, resolve_checkpoint
 from jaxdl.pretrained.torchvision_resnet import is_torchvision_file, read_torchvision_resnet
@@ -118,16 +118,41 @@ def maybe_init_from(model: nnx.Module, config: ConfigDict,
                     workdir: str | None = None) -> LoadReport | None:
     """Load ``config.transfer.init_from`` into ``model`` before ``fit``, if set.
 
-    A run resuming from its own checkpoints skips this (``fit`` restores those,
-    which take precedence), so a resumed run never needs the pretrained one.
+    A run resuming from its own checkpoints skips the loading (``fit`` restores
+    those, which take precedence), so a resumed run never needs the pretrained
+    one; it still returns the report of what its first start loaded.
 
     Returns:
-      The ``LoadReport``, or None when nothing was loaded.
+      The ``LoadReport``, or None when ``init_from`` is not set.
     """
     init_from = config.transfer.init_from
-    if not init_from or has_checkpoint(workdir):
+    if not init_from:
         return None
+    if has_checkpoint(workdir):
+        return _resumed_load_report(model, init_from, tuple(config.transfer.dont_load))
     return load_pretrained(model, init_from, tuple(config.transfer.dont_load))
+
+
+def _resumed_load_report(model: nnx.Module, init_from: str,
+                         dont_load: Sequence[str]) -> LoadReport:
+    """The ``LoadReport`` of the first start, for a run resuming from its own checkpoint.
+
+    Nothing is read or loaded (``fit`` restores the run's checkpoint): the paths
+    follow from the model and ``dont_load``, so a resumed run's summary reports
+    the same as an uninterrupted one's. If the pretrained run is gone by now, its
+    path is reported as given, with step -1.
+    """
+    step_dir, step = os.path.abspath(init_from), -1
+    if not is_torchvision_file(init_from) and os.path.isdir(init_from):
+        try:
+            step_dir, step = resolve_checkpoint(init_from, setting="config.transfer.init_from")
+        except CheckpointError:
+            pass  # a resumed run does not need it
+    patterns = [re.compile(p) for p in dont_load]
+    paths = sorted(_model_leaves(model)[2])
+    reinitialised = [p for p in paths if any(r.search(p) for r in patterns)]
+    loaded = [p for p in paths if p not in set(reinitialised)]
+    return LoadReport(os.path.abspath(step_dir), step, loaded, reinitialised)
 
 
 def mode_settings(mode: str, *, head: str = "head") -> dict[str, tuple]:

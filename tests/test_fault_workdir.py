@@ -23,7 +23,7 @@ from jaxdl.train import task as task_lib
 from jaxdl.train.checkpoint import Checkpointer
 from jaxdl.train.loop import fit
 from jaxdl.train.run_identity import read_history
-from jaxdl.workdir import prepare_workdir
+from jaxdl.workdir import prepare_workdir, start_writing
 
 
 def test_workdir_under_a_regular_file_fails_before_any_work(tmp_path):
@@ -120,6 +120,7 @@ def test_file_size_limit_hit_mid_save_gives_clear_error_and_rerun_resumes_exactl
 def test_workdir_of_another_experiment_is_refused_listing_differing_keys(tmp_path):
     first = faults_experiment.get_config()
     prepare_workdir(str(tmp_path), first)
+    start_writing(str(tmp_path))  # as fit does once every check has passed
     other = faults_experiment.get_config()
     other.optimizer.lr = 0.5
     other.train.batch_size = 16
@@ -135,12 +136,14 @@ def test_workdir_of_another_experiment_is_refused_listing_differing_keys(tmp_pat
 
     other.force_resume = True
     prepare_workdir(str(tmp_path), other)
+    start_writing(str(tmp_path))
     assert json.loads((tmp_path / "config.json").read_text())["config"]["optimizer"]["lr"] == 0.5
 
 
 def test_run_command_refuses_other_config_then_force_resume_proceeds(tmp_path):
     workdir = tmp_path / "run"
     prepare_workdir(str(workdir), faults_experiment.get_config())
+    start_writing(str(workdir))
     refused = fault_runs.run_to_end(workdir, "--config.train.num_steps=8")
     assert refused.returncode == 2
     assert "train.num_steps: saved=160 now=8" in refused.stderr

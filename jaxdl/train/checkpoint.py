@@ -69,20 +69,38 @@ def _manager(directory: str, *, max_to_keep: int, best_metric: str = "",
     return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
+def is_out_of_space_or_denied(err: BaseException) -> bool:
+    """Whether ``err`` is a failed write of the file system: disk full, quota, permissions.
+
+    Python's writes raise ``OSError`` with an ``errno``; orbax's array writes go
+    through TensorStore, which reports them as ``ValueError`` naming the OS error
+    (``"RESOURCE_EXHAUSTED: ... [os_error_code=28]"``).
+    """
+    if isinstance(err, OSError):
+        return err.errno is not None
+    return isinstance(err, ValueError) and "os_error_code" in str(err)
+
+
 def _write(manager: ocp.CheckpointManager, directory: str, step: int, args, **kwargs) -> None:
-    """Save and wait; any write failure becomes a CheckpointError naming the directory."""
+    """Save and wait; any write failure becomes a CheckpointError naming the directory.
+
+    The message says what happened: a full disk or a denied write asks for space or
+    permissions; anything else (a step that exists already, say) is named as such.
+    """
     try:
         manager.save(step, args=args, force=True, **kwargs)
         manager.wait_until_finished()
-    # Disk full or permission denied: plain OSError from Python writes, but orbax's
-    # array writes go through TensorStore, which reports them as ValueError
-    # ("RESOURCE_EXHAUSTED: ... [os_error_code=28]").
     except (OSError, ValueError) as err:
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if is_out_of_space_or_denied(err):
+            advice = ("free space or fix permissions and re-run the same command to "
+                      "resume.")
+        else:
+            advice = (f"this is not a disk problem ({type(err).__name__}); please report "
+                      "it with the command that led here.")
         raise CheckpointError(
-            f"could not write checkpoint {step} under {directory}: {first_line}. The "
-            "previous checkpoints are untouched; free space or fix permissions and "
-            "re-run the same command to resume.") from err
+            f"could not write checkpoint {step} under {directory}: {first_line.rstrip('.')}. "
+            f"The previous checkpoints are untouched; {advice}") from err
 
 
 class Checkpointer:
@@ -120,6 +138,27 @@ class Checkpointer:
                                   meta=ocp.args.JsonSave(meta))
         _write(self.best, os.path.join(self.workdir, "checkpoints_best"), step, args,
                metrics={self.best_metric: metrics[self.best_metric]})
+
+    def forget_best_after(self, step: int) -> list[int]:
+        """Drop best-k checkpoints newer than ``step``, the step training resumes from.
+
+        A run interrupted after a best-k save but before the next latest checkpoint
+        resumes from an earlier step and evaluates those steps again, bit for bit;
+        their best-k checkpoints are written again then. Keeping them would make
+        that save fail (the step exists) and rank a future the resumed run has not
+        reached yet. Returns the steps dropped.
+        """
+        if self.best is None:
+            return []
+        self.best.reload()
+        newer = sorted(s for s in self.best.all_steps() if s > step)
+        for s in newer:
+            self.best.delete(s)
+        if newer:
+            self.best.reload()
+            log.info("resuming from step %d: best-k checkpoints %s under %s are "
+                     "evaluated and saved again", step, newer, self.best.directory)
+        return newer
 
     def steps(self) -> list[int]:
         """Finished checkpoint steps, oldest first."""

@@ -16,6 +16,7 @@ import time
 from typing import Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
@@ -35,6 +36,7 @@ from jaxdl.train.prepare import prepare
 from jaxdl.train.profile import StepProfiler
 from jaxdl.train.state import TrainState, count_params, params_sha256
 from jaxdl.train.task import Task
+from jaxdl.workdir import forget_prepared, is_prepared, prepare_workdir, start_writing
 
 
 @dataclasses.dataclass
@@ -90,6 +92,15 @@ class _EarlyStopping:
                 "stopped": self.stopped}
 
 
+@jax.jit
+def _state_is_finite(state: TrainState) -> jax.Array:
+    """Whether every float leaf of the parameters, optimizer and model state is finite."""
+    leaves = [x for x in jax.tree.leaves((state.params, state.opt_state, state.model_state,
+                                          state.ema_params))
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else True
+
+
 def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         config: ConfigDict,
         eval_data: Mapping[str, ArrayDataset | StreamedSplit] | None = None,
@@ -105,7 +116,10 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
       config: a config from ``jaxdl.config.default_config()`` (or extending it).
       eval_data: named splits evaluated every ``train.eval_every`` steps and at the end:
         ``ArrayDataset``s (on the device) or ``StreamedSplit``s (read batch by batch).
-      workdir: where checkpoints and logs go; None trains in memory only.
+      workdir: where checkpoints and logs go; None trains in memory only. A workdir
+        holding a run with another config is refused as on the command line
+        (``jaxdl.workdir.prepare_workdir``); nothing is written there before every
+        check has passed.
       mesh: a device mesh; default from ``config.mesh``.
       train_step: a family's own pure step replacing ``make_train_step``'s.
       tx: the optimizer whose state ``TrainState.opt_state`` holds; default
@@ -114,10 +128,30 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         so that no unused optimizer state is stored or checkpointed.
     Returns:
       A ``FitResult``; ``metrics[split][name]`` are the final evaluations.
+    Raises:
+      ConfigError, DataError, CheckpointError: bad settings or data, or a workdir of
+        another run, before anything is written.
+      NonFiniteError: NaN/Inf under ``nan_policy='raise'``, or a NaN/Inf state due
+        to be checkpointed (never saved, whatever the policy).
+      WriteError: ``metrics.jsonl``, the TensorBoard events, ``config.json`` or the
+        history cannot be written (a checkpoint: CheckpointError).
     """
     start_time = time.time()
-    prepared = prepare(model, task, train, config=config, eval_data=eval_data, mesh=mesh,
-                       train_step=train_step, tx=tx)
+    # The workdir is checked against this config exactly as on the command line,
+    # unless the caller (jaxdl.run, a composed experiment) has checked it already.
+    checked_here = bool(workdir) and not is_prepared(workdir)
+    if checked_here:
+        prepare_workdir(workdir, config)
+    try:
+        prepared = prepare(model, task, train, config=config, eval_data=eval_data, mesh=mesh,
+                           train_step=train_step, tx=tx)
+        profiler = StepProfiler(config.train.get("profile_steps", ()), workdir,
+                                total_steps=prepared.total_steps)
+    except BaseException:
+        if checked_here:
+            forget_prepared(workdir)
+        raise
+    # Every check has passed: from here on the run writes.
     tc = config.train
     source, total = prepared.source, prepared.total_steps
     # fit owns the state from here: each dispatch donates it, a restore replaces it.
@@ -125,7 +159,6 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     step_fn, loop_fn, arrays = prepared.step_fn, prepared.loop_fn, prepared.arrays
     eval_fn, eval_data, eval_arrays = prepared.eval_fn, prepared.eval_data, prepared.eval_arrays
     mesh, input_sharding = prepared.mesh, prepared.input_sharding
-    profiler = StepProfiler(tc.get("profile_steps", ()), workdir, total_steps=total)
 
     checkpointer = meta = None
     if workdir:
@@ -136,6 +169,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         restored = checkpointer.restore_latest(state)
         if restored is not None:
             state, meta = restored
+        checkpointer.forget_best_after(int(state.step))
+        start_writing(workdir, start_step=int(state.step))
     step = int(state.step)
     logger = MetricsLogger(workdir, resume_step=step if meta is not None else None,
                            enabled=jax.process_index() == 0)
@@ -168,18 +203,33 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     def checkpoint_meta() -> dict:
         return {"early_stopping": stopper.as_dict(), "last_train": last_train}
 
+    def last_good_checkpoint() -> str:
+        good = checkpointer.steps()[-1] if checkpointer and checkpointer.steps() else None
+        return f"step {good} (kept)" if good is not None else "none"
+
+    def check_savable() -> None:
+        # Only at checkpoints (a host sync anyway): a NaN/Inf state is never saved,
+        # whatever nan_policy; 'raise' usually stops earlier, at the exact step.
+        if bool(_state_is_finite(state)):
+            return
+        raise NonFiniteError(
+            f"the parameters or optimizer state are NaN/Inf at step {step} "
+            f"(config.nan_policy={config.nan_policy!r}), so checkpoint {step} is not "
+            f"written; last finite train metrics {last_train or 'none yet'}; last good "
+            f"checkpoint: {last_good_checkpoint()}. Lower config.optimizer.lr, enable "
+            "config.optimizer.grad_clip_norm, or set config.nan_policy='skip'.")
+
     last_train: dict = (meta or {}).get("last_train", {})
 
     def read_accumulator(acc) -> None:
         nonlocal last_train
         host = jax.device_get(acc)
         if host.nonfinite and config.nan_policy == "raise":
-            good = checkpointer.steps()[-1] if checkpointer and checkpointer.steps() else None
             raise NonFiniteError(
                 "loss, gradients or updated state became NaN/Inf at step "
                 f"{int(host.first_nonfinite_step)}; "
                 f"last finite train metrics {last_train or 'none yet'}; last good checkpoint: "
-                f"{'step ' + str(good) if good is not None else 'none'} (kept). Lower "
+                f"{last_good_checkpoint()}. Lower "
                 "config.optimizer.lr, enable config.optimizer.grad_clip_norm, or set "
                 "config.nan_policy='skip'.")
         if int(host.max_skip_run) >= config.max_consecutive_skips:
@@ -225,14 +275,17 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
             if tc.eval_every and step % tc.eval_every == 0 and eval_data:
                 flat = run_evals(step)
                 stopper.update(flat)
-                if checkpointer:
+                if checkpointer and checkpointer.best is not None:
+                    check_savable()
                     checkpointer.save_best(step, state, checkpoint_meta(), flat)
             if checkpointer and config.checkpoint.every_steps and (
                     step % config.checkpoint.every_steps == 0):
+                check_savable()
                 checkpointer.save(step, state, checkpoint_meta())
         if acc is not None:
             read_accumulator(acc)
         if checkpointer and step not in checkpointer.steps():
+            check_savable()
             checkpointer.save(step, state, checkpoint_meta())
     finally:
         profiler.close()
