@@ -14,7 +14,7 @@ history and the metrics::
     result.metrics["test"]["accuracy"]
 """
 
-__version__ = "0.1.0"
+from jaxdl.version import __version__
 
 from jaxdl import losses, metrics
 from jaxdl.config import default_config

@@ -40,7 +40,7 @@ def versions() -> dict[str, str | None]:
     import optax
     import orbax.checkpoint
 
-    from jaxdl import __version__
+    from jaxdl.version import __version__
     return {"jaxdl": __version__, "jax": jax.__version__,
             "jaxlib": _distribution_version("jaxlib"), "flax": flax.__version__,
             "optax": optax.__version__, "orbax_checkpoint": orbax.checkpoint.__version__,

@@ -98,7 +98,7 @@ def environment() -> dict:
     import flax
     import optax
     import orbax.checkpoint
-    from jaxdl import __version__
+    from jaxdl.version import __version__
     return {
         "jaxdl": __version__, "jax": jax.__version__, "flax": flax.__version__,
         "optax": optax.__version__, "orbax_checkpoint": orbax.checkpoint.__version__,
