@@ -16,6 +16,7 @@ from scipy.special import erf
 from bert_directory import WORDS, bert_config_json, bert_tensors, write_tiny_bert
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.evaluation.encoder_embeddings import encode_sentences, mean_pool
+from jaxdl.evaluation.sentence_encoders import TransformerSentenceEncoder, compare_encoders
 from jaxdl.pretrained.bert_checkpoint import bert_config, load_bert
 
 pytest.importorskip("tokenizers")
@@ -106,6 +107,18 @@ def test_tiny_checkpoint_loads_and_encodes_like_a_numpy_bert(tiny):
                                atol=1e-5, rtol=0)
     unnormalised = encode_sentences(encoder, tokenizer, SENTENCES, normalize=False)
     np.testing.assert_allclose(unnormalised, means, atol=1e-5 * scale, rtol=0)
+
+
+def test_sentence_encoder_evaluation_takes_the_pretrained_encoder(tiny):
+    directory = tiny[0]
+    encoder = TransformerSentenceEncoder(load_bert(directory),
+                                         BertTokenizer.from_directory(directory), batch_size=4)
+    tokens = [s.split() for s in SENTENCES]
+    np.testing.assert_array_equal(encoder.embed(tokens), encoder.embed(SENTENCES))
+    rows = compare_encoders({"tiny bert": encoder}, (tokens, [0, 1, 0, 1, 0, 1]),
+                            (tokens[:4], [0, 1, 0, 1]))
+    assert rows[0]["encoder"] == "tiny bert" and rows[0]["dim"] == 16
+    assert 0.0 <= rows[0]["probe_accuracy"] <= 1.0
 
 
 def test_bert_prefix_loads_the_same_weights(tmp_path, tiny):

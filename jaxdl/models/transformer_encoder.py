@@ -133,7 +133,7 @@ class SelfAttention(nnx.Module):
         batch, time, _ = x.shape
         heads = lambda t: t.reshape(batch, time, self.num_heads, self.head_size)  # noqa: E731
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        mask = keep[:, None, None, :]  # [B, 1, 1, S]: every head and query sees the same keys
+        mask = keep[:, None, None, :]  # every head and query sees the same keys
         if _dropout_on(self.probs_dropout, deterministic):
             # Dropout on the probabilities needs them materialised: the explicit path.
             logits = jnp.einsum("btnd,bsnd->bnts", q, k) / math.sqrt(self.head_size)
