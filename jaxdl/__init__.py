@@ -42,10 +42,15 @@ from jaxdl.models.perceptron import Perceptron, train_perceptron
 from jaxdl.models.resnet import ResNet18, ResNet20
 from jaxdl.models.rnn import RNN
 from jaxdl.models.sequence import LSTMTagger, RNNClassifier, RNNLanguageModel
+from jaxdl.models.transformer_encoder import TransformerEncoder, TransformerEncoderConfig
+from jaxdl.pretrained.bert_checkpoint import bert_config, load_bert
+from jaxdl.pretrained.bert_tokenizer import BertTokenizer
 from jaxdl.word2vec.training import fit_word2vec_model
 from jaxdl.optim import make_optimizer
 from jaxdl.evaluation.few_shot import few_shot_probe
-from jaxdl.evaluation.sentence_encoders import MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder
+from jaxdl.evaluation.encoder_embeddings import encode_sentences
+from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
+                                                TransformerSentenceEncoder)
 from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
 from jaxdl.evaluation.word_vectors import WordVectors
 from jaxdl.train.checkpoint import Checkpointer
@@ -56,6 +61,8 @@ from jaxdl.train.task import Task, binary_classification, classification, regres
 from jaxdl.transfer import load_pretrained, maybe_init_from
 
 __all__ = [
+    "BertTokenizer", "TransformerEncoder", "TransformerEncoderConfig",
+    "TransformerSentenceEncoder", "bert_config", "encode_sentences", "load_bert",
     "MeanPoolEncoder", "RNNSentenceEncoder", "SIFEncoder", "Vocab", "WordVectors",
     "embedded_corpus", "embedded_labelled_sentences", "few_shot_probe", "fit_word2vec_model",
     "load_cifar", "load_digits_images", "load_mnist", "load_pretrained", "load_word2vec_format",

@@ -9,7 +9,10 @@ Encoders:
   every call embeds with the same projection;
 * `RNNSentenceEncoder`: the final hidden state of a trained recurrent language
   model over `<s> w1 … wn`, or the mean / max of its states (see
-  `jaxdl.recipes.sentence_encoder` for training).
+  `jaxdl.recipes.sentence_encoder` for training);
+* `TransformerSentenceEncoder`: a pretrained BERT-family encoder's mean-pooled
+  token states, as sentence-transformers makes them (`jaxdl.pretrained.load_bert`,
+  `jaxdl.evaluation.encoder_embeddings`).
 
 `compare_encoders` scores any of them by a linear probe and nearest-sentence retrieval.
 """
@@ -26,6 +29,7 @@ from flax import nnx
 
 from jaxdl.data.text import Vocab, pad_batch
 from jaxdl.errors import ConfigError, DataError
+from jaxdl.evaluation.encoder_embeddings import DEFAULT_BUCKETS, encode_sentences
 from jaxdl.evaluation.probe import linear_probe_accuracy, retrieval_accuracy
 from jaxdl.evaluation.sentence_pooling import mean_pool, sif_embed
 from jaxdl.evaluation.word_vectors import WordVectors
@@ -152,6 +156,29 @@ class RNNSentenceEncoder:
             final = self._final_state(self._state, np.pad(chunk_tokens, pad), chunk_mask)
             out.append(np.asarray(final, np.float32)[:real])
         return np.concatenate(out)
+
+
+class TransformerSentenceEncoder:
+    """Mean-pooled (and L2-normalised) states of a Transformer encoder.
+
+    Args:
+        encoder: a `TransformerEncoder`, e.g. `load_bert(directory)`.
+        tokenizer: its `BertTokenizer` (`BertTokenizer.from_directory(directory)`).
+        batch_size, normalize, buckets: as `encode_sentences`.
+
+    `embed` takes token lists, as the other encoders do, joined by spaces (the
+    tokenizer splits them again), or plain strings.
+    """
+
+    def __init__(self, encoder: nnx.Module, tokenizer, *, batch_size: int = 64,
+                 normalize: bool = True, buckets: Sequence[int] = DEFAULT_BUCKETS):
+        self.encoder, self.tokenizer, self.dim = encoder, tokenizer, encoder.config.hidden_size
+        self.options = dict(batch_size=batch_size, normalize=normalize, buckets=tuple(buckets))
+
+    def embed(self, sentences: Sentences | Sequence[str]) -> np.ndarray:
+        """float32 `[n, hidden_size]`."""
+        text = [s if isinstance(s, str) else " ".join(s) for s in sentences]
+        return encode_sentences(self.encoder, self.tokenizer, text, **self.options)
 
 
 def compare_encoders(
