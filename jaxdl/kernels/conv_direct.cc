@@ -36,7 +36,12 @@ using simd::Vec;
 namespace {
 
 constexpr int kLanes = simd::kLanes;
-constexpr int kOutBlock = 8;  // output channels per pass (accumulators per vector)
+// The forward pass's register tile: kRowVectors neighbouring vectors of an output
+// row x kOutBlock output channels, each broadcast kernel tap used kRowVectors
+// times (AVX-512's FMA broadcasts its tap from memory for free; AVX2 needs a
+// separate broadcast, so its tile reuses it: 2 x 6 of 16 registers).
+constexpr int kRowVectors = simd::kWide ? 1 : 2;
+constexpr int kOutBlock = simd::kWide ? 8 : 6;
 
 struct Geometry {
   int64_t batch, in_height, in_width;  // the image as stored
@@ -59,6 +64,34 @@ void ToPlanar(const float* image, const Geometry& g, float* planar) {
 }
 
 constexpr char kKernel[] = "jaxdl_conv_direct";  // names the kernel in errors
+
+// Output channels [o0, o0 + ob) of row oh, vectors [v, v + V), into planar `out`.
+template <int V>
+inline void ForwardVectors(const float* in, const float* ks, const Geometry& g, int64_t o0,
+                           int64_t ob, int64_t oh, int64_t v, float* out) {
+  Vec acc[V][kOutBlock];
+  for (int u = 0; u < V; ++u)
+    for (int q = 0; q < kOutBlock; ++q) acc[u][q] = simd::Zero();
+  for (int64_t c = 0; c < g.in_ch; ++c) {
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const float* row = in + (c * g.height + oh + i) * g.row_pitch + v * kLanes;
+      const float* taps = ks + ((i * g.kw) * g.in_ch + c) * g.out_ch + o0;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        Vec pixels[V];
+        for (int u = 0; u < V; ++u) pixels[u] = simd::Load(row + j + u * kLanes);
+        const float* tap = taps + j * g.in_ch * g.out_ch;
+        for (int q = 0; q < kOutBlock; ++q) {
+          if (q >= ob) break;
+          const Vec weight = simd::Set1(tap[q]);
+          for (int u = 0; u < V; ++u) acc[u][q] = simd::MulAdd(weight, pixels[u], acc[u][q]);
+        }
+      }
+    }
+  }
+  for (int u = 0; u < V; ++u)
+    for (int q = 0; q < kOutBlock; ++q)
+      if (q < ob) simd::Store(out + ((o0 + q) * g.out_h + oh) * g.out_pitch + (v + u) * kLanes, acc[u][q]);
+}
 
 ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_t out_ch,
                         int64_t pad_h, int64_t pad_w, Geometry* g) {
@@ -106,24 +139,10 @@ ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffe
     for (int64_t o0 = 0; o0 < g.out_ch; o0 += kOutBlock) {
       const int64_t ob = std::min<int64_t>(kOutBlock, g.out_ch - o0);
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        for (int64_t v = 0; v < g.vectors; ++v) {
-          Vec acc[kOutBlock];
-          for (int q = 0; q < kOutBlock; ++q) acc[q] = simd::Zero();
-          for (int64_t c = 0; c < g.in_ch; ++c) {
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const float* row = in.data() + (c * g.height + oh + i) * g.row_pitch + v * kLanes;
-              const float* taps = ks + ((i * g.kw) * g.in_ch + c) * g.out_ch + o0;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const Vec pixels = simd::Load(row + j);
-                const float* tap = taps + j * g.in_ch * g.out_ch;
-                for (int q = 0; q < kOutBlock; ++q)
-                  if (q < ob) acc[q] = simd::MulAdd(simd::Set1(tap[q]), pixels, acc[q]);
-              }
-            }
-          }
-          for (int q = 0; q < kOutBlock; ++q)
-            if (q < ob) simd::Store(out.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes, acc[q]);
-        }
+        int64_t v = 0;
+        for (; v + kRowVectors <= g.vectors; v += kRowVectors)
+          ForwardVectors<kRowVectors>(in.data(), ks, g, o0, ob, oh, v, out.data());
+        for (; v < g.vectors; ++v) ForwardVectors<1>(in.data(), ks, g, o0, ob, oh, v, out.data());
       }
     }
     // Planar [O][OH][pitch] -> NHWC.
