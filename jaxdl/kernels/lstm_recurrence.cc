@@ -102,17 +102,20 @@ void Gemm(const float* a, int64_t lda, const float* b, int64_t n, int64_t k,
   }
 }
 
-// Splits batch rows into one block per thread (at least 4 rows each, one
-// register tile) and runs body(first_row, last_row) for each block.
+// Splits batch rows into blocks of 4 (one register tile) and runs
+// body(first_row, last_row) for each, on up to all of the pool's threads. Small
+// blocks cost nothing (the product runs in 4-row tiles anyway, and each row's sums
+// are the same whatever block it is in) and keep a thread the OS has paused on a
+// loaded machine from holding a large share of the batch while the others wait.
+constexpr int64_t kRowsPerBlock = 4;
+
 template <typename Body>
 void RunOverRows(ffi::ThreadPool& pool, int64_t batch, Body body) {
   if (batch <= 0) return;
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), batch / 4));
-  const int64_t rows_per_block = (batch + threads - 1) / threads;
-  const int64_t blocks = (batch + rows_per_block - 1) / rows_per_block;
-  jaxdl::ParallelFor(pool, blocks, blocks, [=](int64_t, int64_t block) {
-    const int64_t first = block * rows_per_block;
-    body(first, std::min(batch, first + rows_per_block));
+  const int64_t blocks = (batch + kRowsPerBlock - 1) / kRowsPerBlock;
+  jaxdl::ParallelFor(pool, blocks, pool.num_threads(), [=](int64_t, int64_t block) {
+    const int64_t first = block * kRowsPerBlock;
+    body(first, std::min(batch, first + kRowsPerBlock));
   });
 }
 
