@@ -23,12 +23,52 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, cores, accelerators and library versions.
+# CPU flags that decide speed on the CPU paths (the kernels' builds, XLA's and
+# PyTorch's own code paths); the JSON lists those this CPU has.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "sve")
+# Environment variables that change what a benchmark runs; recorded when set.
+RECORDED_ENV = ("JAXDL_NATIVE", "JAXDL_NATIVE_ISA", "JAXDL_CONV_IMPL", "XLA_FLAGS",
+                "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def cpu_flags() -> list[str]:
+    """The `VECTOR_FLAGS` /proc/cpuinfo lists for this CPU (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    present = set(line.split(":", 1)[1].split())
+                    return [f for f in VECTOR_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
+
+
+def kernel_builds() -> dict[str, Any]:
+    """Which build of each native kernel ran, and the CPU kind for RESULTS.md.
 
     Returns:
-      ``{"cpu", "cores", "gpu" (name or None), "num_devices", "backend",
-      "load_average" (1-minute, at the time of the call), "versions": {...}}``.
+      ``{"cpu_kind": the best kernel build this CPU runs ("avx512", "avx2",
+      "portable"), "requested": $JAXDL_NATIVE_ISA or "auto", "kernels": {name:
+      build, or "off: <reason>"}}``.
+    """
+    from jaxdl import info
+    kernels = {name: k["build"] if k["active"] else f"off: {k['reason']}"
+               for name, k in info.native_kernels().items()}
+    host = info.cpu()
+    return {"cpu_kind": host["builds"][0] if host["builds"] else "unknown",
+            "requested": host["requested"], "kernels": kernels}
+
+
+def machine() -> dict[str, Any]:
+    """CPU model and flags, cores, accelerators, kernel builds and library versions.
+
+    Returns:
+      ``{"cpu", "cpu_flags", "cores", "gpu" (name or None), "num_devices", "backend",
+      "load_average" (1-minute, at the time of the call), "kernel_builds"
+      (`kernel_builds()`), "environment" (those of `RECORDED_ENV` set),
+      "versions": {...}}``.
     """
     import flax
     import jax
@@ -43,9 +83,12 @@ def machine() -> dict[str, Any]:
     except ImportError:
         pass
     gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpus[0] if gpus else None,
+    return {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+            "gpu": gpus[0] if gpus else None,
             "backend": jax.default_backend(), "num_devices": jax.device_count(),
             "load_average": os.getloadavg()[0], "git_commit": _git_commit(),
+            "kernel_builds": kernel_builds(),
+            "environment": {k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
             "versions": versions}
 
 

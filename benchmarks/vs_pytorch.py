@@ -5,8 +5,10 @@
 Models and data are those of ``benchmarks.workloads`` (MLP, tutorial CNN, LSTM
 tagger); PyTorch runs on the CPU with ``torch.set_num_threads(cores)`` and, when
 CUDA is present, also on the GPU (synchronised after each timed block). Time per
-step, medians of alternating repetitions. CPU targets (jaxdl / torch): MLP ≤ 0.8,
-LSTM ≤ 1.0, CNN ≤ 1.0.
+step, medians of alternating repetitions. CPU targets (jaxdl / torch, issue 30,
+on AVX-512 and on AVX2 CPUs alike): MLP ≤ 0.6, CNN ≤ 0.8, LSTM ≤ 0.9. The JSON's
+``machine`` names the CPU, its flags and the native kernel build that ran
+(``JAXDL_NATIVE_ISA=avx2`` forces the AVX2 build on an AVX-512 CPU).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch import nn
 from benchmarks.machine import markdown_table, parse_args, report, selected
 from benchmarks.workloads import LSTM_SHAPE, WORKLOADS, FitPath, Workload, interleaved_ms
 
-TARGETS = {"mlp": 0.8, "lstm": 1.0, "cnn": 1.0}
+TARGETS = {"mlp": 0.6, "lstm": 0.9, "cnn": 0.8}
 
 
 class TorchMLP(nn.Module):

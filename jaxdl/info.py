@@ -1,7 +1,9 @@
 """What this installation runs on: ``python -m jaxdl.info [--json]``.
 
-Prints the library versions, the devices JAX sees, whether jaxdl's native CPU
-kernels are active (and why not), and where compiled programs are cached. Run it
+Prints the library versions, the devices JAX sees, which build of each of jaxdl's
+native CPU kernels is active (avx512, avx2 or portable; when a kernel is off, why:
+the one CPU feature it lacks, no compiler, ``JAXDL_NATIVE=0`` or
+``JAXDL_NATIVE_ISA``), and where compiled programs are cached. Run it
 after ``pip install -e ".[cuda]"`` (or ``".[tpu]"``) to check that JAX found the
 accelerator: the backend line then says ``gpu`` (or ``tpu``), not ``cpu``.
 
@@ -56,16 +58,37 @@ def devices() -> dict[str, Any]:
 
 
 def native_kernels() -> dict[str, dict[str, Any]]:
-    """``{kernel: {"active": bool, "reason": why not ("" when active)}}`` per native kernel.
+    """Per native kernel: ``{"active": bool, "build": the build loaded (None when off),
+    "builds": the builds it has, "reason": why it is off ("" when active)}``.
 
-    Builds a kernel that is not cached yet; ``JAXDL_NATIVE=0`` switches them all off.
+    Builds a kernel that is not cached yet; ``JAXDL_NATIVE=0`` switches them all off,
+    ``JAXDL_NATIVE_ISA`` caps the build (``jaxdl.kernels.isa``).
     """
     status = {}
     for name in KERNEL_MODULES:
         library = importlib.import_module(f"jaxdl.kernels.{name}").LIBRARY
         active = library.available()
-        status[name] = {"active": active, "reason": "" if active else library.unavailable_reason()}
+        status[name] = {"active": active, "build": library.build_in_use(),
+                        "builds": list(library.builds),
+                        "reason": "" if active else library.unavailable_reason()}
     return status
+
+
+def cpu() -> dict[str, Any]:
+    """``{"features": the vector features kernels use, "builds": the kernel builds this
+    CPU runs, best first, "requested": $JAXDL_NATIVE_ISA or "auto"}`` (features and
+    builds are None when the CPU probe does not build, e.g. no compiler)."""
+    from jaxdl.kernels import isa
+    try:
+        features = isa.cpu_features()
+    except (OSError, RuntimeError) as error:
+        features, why = None, str(error)
+    else:
+        why = ""
+    return {"features": None if features is None else
+            [isa.FEATURE_NAMES[f] for f in isa.FEATURE_NAMES if f in features],
+            "builds": None if features is None else list(isa.runnable(features)),
+            "requested": isa.requested() or "auto", "probe_error": why}
 
 
 def caches() -> dict[str, str | None]:
@@ -91,7 +114,7 @@ def collect() -> dict[str, Any]:
     installed = {name: v for name in ACCELERATOR_PLUGINS
                  if (v := _distribution_version(name)) is not None}
     return {"versions": versions(), "accelerator_plugins": installed, **devices(),
-            "native_kernels": native_kernels(), "caches": caches()}
+            "native_kernels": native_kernels(), "cpu": cpu(), "caches": caches()}
 
 
 def format_report(info: dict[str, Any]) -> str:
@@ -102,14 +125,21 @@ def format_report(info: dict[str, Any]) -> str:
     lines.append(f"backend: {info['backend']} ({info['process_count']} process(es))")
     for d in info["devices"]:
         lines.append(f"  device {d['id']}: {d['platform']} {d['kind']}")
-    kernels = info["native_kernels"]
+    kernels, host = info["native_kernels"], info["cpu"]
     scope = "" if info["backend"] == "cpu" else "; they serve computations on the CPU only"
+    if host["features"] is None:
+        lines.append(f"CPU vector features: unknown ({host['probe_error']})")
+    else:
+        lines.append(f"CPU vector features: {', '.join(host['features']) or 'none'}; "
+                     f"kernel builds it runs: {', '.join(host['builds'])}; "
+                     f"JAXDL_NATIVE_ISA={host['requested']}")
     if all(k["active"] for k in kernels.values()):
-        lines.append("native CPU kernels: active (" + ", ".join(kernels) + f"){scope}")
+        lines.append(f"native CPU kernels: active{scope}")
     else:
         lines.append(f"native CPU kernels: some off, their pure-JAX paths run instead{scope}")
-        for name, k in kernels.items():
-            lines.append(f"  {name}: " + ("active" if k["active"] else f"off ({k['reason']})"))
+    for name, k in kernels.items():
+        lines.append(f"  {name}: " + (f"active ({k['build']} build)" if k["active"]
+                                      else f"off ({k['reason']})"))
     cache = info["caches"]
     lines.append("compilation cache: " + (cache["jax_compilation_cache_dir"] or
                  "off for single runs (--config.train.compilation_cache_dir=DIR turns it on)"))

@@ -8,11 +8,35 @@ import numpy as np
 import pytest
 from conftest import check_on_forced_devices
 
-from jaxdl.kernels import conv_direct
+from jaxdl.kernels import conv_direct, isa
 
 pytestmark = pytest.mark.skipif(
     not conv_direct.LIBRARY.available(),
     reason=f"no native conv: {conv_direct.LIBRARY.unavailable_reason()}")
+
+
+def _builds_here() -> list[str]:
+    """The conv builds this CPU runs (the first is the one this process loaded)."""
+    if not conv_direct.LIBRARY.available():
+        return []
+    return [b for b in isa.runnable(isa.cpu_features()) if b in conv_direct.LIBRARY.builds]
+
+
+def build_checks() -> dict:
+    """The loaded build against XLA's convolution, forward and both gradients, to
+    rounding, with bits that repeat; an output width (13) not a multiple of either
+    vector width and 19 images (kernel-gradient groups of 8, 8, 3)."""
+    x, kernel, dy = _arrays(x_shape=(19, 11, 15, 3), kernel_shape=(3, 3, 3, 7), seed=1)
+    def grads(fn):
+        y, pullback = jax.vjp(fn, x, kernel)
+        return (y, *pullback(dy))
+    got = [np.asarray(a) for a in grads(jax.jit(conv_direct.conv2d_with_grad))]
+    want = grads(_lax)
+    again = [np.asarray(a) for a in grads(jax.jit(conv_direct.conv2d_with_grad))]
+    return {"build": conv_direct.LIBRARY.build_in_use(),
+            **{f"{name} to rounding": bool(np.allclose(g, w, rtol=1e-4, atol=1e-4))
+               for name, g, w in zip(("output", "input gradient", "kernel gradient"), got, want)},
+            "bits repeat": all(np.array_equal(g, a) for g, a in zip(got, again))}
 
 
 def _lax(x, kernel):
@@ -81,7 +105,7 @@ def test_calling_an_unavailable_kernel_says_why(monkeypatch):
 SHARDED = '''
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from jaxdl.kernels import conv_direct
+from jaxdl.kernels import conv_direct, isa
 mesh = Mesh(np.array(jax.devices()), ("data",))
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.normal(size=(16, 10, 12, 3)), jnp.float32)
@@ -113,6 +137,20 @@ def test_batch_sharded_images_stay_on_their_devices_and_the_gradient_is_summed()
     check_on_forced_devices(SHARDED, {"devices": 8, "output sharded by image": True,
                                       "no all-gather": True, "2 images per kernel call": True,
                                       "same output": True, "same kernel gradient": True})
+
+
+@pytest.mark.parametrize("build", _builds_here())
+def test_every_build_this_cpu_runs_matches_xla_and_repeats_its_bits(build, monkeypatch):
+    # The build a process loads is fixed at its first kernel call: this process's
+    # own build here, each lower one in a process started with JAXDL_NATIVE_ISA.
+    expected = {"build": build, "output to rounding": True, "input gradient to rounding": True,
+                "kernel gradient to rounding": True, "bits repeat": True}
+    if build == conv_direct.LIBRARY.build_in_use():
+        assert build_checks() == expected
+        return
+    monkeypatch.setenv(isa.ENV_VAR, build)
+    check_on_forced_devices("import json, sys; sys.path.insert(0, 'tests'); import test_conv_native "
+                            "as t; print(json.dumps(t.build_checks()))", expected, devices=1)
 
 
 def test_fit_scans_steps_on_native_convolutions_and_not_on_xla_ones():

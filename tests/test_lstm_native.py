@@ -8,12 +8,19 @@ import numpy as np
 import pytest
 from conftest import check_on_forced_devices
 
-from jaxdl.kernels import lstm_recurrence
+from jaxdl.kernels import isa, lstm_recurrence
 from jaxdl.ops.lstm_scan import lstm_sequence
 
 pytestmark = pytest.mark.skipif(
     not lstm_recurrence.LIBRARY.available(),
     reason=f"no native LSTM: {lstm_recurrence.LIBRARY.unavailable_reason()}")
+
+
+def _builds_here() -> list[str]:
+    """The LSTM builds this CPU runs (the first is the one this process loaded)."""
+    if not lstm_recurrence.LIBRARY.available():
+        return []
+    return [b for b in isa.runnable(isa.cpu_features()) if b in lstm_recurrence.LIBRARY.builds]
 
 
 def _inputs(steps=5, batch=6, features=3, hidden=16, dtype=jnp.float32, seed=0):
@@ -80,7 +87,7 @@ SHARDED = '''
 import json
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from jaxdl.kernels import lstm_recurrence
+from jaxdl.kernels import isa, lstm_recurrence
 from jaxdl.ops.lstm_scan import lstm_sequence
 mesh = Mesh(np.array(jax.devices()), ("data",))
 rng = np.random.default_rng(0)
@@ -114,3 +121,47 @@ def test_batch_sharded_rows_run_on_their_own_devices():
     # 8 devices; the kernel ran once, on 2 rows per device; same loss and gradient.
     check_on_forced_devices(SHARDED, {"devices": 8, "one kernel call": True, "2 rows per device": True,
                                       "same loss": True, "same gradient": True})
+
+
+def build_checks() -> dict:
+    """The loaded build against the XLA loops: outputs, final carry and gradients to
+    rounding, bits that repeat. H = 32 (a tail after AVX2's 24-column tiles), 6
+    rows (a 4-row and a 2-row tile), some held steps."""
+    w_i, w_h, b, xs, _, c0, h0 = _inputs(steps=7, batch=6, hidden=32, seed=3)
+    keep = jnp.asarray(np.random.default_rng(4).random((7, 6, 1)) < 0.8)
+
+    def loss(w_i, w_h, b, xs):
+        (c, h), outputs = lstm_sequence(w_i, w_h, b, xs, keep, c0, h0)
+        return jnp.sum(jnp.sin(outputs)) + jnp.sum(c * h)
+
+    step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))
+    got, again = step(w_i, w_h, b, xs), step(w_i, w_h, b, xs)
+    native = "jaxdl_lstm_forward" in str(jax.make_jaxpr(step)(w_i, w_h, b, xs))
+    usable, lstm_recurrence.usable = lstm_recurrence.usable, lambda *a, **k: False
+    try:  # the XLA loops
+        want = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2, 3)))(w_i, w_h, b, xs)
+    finally:
+        lstm_recurrence.usable = usable
+    flat = [np.asarray(a) for a in jax.tree.leaves(got)]
+    return {"build": lstm_recurrence.LIBRARY.build_in_use(), "the kernels ran": native,
+            "loss to rounding": bool(np.allclose(got[0], want[0], rtol=1e-5)),
+            "gradients to rounding": all(np.allclose(g, w, rtol=1e-4, atol=1e-5) for g, w in
+                                         zip(jax.tree.leaves(got[1]), jax.tree.leaves(want[1]))),
+            "bits repeat": all(np.array_equal(g, np.asarray(a))
+                               for g, a in zip(flat, jax.tree.leaves(again)))}
+
+
+@pytest.mark.parametrize("build", _builds_here())
+def test_every_build_this_cpu_runs_matches_the_xla_loops_and_repeats_its_bits(build, monkeypatch):
+    # The build a process loads is fixed at its first kernel call: this process's
+    # own build here, each lower one in a process started with JAXDL_NATIVE_ISA.
+    if build == lstm_recurrence.LIBRARY.build_in_use():
+        assert build_checks() == {"build": build, "the kernels ran": True, "loss to rounding": True,
+                                  "gradients to rounding": True, "bits repeat": True}
+        return
+    monkeypatch.setenv(isa.ENV_VAR, build)
+    check_on_forced_devices(
+        "import json, sys; sys.path.insert(0, 'tests'); import test_lstm_native as t; "
+        "print(json.dumps(t.build_checks()))",
+        {"build": build, "the kernels ran": True, "loss to rounding": True,
+         "gradients to rounding": True, "bits repeat": True}, devices=1)

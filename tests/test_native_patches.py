@@ -134,3 +134,24 @@ def test_batch_sharded_images_are_copied_per_device_without_an_all_gather():
     check_on_forced_devices(SHARDED, {"devices": 8, "output sharded over data": True,
                                       "no all-gather": True, "the kernel ran": True,
                                       "equal values": True})
+
+
+PORTABLE = '''
+import json, jax, jax.numpy as jnp, numpy as np
+from jaxdl.kernels import blocked_patches as k
+grouped = jnp.asarray(np.random.default_rng(0).normal(size=(3, 14, 7, 12)), jnp.float32)
+patches = jax.jit(lambda g: k.blocked_patches(g, 5, 3, 1, 10, 5))
+print(json.dumps({"build": k.LIBRARY.build_in_use() if k.available() else None,
+                  "the kernel ran": "jaxdl_blocked_patches" in patches.lower(grouped).as_text(),
+                  "equal bits": bool(np.array_equal(patches(grouped),
+                                                    k.stack_patches(grouped, 5, 3, 1, 10, 5)))}))
+'''
+
+
+def test_the_copy_has_one_portable_build_that_runs_under_every_isa_ceiling(monkeypatch):
+    # A memcpy needs no vector ISA: JAXDL_NATIVE_ISA=portable, the lowest ceiling,
+    # keeps it (and the build this process loaded is that same one).
+    assert patches_kernel.LIBRARY.build_in_use() == "portable"
+    monkeypatch.setenv("JAXDL_NATIVE_ISA", "portable")
+    check_on_forced_devices(PORTABLE, {"build": "portable", "the kernel ran": True,
+                                       "equal bits": True}, devices=1)

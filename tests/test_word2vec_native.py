@@ -7,6 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import check_on_forced_devices
+
+from jaxdl.kernels import isa
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec import sgns as word2vec
 
@@ -79,3 +82,43 @@ def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
     batch = {**batch, "contexts": batch["contexts"].at[3, 2].set(VOCAB)}
     with pytest.raises(Exception, match="a context id is outside the vocabulary"):
         jax.block_until_ready(sgns_kernel.sgns_update(params, batch, 0.1, row_cap=4.0))
+
+
+def build_checks() -> dict:
+    """The loaded build against the XLA update to rounding, with bits that repeat."""
+    params, batch = _params_and_batch(seed=2)
+    step = jax.jit(lambda p: sgns_kernel.sgns_update(p, batch, 0.5, row_cap=4.0))
+    (got, stats), (again, _) = step(params), step(params)
+    usable, sgns_kernel.usable = sgns_kernel.usable, lambda *args, **kwargs: False
+    try:  # the XLA path
+        want, want_stats = jax.jit(lambda p: word2vec.sgns_update.__wrapped__(
+            p, batch, 0.5, sg=True, row_cap=4.0))(params)
+    finally:
+        sgns_kernel.usable = usable
+    return {"build": sgns_kernel.LIBRARY.build_in_use(),
+            "tables to rounding": all(np.allclose(got[k], want[k], rtol=1e-5, atol=2e-6)
+                                      for k in got),
+            "loss to rounding": bool(np.allclose(stats["loss_sum"], want_stats["loss_sum"],
+                                                 rtol=1e-5)),
+            "bits repeat": all(np.array_equal(np.asarray(got[k]), np.asarray(again[k]))
+                               for k in got)}
+
+
+def _builds_here() -> list[str]:
+    if not sgns_kernel.LIBRARY.available():
+        return []
+    return [b for b in isa.runnable(isa.cpu_features()) if b in sgns_kernel.LIBRARY.builds]
+
+
+@pytest.mark.parametrize("build", _builds_here())
+def test_every_build_this_cpu_runs_matches_xla_and_repeats_its_bits(build, monkeypatch):
+    # This process's own build here; each lower one in a child with JAXDL_NATIVE_ISA.
+    expected = {"build": build, "tables to rounding": True, "loss to rounding": True,
+                "bits repeat": True}
+    if build == sgns_kernel.LIBRARY.build_in_use():
+        assert build_checks() == expected
+        return
+    monkeypatch.setenv(isa.ENV_VAR, build)
+    check_on_forced_devices(
+        "import json, sys; sys.path.insert(0, 'tests'); import test_word2vec_native as t; "
+        "print(json.dumps(t.build_checks()))", expected, devices=1)

@@ -1,12 +1,15 @@
 """Small C++ CPU kernels (XLA FFI targets), compiled on first use and cached.
 
-Each kernel source sits beside this file. On first use it is compiled with the
-C++ compiler `$CXX` (default `c++`) against the XLA FFI headers that ship with
-jaxlib, cached under `$JAXDL_NATIVE_CACHE` (default `~/.cache/jaxdl/native`) by a
-hash of the source, jaxlib's version and the compiler, loaded, and its targets
-registered. No compiler, a failed build or a CPU the kernels cannot run on: one
-warning per library; `JAXDL_NATIVE=0`: silently off. Either way the callers take
-their pure-JAX paths (the same results up to float rounding, slower on CPU).
+Each kernel source sits beside this file. On first use the build `isa.choose`
+picks for this CPU (avx512, avx2 or portable: `jaxdl.kernels.isa`) is compiled
+with the C++ compiler `$CXX` (default `c++`) against the XLA FFI headers that
+ship with jaxlib, cached under `$JAXDL_NATIVE_CACHE` (default
+`~/.cache/jaxdl/native`) by a hash of the source, the build's flags, jaxlib's
+version and the compiler, loaded, and its targets registered. No compiler, a
+failed build or a CPU that runs none of the kernel's builds: one warning per
+library; `JAXDL_NATIVE=0`, or `JAXDL_NATIVE_ISA` below every build the kernel
+has: silently off. Either way the callers take their pure-JAX paths (the same
+results up to float rounding, slower on CPU).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from jax.interpreters import mlir
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxdl.kernels import isa
+
 try:  # Shardy's rule builders are not public API yet; without them XLA all-gathers
     from jax._src.custom_partitioning_sharding_rule import (
         sdy_sharding_rule_to_mlir as _sdy_rule_to_mlir,
@@ -50,8 +55,13 @@ def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.path.expanduser("~")) / ".cache" / "jaxdl" / "native"
 
 
-def build(source: pathlib.Path) -> pathlib.Path:
-    """Compile `source` into a shared library (or find it cached); its path.
+def build(source: pathlib.Path, isa_build: str) -> pathlib.Path:
+    """Compile `source` into a shared library for `isa_build` (or find it cached); its path.
+
+    Args:
+      source: the `.cc` file.
+      isa_build: one of `isa.BUILDS`; its `isa.FLAGS` are added (the source sees
+        them as `__AVX512F__`, `__AVX2__`, `__FMA__`).
 
     Raises:
       RuntimeError: no compiler, or the compiler failed (its output attached).
@@ -61,11 +71,12 @@ def build(source: pathlib.Path) -> pathlib.Path:
         raise RuntimeError(f"no C++ compiler: CXX={os.environ.get('CXX', 'c++')!r} is not on PATH")
     include = jax.ffi.include_dir()
     headers = sorted(source.parent.glob("*.h"))  # included by the sources
+    flags = (*CXX_FLAGS, *isa.FLAGS[isa_build])
     key = hashlib.sha256(b"\0".join([
         source.read_bytes(), *(h.read_bytes() for h in headers), jax.lib.__version__.encode(),
-        compiler.encode(), " ".join(CXX_FLAGS).encode(), include.encode()])).hexdigest()[:16]
+        compiler.encode(), " ".join(flags).encode(), include.encode()])).hexdigest()[:16]
     cache = cache_dir()
-    library = cache / f"{source.stem}_{key}.so"
+    library = cache / f"{source.stem}_{isa_build}_{key}.so"
     if library.exists():
         return library
     cache.mkdir(parents=True, exist_ok=True)
@@ -73,7 +84,7 @@ def build(source: pathlib.Path) -> pathlib.Path:
     # compiling at the same moment) see either no library or a whole one.
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         built = pathlib.Path(scratch) / library.name
-        result = subprocess.run([compiler, *CXX_FLAGS, f"-I{include}", str(source), "-o",
+        result = subprocess.run([compiler, *flags, f"-I{include}", str(source), "-o",
                                  str(built)], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{compiler} exited with {result.returncode}: "
@@ -88,23 +99,23 @@ class NativeLibrary:
     Args:
       source_name: the `.cc` file beside this module.
       targets: FFI target name -> the handler symbol the library exports.
-      supported_symbol: an exported `int f()` that says whether this CPU can run
-        the kernels (e.g. has AVX-512); 0 refuses them.
+      builds: the `isa.BUILDS` the source compiles for; `isa.choose` picks one.
       batch_partitionable: targets to mark batch-partitionable for GSPMD.
     """
 
     def __init__(self, source_name: str, targets: dict[str, str], *,
-                 supported_symbol: str | None = None,
+                 builds: tuple[str, ...] = ("portable",),
                  batch_partitionable: tuple[str, ...] = ()):
+        unknown = [b for b in builds if b not in isa.BUILDS]
+        if unknown or not builds:
+            raise ValueError(f"builds={builds!r}; expected some of {isa.BUILDS}")
         self.source = pathlib.Path(__file__).with_name(source_name)
-        self.targets, self.supported_symbol = targets, supported_symbol
+        self.targets, self.builds = targets, builds
         self.batch_partitionable = batch_partitionable
         self._lock = threading.Lock()
         self.reset()
 
     def _register(self, library: ctypes.CDLL) -> None:
-        if self.supported_symbol and not getattr(library, self.supported_symbol)():
-            raise RuntimeError("this CPU lacks AVX-512F or FMA")
         for target, symbol in self.targets.items():
             jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(library, symbol)),
                                         platform="cpu")
@@ -115,23 +126,41 @@ class NativeLibrary:
         """Forget the outcome (tests; the next `available()` tries again)."""
         self._ok: bool | None = None
         self._why = ""
+        self._build: str | None = None
+
+    def _choose(self) -> isa.Choice:
+        ceiling = isa.requested()  # a bad $JAXDL_NATIVE_ISA is a ConfigError, not a fallback
+        vector = any(b != "portable" for b in self.builds)
+        return isa.choose(self.builds, isa.cpu_features() if vector else None, ceiling)
 
     def available(self) -> bool:
+        """Whether the kernels are built, loaded and registered (the first call does it).
+
+        Raises:
+          ConfigError: `$JAXDL_NATIVE_ISA` is not one of `isa.BUILDS` or "auto".
+        """
         with self._lock:
             if self._ok is None:
-                self._ok = False
                 if os.environ.get("JAXDL_NATIVE", "1") == "0":
-                    self._why = "JAXDL_NATIVE=0"
-                else:
-                    try:
-                        self._register(ctypes.cdll.LoadLibrary(str(build(self.source))))
-                        self._ok = True
-                    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-                        self._why = str(error)
-                        logging.getLogger(__name__).warning(
-                            "jaxdl: native kernel %s unavailable, using the pure-JAX path "
-                            "(equal up to float rounding, slower on CPU): %s",
-                            self.source.name, error)
+                    self._ok, self._why = False, "JAXDL_NATIVE=0"
+                    return False
+                isa.requested()  # validate before anything is built
+                self._ok = False
+                try:
+                    choice = self._choose()
+                    if choice.build is None and choice.deliberate:
+                        self._why = choice.reason
+                        return False
+                    if choice.build is None:
+                        raise RuntimeError(choice.reason)
+                    self._register(ctypes.cdll.LoadLibrary(str(build(self.source, choice.build))))
+                    self._ok, self._build = True, choice.build
+                except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+                    self._why = str(error)
+                    logging.getLogger(__name__).warning(
+                        "jaxdl: native kernel %s unavailable, using the pure-JAX path "
+                        "(equal up to float rounding, slower on CPU): %s",
+                        self.source.name, error)
             return self._ok
 
     def require(self) -> None:
@@ -143,6 +172,10 @@ class NativeLibrary:
     def unavailable_reason(self) -> str:
         """Why `available()` is False ("" when it is True or was not asked yet)."""
         return self._why
+
+    def build_in_use(self) -> str | None:
+        """The `isa.BUILDS` entry loaded (None while off or not asked yet)."""
+        return self._build
 
 
 def _in_rule_order(rule: str, factors: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,11 +1,12 @@
-// Direct stride-1 VALID convolution on the CPU (AVX-512): the output and the
-// kernel gradient, for conv_cpu.py's layers with few channels.
+// Direct stride-1 VALID convolution on the CPU (AVX-512 or AVX2 + FMA builds,
+// simd.h): the output and the kernel gradient, for conv_cpu.py's layers with
+// few channels.
 //
 // Why: for the tutorial CNN's first layer (3 -> 6 channels, 5x5, 32x32) every
 // GEMM formulation pays for a patch matrix 8x the image and a GEMM only 24
 // columns wide; XLA's own convolution is slower still. Here each thread copies
 // its images into planar rows ([C][H][W], zero-padded to whole vectors) and
-// runs 16 output columns per vector: one unaligned load of an input row per
+// runs 16 (avx2: 8) output columns per vector: one unaligned load of an input row per
 // kernel tap, multiplied into up to 8 output channels at once. The kernel
 // gradient pairs the same input rows with the output gradient's rows, and each
 // thread sums its images into its own partial, added at the end.
@@ -15,9 +16,8 @@
 //   backward: x, dy [B, OH, OW, O] -> dk [KH, KW, C, O]
 //
 // Sums run in another order than XLA's: results equal lax.conv up to float
-// rounding. Compiled and registered by conv_native.py.
-
-#include <immintrin.h>
+// rounding; each build repeats its own bits. Compiled and registered by
+// conv_direct.py, one library per build (isa.py).
 
 #include <algorithm>
 #include <cstdint>
@@ -26,27 +26,35 @@
 #include <vector>
 
 #include "native_kernels.h"
+#include "simd.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+namespace simd = jaxdl::simd;
+using simd::Vec;
 
 namespace {
 
-constexpr int kLanes = 16;
-constexpr int kOutBlock = 8;  // output channels per pass (accumulators per vector)
+constexpr int kLanes = simd::kLanes;
+// The forward pass's register tile: kRowVectors neighbouring vectors of an output
+// row x kOutBlock output channels, each broadcast kernel tap used kRowVectors
+// times (AVX-512's FMA broadcasts its tap from memory for free; AVX2 needs a
+// separate broadcast, so its tile reuses it: 2 x 6 of 16 registers).
+constexpr int kRowVectors = simd::kWide ? 1 : 2;
+constexpr int kOutBlock = simd::kWide ? 8 : 6;
 
 struct Geometry {
   int64_t batch, in_height, in_width;  // the image as stored
   int64_t pad_h, pad_w;               // zeros on each side, added in the planar copy
   int64_t height, width, in_ch, kh, kw, out_ch, out_h, out_w;  // height, width: padded
-  int64_t vectors;    // ceil(out_w / 16)
-  int64_t row_pitch;  // planar row length: vectors * 16 + kw - 1 (>= width), zero tail
-  int64_t out_pitch;  // vectors * 16
+  int64_t vectors;    // ceil(out_w / kLanes)
+  int64_t row_pitch;  // planar row length: vectors * kLanes + kw - 1 (>= width), zero tail
+  int64_t out_pitch;  // vectors * kLanes
 };
 
 // One image NHWC -> planar [C][H + 2 pad_h][row_pitch], zeros in the padding
 // and past the last column.
-JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar) {
+void ToPlanar(const float* image, const Geometry& g, float* planar) {
   std::fill(planar, planar + g.in_ch * g.height * g.row_pitch, 0.0f);
   for (int64_t h = 0; h < g.in_height; ++h)
     for (int64_t w = 0; w < g.in_width; ++w)
@@ -56,6 +64,34 @@ JAXDL_AVX512 void ToPlanar(const float* image, const Geometry& g, float* planar)
 }
 
 constexpr char kKernel[] = "jaxdl_conv_direct";  // names the kernel in errors
+
+// Output channels [o0, o0 + ob) of row oh, vectors [v, v + V), into planar `out`.
+template <int V>
+inline void ForwardVectors(const float* in, const float* ks, const Geometry& g, int64_t o0,
+                           int64_t ob, int64_t oh, int64_t v, float* out) {
+  Vec acc[V][kOutBlock];
+  for (int u = 0; u < V; ++u)
+    for (int q = 0; q < kOutBlock; ++q) acc[u][q] = simd::Zero();
+  for (int64_t c = 0; c < g.in_ch; ++c) {
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const float* row = in + (c * g.height + oh + i) * g.row_pitch + v * kLanes;
+      const float* taps = ks + ((i * g.kw) * g.in_ch + c) * g.out_ch + o0;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        Vec pixels[V];
+        for (int u = 0; u < V; ++u) pixels[u] = simd::Load(row + j + u * kLanes);
+        const float* tap = taps + j * g.in_ch * g.out_ch;
+        for (int q = 0; q < kOutBlock; ++q) {
+          if (q >= ob) break;
+          const Vec weight = simd::Set1(tap[q]);
+          for (int u = 0; u < V; ++u) acc[u][q] = simd::MulAdd(weight, pixels[u], acc[u][q]);
+        }
+      }
+    }
+  }
+  for (int u = 0; u < V; ++u)
+    for (int q = 0; q < kOutBlock; ++q)
+      if (q < ob) simd::Store(out + ((o0 + q) * g.out_h + oh) * g.out_pitch + (v + u) * kLanes, acc[u][q]);
+}
 
 ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_t out_ch,
                         int64_t pad_h, int64_t pad_w, Geometry* g) {
@@ -77,7 +113,9 @@ ffi::Error ReadGeometry(ffi::Buffer<ffi::F32>& x, int64_t kh, int64_t kw, int64_
 
 constexpr int64_t kMaxWorkers = 64;
 constexpr int64_t kImagesPerGroup = 8;
-constexpr int kGradTaps = 5, kGradOut = 6;
+// The kernel gradient's register tile, taps x output channels: 30 accumulators
+// of the 32 AVX-512 registers; 10 of AVX2's 16.
+constexpr int kGradTaps = 5, kGradOut = simd::kWide ? 6 : 2;
 
 ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> k,
                        ffi::ResultBuffer<ffi::F32> y, int64_t pad_h, int64_t pad_w) {
@@ -92,7 +130,7 @@ ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffe
   float* ys = y->typed_data();
   std::vector<std::vector<float>> planar(kMaxWorkers), outputs(kMaxWorkers);
 
-  jaxdl::ParallelFor(pool, g.batch, kMaxWorkers, [&](int64_t worker, int64_t image) JAXDL_AVX512 {
+  jaxdl::ParallelFor(pool, g.batch, kMaxWorkers, [&](int64_t worker, int64_t image) {
     auto& in = planar[worker];
     auto& out = outputs[worker];
     in.resize(g.in_ch * g.height * g.row_pitch);
@@ -101,24 +139,10 @@ ffi::Error ForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffe
     for (int64_t o0 = 0; o0 < g.out_ch; o0 += kOutBlock) {
       const int64_t ob = std::min<int64_t>(kOutBlock, g.out_ch - o0);
       for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        for (int64_t v = 0; v < g.vectors; ++v) {
-          __m512 acc[kOutBlock];
-          for (int q = 0; q < kOutBlock; ++q) acc[q] = _mm512_setzero_ps();
-          for (int64_t c = 0; c < g.in_ch; ++c) {
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const float* row = in.data() + (c * g.height + oh + i) * g.row_pitch + v * kLanes;
-              const float* taps = ks + ((i * g.kw) * g.in_ch + c) * g.out_ch + o0;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const __m512 pixels = _mm512_loadu_ps(row + j);
-                const float* tap = taps + j * g.in_ch * g.out_ch;
-                for (int q = 0; q < kOutBlock; ++q)
-                  if (q < ob) acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(tap[q]), pixels, acc[q]);
-              }
-            }
-          }
-          for (int q = 0; q < kOutBlock; ++q)
-            if (q < ob) _mm512_storeu_ps(out.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes, acc[q]);
-        }
+        int64_t v = 0;
+        for (; v + kRowVectors <= g.vectors; v += kRowVectors)
+          ForwardVectors<kRowVectors>(in.data(), ks, g, o0, ob, oh, v, out.data());
+        for (; v < g.vectors; ++v) ForwardVectors<1>(in.data(), ks, g, o0, ob, oh, v, out.data());
       }
     }
     // Planar [O][OH][pitch] -> NHWC.
@@ -151,7 +175,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   std::vector<std::vector<float>> planar(kMaxWorkers), grads(kMaxWorkers);
   std::vector<float> partial(groups * taps, 0.0f);
 
-  jaxdl::ParallelFor(pool, groups, kMaxWorkers, [&](int64_t worker, int64_t group) JAXDL_AVX512 {
+  jaxdl::ParallelFor(pool, groups, kMaxWorkers, [&](int64_t worker, int64_t group) {
    for (int64_t image = group * kImagesPerGroup;
         image < std::min(g.batch, (group + 1) * kImagesPerGroup); ++image) {
     auto& in = planar[worker];
@@ -166,7 +190,7 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
         for (int64_t o = 0; o < g.out_ch; ++o)
           grad[(o * g.out_h + oh) * g.out_pitch + ow] = src[(oh * g.out_w + ow) * g.out_ch + o];
     // Register tile: kGradTaps neighbouring taps j x kGradOut output channels
-    // (30 accumulators); each pass loads the output gradient's vectors once
+    // (kGradTaps * kGradOut accumulators); each pass loads the output gradient's vectors once
     // and each shifted input vector once.
     for (int64_t c = 0; c < g.in_ch; ++c) {
       for (int64_t i = 0; i < g.kh; ++i) {
@@ -174,26 +198,26 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
           const int64_t jb = std::min<int64_t>(kGradTaps, g.kw - j0);
           for (int64_t o0 = 0; o0 < g.out_ch; o0 += kGradOut) {
             const int64_t ob = std::min<int64_t>(kGradOut, g.out_ch - o0);
-            __m512 acc[kGradTaps][kGradOut];
+            Vec acc[kGradTaps][kGradOut];
             for (int t = 0; t < kGradTaps; ++t)
-              for (int q = 0; q < kGradOut; ++q) acc[t][q] = _mm512_setzero_ps();
+              for (int q = 0; q < kGradOut; ++q) acc[t][q] = simd::Zero();
             for (int64_t oh = 0; oh < g.out_h; ++oh) {
               const float* row = in.data() + (c * g.height + oh + i) * g.row_pitch + j0;
               for (int64_t v = 0; v < g.vectors; ++v) {
-                __m512 d[kGradOut];
+                Vec d[kGradOut];
                 for (int q = 0; q < kGradOut; ++q)
-                  d[q] = q < ob ? _mm512_loadu_ps(grad.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes)
-                                : _mm512_setzero_ps();
+                  d[q] = q < ob ? simd::Load(grad.data() + ((o0 + q) * g.out_h + oh) * g.out_pitch + v * kLanes)
+                                : simd::Zero();
                 for (int t = 0; t < kGradTaps; ++t) {
                   if (t >= jb) break;
-                  const __m512 pixels = _mm512_loadu_ps(row + v * kLanes + t);
-                  for (int q = 0; q < kGradOut; ++q) acc[t][q] = _mm512_fmadd_ps(pixels, d[q], acc[t][q]);
+                  const Vec pixels = simd::Load(row + v * kLanes + t);
+                  for (int q = 0; q < kGradOut; ++q) acc[t][q] = simd::MulAdd(pixels, d[q], acc[t][q]);
                 }
               }
             }
             for (int t = 0; t < jb; ++t) {
               float* out = sum + ((i * g.kw + j0 + t) * g.in_ch + c) * g.out_ch + o0;
-              for (int q = 0; q < ob; ++q) out[q] += _mm512_reduce_add_ps(acc[t][q]);
+              for (int q = 0; q < ob; ++q) out[q] += simd::ReduceAdd(acc[t][q]);
             }
           }
         }
@@ -209,8 +233,6 @@ ffi::Error KernelGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
 }
 
 }  // namespace
-
-extern "C" int JaxdlConvSupported() { return jaxdl::CpuRunsAvx512(); }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlConvForward, ForwardImpl,
                               ffi::Ffi::Bind()

@@ -3,11 +3,12 @@
 `conv2d_with_grad` is the "direct_kernels" implementation of `jaxdl.ops.conv`:
 the output, the input gradient and the kernel gradient all by these kernels,
 with no patch matrix at all (see the .cc file). Float32 NHWC/HWIO, VALID,
-stride 1, on CPUs with AVX-512F and a C++ compiler (`jaxdl.kernels.build`);
+stride 1, on CPUs with AVX-512F or AVX2 + FMA (one build each, chosen by
+`jaxdl.kernels.isa`) and a C++ compiler (`jaxdl.kernels.build`);
 the dispatch's policy table checks those facts and `available()` before it
 takes this path. Results equal `lax.conv_general_dilated` up to float rounding,
 and repeat bit for bit from run to run (the kernel gradient sums images in
-fixed groups).
+fixed groups); each build has its own bits.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FORWARD, KERNEL_GRAD = "jaxdl_conv_forward", "jaxdl_conv_kernel_grad"
 
 LIBRARY = NativeLibrary("conv_direct.cc", {FORWARD: "JaxdlConvForward",
                                            KERNEL_GRAD: "JaxdlConvKernelGrad"},
-                        supported_symbol="JaxdlConvSupported")
+                        builds=("avx512", "avx2"))
 
 _FORWARD_RULE = "b h w c, i j c o -> b y x o"
 _KERNEL_GRAD_RULE = "b h w c, b y x o -> i j c o"

@@ -1,5 +1,6 @@
 // The two time loops of lstm_scan.py (forward recurrence, backward recurrence),
-// run by the CPU with AVX-512, each thread over its own batch rows.
+// run by the CPU with AVX-512 or AVX2 + FMA (one build each, simd.h), each thread
+// over its own batch rows.
 //
 // Why: XLA:CPU runs a while loop's body one thunk after another on one thread;
 // the LSTM tagger's per-step [32, 128] x [128, 512] product takes 34 us there
@@ -12,10 +13,8 @@
 // t = tanh((p + (h W_h + b)) * scale) with scale 0.5 for the sigmoid gates (a
 // sigmoid is (tanh(x / 2) + 1) / 2); held steps (keep 0) copy the carry exactly.
 // tanh is Eigen's float rational approximation (as XLA:CPU's), so results equal
-// the XLA loops up to float rounding. Requires H % 16 == 0; the Python side
-// checks that, the dtype and the CPU (JaxdlLstmSupported) before using it.
-
-#include <immintrin.h>
+// the XLA loops up to float rounding (each build repeats its own bits). Requires
+// H % 16 == 0; the Python side checks that and the dtype, and isa.py the CPU.
 
 #include <algorithm>
 #include <cstdint>
@@ -23,70 +22,75 @@
 #include <vector>
 
 #include "native_kernels.h"
+#include "simd.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+namespace simd = jaxdl::simd;
+using simd::Vec;
 
 namespace {
 
+constexpr int kLanes = simd::kLanes;
+
 // tanh(x), Eigen's generic_fast_tanh_float. NaN stays NaN (operand order of
 // min/max: the second operand is returned when either is NaN).
-JAXDL_AVX512 inline __m512 Tanh(__m512 x) {
-  const __m512 bound = _mm512_set1_ps(7.99881172180175781f);
-  const __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(0.0004f), _CMP_LT_OQ);
-  x = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), bound), _mm512_min_ps(bound, x));
-  const __m512 x2 = _mm512_mul_ps(x, x);
-  __m512 p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
-  p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));
-  p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f));
-  p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f));
-  p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f));
-  p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f));
-  p = _mm512_mul_ps(x, p);
-  __m512 q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f), _mm512_set1_ps(1.18534705686654e-04f));
-  q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f));
-  q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
-  return _mm512_mask_blend_ps(tiny, _mm512_div_ps(p, q), x);
+inline Vec Tanh(Vec x) {
+  const Vec bound = simd::Set1(7.99881172180175781f);
+  const simd::Mask tiny = simd::AbsBelow(x, 0.0004f);
+  x = simd::Max(simd::Sub(simd::Zero(), bound), simd::Min(bound, x));
+  const Vec x2 = simd::Mul(x, x);
+  Vec p = simd::MulAdd(x2, simd::Set1(-2.76076847742355e-16f), simd::Set1(2.00018790482477e-13f));
+  p = simd::MulAdd(x2, p, simd::Set1(-8.60467152213735e-11f));
+  p = simd::MulAdd(x2, p, simd::Set1(5.12229709037114e-08f));
+  p = simd::MulAdd(x2, p, simd::Set1(1.48572235717979e-05f));
+  p = simd::MulAdd(x2, p, simd::Set1(6.37261928875436e-04f));
+  p = simd::MulAdd(x2, p, simd::Set1(4.89352455891786e-03f));
+  p = simd::Mul(x, p);
+  Vec q = simd::MulAdd(x2, simd::Set1(1.19825839466702e-06f), simd::Set1(1.18534705686654e-04f));
+  q = simd::MulAdd(x2, q, simd::Set1(2.26843463243900e-03f));
+  q = simd::MulAdd(x2, q, simd::Set1(4.89352518554385e-03f));
+  return simd::Select(tiny, x, simd::Div(p, q));
 }
 
-// C[R, N] = A[R, K] @ B[K, N], row-major with row strides lda / ldc; N % 16 == 0.
-// Register tile R x 64 (R <= 4): 16 accumulators, B read once per 4 rows.
+// C[R, N] = A[R, K] @ B[K, N], row-major with row strides lda / ldc; N % kLanes == 0.
+// Register tile R x (kTile vectors) (R <= 4): AVX-512 4 x 64 (16 accumulators of
+// 32 registers), AVX2 4 x 24 (12 of 16); B read once per 4 rows.
+constexpr int kTile = simd::kWide ? 4 : 3;
+
 template <int R>
-JAXDL_AVX512 void GemmRows(const float* a, int64_t lda, const float* b, int64_t n, int64_t k,
-                           float* c, int64_t ldc) {
+void GemmRows(const float* a, int64_t lda, const float* b, int64_t n, int64_t k,
+              float* c, int64_t ldc) {
   int64_t j = 0;
-  for (; j + 64 <= n; j += 64) {
-    __m512 acc[R][4];
+  for (; j + kTile * kLanes <= n; j += kTile * kLanes) {
+    Vec acc[R][kTile];
     for (int r = 0; r < R; ++r)
-      for (int q = 0; q < 4; ++q) acc[r][q] = _mm512_setzero_ps();
+      for (int q = 0; q < kTile; ++q) acc[r][q] = simd::Zero();
     for (int64_t kk = 0; kk < k; ++kk) {
       const float* row = b + kk * n + j;
-      const __m512 b0 = _mm512_loadu_ps(row), b1 = _mm512_loadu_ps(row + 16),
-                   b2 = _mm512_loadu_ps(row + 32), b3 = _mm512_loadu_ps(row + 48);
+      Vec bv[kTile];
+      for (int q = 0; q < kTile; ++q) bv[q] = simd::Load(row + q * kLanes);
       for (int r = 0; r < R; ++r) {
-        const __m512 ar = _mm512_set1_ps(a[r * lda + kk]);
-        acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-        acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
-        acc[r][3] = _mm512_fmadd_ps(ar, b3, acc[r][3]);
+        const Vec ar = simd::Set1(a[r * lda + kk]);
+        for (int q = 0; q < kTile; ++q) acc[r][q] = simd::MulAdd(ar, bv[q], acc[r][q]);
       }
     }
     for (int r = 0; r < R; ++r)
-      for (int q = 0; q < 4; ++q) _mm512_storeu_ps(c + r * ldc + j + 16 * q, acc[r][q]);
+      for (int q = 0; q < kTile; ++q) simd::Store(c + r * ldc + j + kLanes * q, acc[r][q]);
   }
-  for (; j < n; j += 16) {
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (; j < n; j += kLanes) {
+    Vec acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = simd::Zero();
     for (int64_t kk = 0; kk < k; ++kk) {
-      const __m512 bv = _mm512_loadu_ps(b + kk * n + j);
-      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + kk]), bv, acc[r]);
+      const Vec bv = simd::Load(b + kk * n + j);
+      for (int r = 0; r < R; ++r) acc[r] = simd::MulAdd(simd::Set1(a[r * lda + kk]), bv, acc[r]);
     }
-    for (int r = 0; r < R; ++r) _mm512_storeu_ps(c + r * ldc + j, acc[r]);
+    for (int r = 0; r < R; ++r) simd::Store(c + r * ldc + j, acc[r]);
   }
 }
 
 // C[rows, N] = A[rows, K] @ B[K, N] in tiles of 4 rows.
-JAXDL_AVX512 void Gemm(const float* a, int64_t lda, const float* b, int64_t n, int64_t k,
+void Gemm(const float* a, int64_t lda, const float* b, int64_t n, int64_t k,
                        float* c, int64_t ldc, int64_t rows) {
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4) GemmRows<4>(a + r * lda, lda, b, n, k, c + r * ldc, ldc);
@@ -98,17 +102,20 @@ JAXDL_AVX512 void Gemm(const float* a, int64_t lda, const float* b, int64_t n, i
   }
 }
 
-// Splits batch rows into one block per thread (at least 4 rows each, one
-// register tile) and runs body(first_row, last_row) for each block.
+// Splits batch rows into blocks of 4 (one register tile) and runs
+// body(first_row, last_row) for each, on up to all of the pool's threads. Small
+// blocks cost nothing (the product runs in 4-row tiles anyway, and each row's sums
+// are the same whatever block it is in) and keep a thread the OS has paused on a
+// loaded machine from holding a large share of the batch while the others wait.
+constexpr int64_t kRowsPerBlock = 4;
+
 template <typename Body>
 void RunOverRows(ffi::ThreadPool& pool, int64_t batch, Body body) {
   if (batch <= 0) return;
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), batch / 4));
-  const int64_t rows_per_block = (batch + threads - 1) / threads;
-  const int64_t blocks = (batch + rows_per_block - 1) / rows_per_block;
-  jaxdl::ParallelFor(pool, blocks, blocks, [=](int64_t, int64_t block) {
-    const int64_t first = block * rows_per_block;
-    body(first, std::min(batch, first + rows_per_block));
+  const int64_t blocks = (batch + kRowsPerBlock - 1) / kRowsPerBlock;
+  jaxdl::ParallelFor(pool, blocks, pool.num_threads(), [=](int64_t, int64_t block) {
+    const int64_t first = block * kRowsPerBlock;
+    body(first, std::min(batch, first + kRowsPerBlock));
   });
 }
 
@@ -140,10 +147,10 @@ ffi::Error LstmForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> projected
   const float* h_init = h0.typed_data();
   const int64_t h4 = 4 * hidden;
 
-  RunOverRows(pool, batch, [=](int64_t first, int64_t last) JAXDL_AVX512 {
+  RunOverRows(pool, batch, [=](int64_t first, int64_t last) {
     const int64_t rows = last - first;
     std::vector<float> z(rows * h4);
-    const __m512 half = _mm512_set1_ps(0.5f);
+    const Vec half = simd::Set1(0.5f);
     for (int64_t s = 0; s < steps; ++s) {
       // The carry entering step s: the initial one, or step s - 1's.
       const float* c_prev = s ? c_out + ((s - 1) * batch) * hidden : c_init;
@@ -154,31 +161,31 @@ ffi::Error LstmForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> projected
         const float* p_row = p + (s * batch + row) * h4;
         float* t_row = t_out + (s * batch + row) * h4;
         const float* z_row = z.data() + r * h4;
-        for (int64_t j = 0; j < h4; j += 16) {
+        for (int64_t j = 0; j < h4; j += kLanes) {
           // t = tanh((p + (h W_h + b)) * scale); scale 1 for g (the third quarter).
-          __m512 v = _mm512_add_ps(_mm512_loadu_ps(p_row + j),
-                                   _mm512_add_ps(_mm512_loadu_ps(z_row + j), _mm512_loadu_ps(b + j)));
-          if (j < 2 * hidden || j >= 3 * hidden) v = _mm512_mul_ps(v, half);
-          _mm512_storeu_ps(t_row + j, Tanh(v));
+          Vec v = simd::Add(simd::Load(p_row + j),
+                                   simd::Add(simd::Load(z_row + j), simd::Load(b + j)));
+          if (j < 2 * hidden || j >= 3 * hidden) v = simd::Mul(v, half);
+          simd::Store(t_row + j, Tanh(v));
         }
         const bool kept = kp[s * batch + row] != 0.0f;
         const float* cp = c_prev + row * hidden;
         const float* hp = h_prev + row * hidden;
         float* cn = c_out + (s * batch + row) * hidden;
         float* hn = h_out + (s * batch + row) * hidden;
-        for (int64_t j = 0; j < hidden; j += 16) {
+        for (int64_t j = 0; j < hidden; j += kLanes) {
           if (!kept) {  // held: the carry, bit for bit
-            _mm512_storeu_ps(cn + j, _mm512_loadu_ps(cp + j));
-            _mm512_storeu_ps(hn + j, _mm512_loadu_ps(hp + j));
+            simd::Store(cn + j, simd::Load(cp + j));
+            simd::Store(hn + j, simd::Load(hp + j));
             continue;
           }
-          const __m512 i = _mm512_add_ps(_mm512_mul_ps(half, _mm512_loadu_ps(t_row + j)), half);
-          const __m512 f = _mm512_add_ps(_mm512_mul_ps(half, _mm512_loadu_ps(t_row + hidden + j)), half);
-          const __m512 g = _mm512_loadu_ps(t_row + 2 * hidden + j);
-          const __m512 o = _mm512_add_ps(_mm512_mul_ps(half, _mm512_loadu_ps(t_row + 3 * hidden + j)), half);
-          const __m512 c = _mm512_add_ps(_mm512_mul_ps(f, _mm512_loadu_ps(cp + j)), _mm512_mul_ps(i, g));
-          _mm512_storeu_ps(cn + j, c);
-          _mm512_storeu_ps(hn + j, _mm512_mul_ps(o, Tanh(c)));
+          const Vec i = simd::Add(simd::Mul(half, simd::Load(t_row + j)), half);
+          const Vec f = simd::Add(simd::Mul(half, simd::Load(t_row + hidden + j)), half);
+          const Vec g = simd::Load(t_row + 2 * hidden + j);
+          const Vec o = simd::Add(simd::Mul(half, simd::Load(t_row + 3 * hidden + j)), half);
+          const Vec c = simd::Add(simd::Mul(f, simd::Load(cp + j)), simd::Mul(i, g));
+          simd::Store(cn + j, c);
+          simd::Store(hn + j, simd::Mul(o, Tanh(c)));
         }
       }
     }
@@ -216,43 +223,43 @@ ffi::Error LstmBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> factors,
   float* dh0 = d_h0->typed_data();
   const int64_t h4 = 4 * hidden;
 
-  RunOverRows(pool, batch, [=](int64_t first, int64_t last) JAXDL_AVX512 {
+  RunOverRows(pool, batch, [=](int64_t first, int64_t last) {
     const int64_t rows = last - first;
     // Gradients w.r.t. the carry leaving the current step, this block's rows.
     std::vector<float> d_c(dc_final + first * hidden, dc_final + last * hidden);
     std::vector<float> d_h(dh_final + first * hidden, dh_final + last * hidden);
     std::vector<float> d_h_next(rows * hidden);
     std::vector<float> d_z_rows(rows * h4);
-    const __m512 one = _mm512_set1_ps(1.0f);
+    const Vec one = simd::Set1(1.0f);
     for (int64_t s = steps - 1; s >= 0; --s) {
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t at = s * batch + first + r;
-        const __m512 kept = _mm512_set1_ps(kp[at]);
-        const __m512 held = _mm512_sub_ps(one, kept);
+        const Vec kept = simd::Set1(kp[at]);
+        const Vec held = simd::Sub(one, kept);
         const float* f_row = fac + at * h4;
         const float* cf_row = cf + at * 2 * hidden;
         float* dz_row = d_z_rows.data() + r * h4;
         float* dc = d_c.data() + r * hidden;
         float* dh = d_h.data() + r * hidden;
-        for (int64_t j = 0; j < hidden; j += 16) {
-          const __m512 dc_j = _mm512_loadu_ps(dc + j), dh_j = _mm512_loadu_ps(dh + j);
-          const __m512 d_new_h = _mm512_mul_ps(kept, _mm512_add_ps(dh_j, _mm512_loadu_ps(d_out + at * hidden + j)));
-          const __m512 d_new_c = _mm512_add_ps(_mm512_mul_ps(kept, dc_j),
-                                               _mm512_mul_ps(d_new_h, _mm512_loadu_ps(cf_row + j)));
-          _mm512_storeu_ps(dz_row + j, _mm512_mul_ps(d_new_c, _mm512_loadu_ps(f_row + j)));
-          _mm512_storeu_ps(dz_row + hidden + j, _mm512_mul_ps(d_new_c, _mm512_loadu_ps(f_row + hidden + j)));
-          _mm512_storeu_ps(dz_row + 2 * hidden + j, _mm512_mul_ps(d_new_c, _mm512_loadu_ps(f_row + 2 * hidden + j)));
-          _mm512_storeu_ps(dz_row + 3 * hidden + j, _mm512_mul_ps(d_new_h, _mm512_loadu_ps(f_row + 3 * hidden + j)));
-          _mm512_storeu_ps(dc + j, _mm512_add_ps(_mm512_mul_ps(d_new_c, _mm512_loadu_ps(cf_row + hidden + j)),
-                                                 _mm512_mul_ps(held, dc_j)));
-          _mm512_storeu_ps(dh + j, _mm512_mul_ps(held, dh_j));  // + d_z W_h^T below
+        for (int64_t j = 0; j < hidden; j += kLanes) {
+          const Vec dc_j = simd::Load(dc + j), dh_j = simd::Load(dh + j);
+          const Vec d_new_h = simd::Mul(kept, simd::Add(dh_j, simd::Load(d_out + at * hidden + j)));
+          const Vec d_new_c = simd::Add(simd::Mul(kept, dc_j),
+                                               simd::Mul(d_new_h, simd::Load(cf_row + j)));
+          simd::Store(dz_row + j, simd::Mul(d_new_c, simd::Load(f_row + j)));
+          simd::Store(dz_row + hidden + j, simd::Mul(d_new_c, simd::Load(f_row + hidden + j)));
+          simd::Store(dz_row + 2 * hidden + j, simd::Mul(d_new_c, simd::Load(f_row + 2 * hidden + j)));
+          simd::Store(dz_row + 3 * hidden + j, simd::Mul(d_new_h, simd::Load(f_row + 3 * hidden + j)));
+          simd::Store(dc + j, simd::Add(simd::Mul(d_new_c, simd::Load(cf_row + hidden + j)),
+                                                 simd::Mul(held, dc_j)));
+          simd::Store(dh + j, simd::Mul(held, dh_j));  // + d_z W_h^T below
         }
         std::copy(dz_row, dz_row + h4, dz + at * h4);
       }
       Gemm(d_z_rows.data(), h4, w_t, hidden, h4, d_h_next.data(), hidden, rows);
-      for (int64_t i = 0; i < rows * hidden; i += 16) {
-        _mm512_storeu_ps(d_h.data() + i, _mm512_add_ps(_mm512_loadu_ps(d_h_next.data() + i),
-                                                       _mm512_loadu_ps(d_h.data() + i)));
+      for (int64_t i = 0; i < rows * hidden; i += kLanes) {
+        simd::Store(d_h.data() + i, simd::Add(simd::Load(d_h_next.data() + i),
+                                                       simd::Load(d_h.data() + i)));
       }
     }
     std::copy(d_c.begin(), d_c.end(), dc0 + first * hidden);
@@ -262,9 +269,6 @@ ffi::Error LstmBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> factors,
 }
 
 }  // namespace
-
-// Whether this CPU runs the kernels above (the Python side asks before use).
-extern "C" int JaxdlLstmSupported() { return jaxdl::CpuRunsAvx512(); }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlLstmForward, LstmForwardImpl,
                               ffi::Ffi::Bind()

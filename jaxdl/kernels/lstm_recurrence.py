@@ -4,11 +4,12 @@ XLA:CPU runs a while loop's body sequentially on one thread, so the LSTM's
 small per-step `[B, H] x [H, 4H]` product and its two time loops dominated the
 training step (figures: docs/SEQUENCE_RESULTS.md). The kernels give each
 thread its own batch rows for the whole sequence (rows of an LSTM never meet),
-with an AVX-512 register-tiled product and Eigen's tanh approximation, so the
-results equal the XLA loops up to float rounding.
+with a register-tiled AVX-512 or AVX2 + FMA product (one build each, chosen
+by `jaxdl.kernels.isa`) and Eigen's tanh approximation, so the results equal the
+XLA loops up to float rounding (each build repeats its own bits).
 
 Used for float32 on CPU when the hidden size is a multiple of 16, the CPU has
-AVX-512F, and the library builds (`build.py`); otherwise the XLA loops.
+AVX-512F or AVX2 + FMA, and the library builds (`build.py`); otherwise the XLA loops.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FORWARD, BACKWARD = "jaxdl_lstm_forward", "jaxdl_lstm_backward"
 
 LIBRARY = NativeLibrary("lstm_recurrence.cc", {FORWARD: "JaxdlLstmForward",
                                                 BACKWARD: "JaxdlLstmBackward"},
-                        supported_symbol="JaxdlLstmSupported")
+                        builds=("avx512", "avx2"))
 
 
 def _shaped(like, shape):

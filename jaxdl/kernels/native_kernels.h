@@ -1,6 +1,6 @@
 // Shared by jaxdl's native CPU kernels (blocked_patches.cc, conv_direct.cc,
-// lstm_recurrence.cc, sgns_update.cc): argument errors, the AVX-512 check and
-// target attribute, and a parallel for over XLA's intra-op pool.
+// lstm_recurrence.cc, sgns_update.cc): argument errors and a parallel for over
+// XLA's intra-op pool. (Vector widths: simd.h; which build runs: isa.py.)
 //
 // ParallelFor: the calling thread works too and takes items from the same counter as the
 // pool's tasks, so a call never waits on a task that a busy pool has not started
@@ -21,20 +21,11 @@
 
 #include "xla/ffi/api/ffi.h"
 
-// Functions with AVX-512 intrinsics; call them only where CpuRunsAvx512().
-#define JAXDL_AVX512 __attribute__((target("avx512f,fma")))
-
 namespace jaxdl {
 
 // An InvalidArgument error that names the kernel: "<kernel>: <message>".
 inline xla::ffi::Error Invalid(const char* kernel, const std::string& message) {
   return xla::ffi::Error::InvalidArgument(std::string(kernel) + ": " + message);
-}
-
-// Whether this CPU runs JAXDL_AVX512 code (the Python side asks before use).
-inline int CpuRunsAvx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
 
 template <typename Body>

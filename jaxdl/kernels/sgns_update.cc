@@ -8,7 +8,8 @@
 // the old tables into private buffers; one thread then counts rows and adds the
 // updates in a fixed order (centres' contexts, then centres, then negatives), so
 // the bits repeat from run to run. Results equal the XLA path up to float
-// rounding. Compiled and registered by sgns_update.py.
+// rounding. Compiled and registered by sgns_update.py, one library per build
+// (avx512, avx2, portable: isa.py picks the one this CPU runs best).
 //
 //   inputs, outputs [V, D] (updated in place), centres [B], contexts [B, C],
 //   context_mask [B, C], negatives [B, K], negative_mask [B, K], lr [] ->
@@ -99,7 +100,6 @@ struct AddArgs {
 };
 
 // table[row] += update * min(1, row_cap / max(count[row], 1)).
-__attribute__((target_clones("avx512f", "avx2", "default")))
 void AddScaled(const AddArgs& a, float* table, const float* count, int64_t row,
                const float* update) {
   const float s = std::min(1.0f, a.row_cap / std::max(count[row], 1.0f));
@@ -107,9 +107,7 @@ void AddScaled(const AddArgs& a, float* table, const float* count, int64_t row,
   for (int64_t d = 0; d < a.dim; ++d) dst[d] += update[d] * s;
 }
 
-// Scores and updates of centre b against the old tables. Built for AVX-512,
-// AVX2 and plain x86-64; the loader picks the best this CPU runs.
-__attribute__((target_clones("avx512f", "avx2", "default")))
+// Scores and updates of centre b against the old tables.
 void ScoreCentre(const Centre& a, int64_t b) {
   const int64_t dim = a.dim, window = a.window, noise = a.noise;
   const float* positive = a.out_old + a.centre[b] * dim;
@@ -254,12 +252,12 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // threads do: no copies, no merge, and bits that depend on thread timing.
 //
 // Speed: the helpers below are plain inline functions; the entry points that run
-// them (TrainRun, ToChanges, AddChanges) are built for AVX-512, AVX2 and plain
-// x86-64 with everything they call inlined (flatten), so the whole per-example
-// loop runs in the wide registers, not only the calls that had their own clones.
-// Rounding: the AVX-512F build fuses multiply-adds (AVX-512F has FMA instructions)
-// and the AVX2 and plain builds do not, so the bits repeat on machines that load
-// the same build, not across builds.
+// them (TrainRun, ToChanges, AddChanges) have everything they call inlined
+// (flatten), so the compiler vectorises the whole per-example loop for the build's
+// ISA (isa.py: avx512, avx2 or portable x86-64 flags).
+// Rounding: the avx512 and avx2 builds fuse multiply-adds (-mfma) and the portable
+// build does not, and the vector widths differ, so the bits repeat on machines
+// that load the same build, not across builds.
 inline void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t d = 0; d < n; ++d) y[d] += a * x[d];
 }
@@ -417,8 +415,8 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
   }
 }
 
-// TrainCentres for each kind of rows, multi-versioned with everything inlined (see Axpy).
-#define JAXDL_WIDE __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+// TrainCentres for each kind of rows, with everything inlined (see Axpy).
+#define JAXDL_WIDE __attribute__((flatten))
 JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
                          float* loss, float* pairs) {
   TrainCentres(e, in, out, first, last, loss, pairs);

@@ -21,7 +21,8 @@ from jaxdl.kernels.build import NativeLibrary
 
 TARGET = "jaxdl_sgns_update"
 SEQUENTIAL_TARGET = "jaxdl_sgns_sequential"
-LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate", SEQUENTIAL_TARGET: "JaxdlSgnsSequential"})
+LIBRARY = NativeLibrary("sgns_update.cc", {TARGET: "JaxdlSgnsUpdate", SEQUENTIAL_TARGET: "JaxdlSgnsSequential"},
+                        builds=("avx512", "avx2", "portable"))
 
 
 def usable(params, batch, *, sg: bool) -> bool:
