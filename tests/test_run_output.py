@@ -166,3 +166,19 @@ def test_readme_library_snippet_prints_a_test_accuracy(capsys):
     accuracy = float(capsys.readouterr().out.split()[0])
     assert 0.9 < accuracy <= 1
     assert any(e["split"] == "test" for e in scope["result"].history)
+
+
+def test_a_sweep_names_its_training_subruns_while_they_train():
+    import time
+    stream = io.StringIO()
+    progress = SubrunProgress(2, stream=stream, prefix="sweep ", heartbeat=0.05)
+    progress.started("runs/a-s0")
+    time.sleep(0.3)
+    progress.finished("runs/a-s0", seconds=0.3)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    beats = [line for line in lines if line.startswith("sweep training: runs/a-s0 ")]
+    assert beats and all(line.endswith("(0/2 done, elapsed 0s, remaining unknown)")
+                         for line in beats)
+    time.sleep(0.15)  # closed: no more lines
+    assert stream.getvalue().splitlines() == lines

@@ -71,6 +71,7 @@ def sweep(config_path: str, workdir: str, grid: Sequence[str], seeds: Sequence[i
     print(f"sweep: {combos} combination(s) × {len(seeds)} seed(s) = {len(subruns)} sub-runs "
           f"under {workdir}, {parallel} at a time", file=sys.stderr, flush=True)
     outcomes = run_subruns(workdir, config_path, subruns, parallel=parallel)
+    print("sweep: writing the table and plots...", file=sys.stderr, flush=True)
     rows, best = sweep_rows(subruns, [o["summary"] for o in outcomes], metric=metric, mode=mode)
     markdown = sweep_markdown(rows, best)
     table_path = write_table_files(workdir, markdown)

@@ -47,10 +47,13 @@ class SubrunProgress:
       prefix: put before every line (``"sweep "`` for the grid sweep).
       parallel: sub-runs that train at once; above 1, the in-place line is off
         (several sub-runs train together).
+      heartbeat: off a terminal, every this many seconds while sub-runs train, one
+        line naming them (so a long sub-run is never silent); 0: none. Call
+        ``close()`` at the end.
     """
 
     def __init__(self, total: int, *, stream: TextIO | None = None, prefix: str = "",
-                 parallel: int = 1):
+                 parallel: int = 1, heartbeat: float = 0.0):
         self.total, self.done = int(total), 0
         self.stream = sys.stderr if stream is None else stream
         self.prefix, self.parallel = prefix, max(1, int(parallel))
@@ -60,6 +63,25 @@ class SubrunProgress:
         self._durations: list[float] = []
         self._running: dict[str, float] = {}  # label -> when it started
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        if heartbeat > 0 and not self.interactive:
+            threading.Thread(target=self._beat, args=(heartbeat,), daemon=True).start()
+
+    def _beat(self, every: float) -> None:
+        while not self._closed.wait(every):
+            with self._lock:
+                if not self._running:
+                    continue
+                now = time.monotonic()
+                running = ", ".join(f"{label} {format_duration(now - t)}"
+                                    for label, t in self._running.items())
+                self.stream.write(f"{self.prefix}training: {running} ({self.done}/"
+                                  f"{self.total} done, {self._times()})\n")
+                self.stream.flush()
+
+    def close(self) -> None:
+        """Stop the heartbeat."""
+        self._closed.set()
 
     def _counter(self) -> str:
         return f"{self.prefix}[{self.done + 1}/{self.total}]"

@@ -35,6 +35,11 @@ from jaxdl.workdir import (config_differences, config_to_dict, prepare_workdir,
                            write_summary)
 
 
+# Off a terminal, a sweep names its training sub-runs this often (its sub-runs'
+# own lines go to their run.log).
+HEARTBEAT_SECONDS = 15.0
+
+
 def run_subrun(workdir: str, name: str, config: ConfigDict,
                train_fn: Callable[[ConfigDict, str], dict], *,
                progress: SubrunProgress | None = None, label: str | None = None,
@@ -147,7 +152,8 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     if parallel < 1:
         raise ConfigError(f"--parallel={parallel}; expected a positive number of processes")
     env = subrun_environment(parallel=parallel, workdir=workdir) if env is None else dict(env)
-    progress = SubrunProgress(len(subruns), prefix="sweep ", parallel=parallel)
+    progress = SubrunProgress(len(subruns), prefix="sweep ", parallel=parallel,
+                              heartbeat=HEARTBEAT_SECONDS)
     failed = threading.Event()
 
     def one(run: SubRun) -> dict:
@@ -181,9 +187,12 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
             raise
         return {"name": run.name, "status": "ran" if trained else "skipped", "summary": summary}
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = [pool.submit(one, run) for run in subruns]
-        concurrent.futures.wait(futures)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = [pool.submit(one, run) for run in subruns]
+            concurrent.futures.wait(futures)
+    finally:
+        progress.close()
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]
