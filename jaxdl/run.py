@@ -7,6 +7,7 @@ Running the same command again in the same DIR resumes from the latest checkpoin
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -89,6 +90,9 @@ def run_experiment(module, config, workdir: str) -> dict | None:
     with hold_workdir(workdir, enabled=jax.process_index() == 0):
         try:
             prepare_workdir(workdir, config)
+            if jax.process_index() == 0:  # the first line, before data and model load
+                print(f"{config.get('experiment') or 'run'}: run directory "
+                      f"{os.path.abspath(workdir)}", file=sys.stderr, flush=True)
             stop_at_next_boundary_on_sigint()
             start = time.time()
             summary = module.run(config, workdir)

@@ -18,16 +18,7 @@ import threading
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float) -> str:
-    """Seconds as whole seconds under a minute, minutes and seconds under an hour, else
-    hours and minutes (``"<s>s"``, ``"<m>m<ss>s"``, ``"<h>h<mm>m"``)."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+from jaxdl.train.logging import format_duration
 
 
 class SubrunProgress:

@@ -95,11 +95,15 @@ def _metrics_text(values: dict[str, float], prefix: str = "") -> str:
     return " - ".join(f"{prefix}{name} {_short(float(v))}" for name, v in values.items())
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds as whole seconds under a minute, minutes and seconds under an hour, else
+    hours and minutes (``"<s>s"``, ``"<m>m<ss>s"``, ``"<h>h<mm>m"``)."""
     seconds = int(round(seconds))
-    return f"{seconds}s" if seconds < 60 else (
-        f"{seconds // 60}m{seconds % 60:02d}s" if seconds < 3600
-        else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m")
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class ProgressLines:
@@ -109,7 +113,7 @@ class ProgressLines:
     back there anyway, so nothing is added to the hot loop), joined with the
     evaluations of the same step, e.g.::
 
-        epoch 10/60 - step 200/1260 - loss 0.0812 - accuracy 0.9766 - test_loss 0.0921 - test_accuracy 0.9733 - 412.3 steps/s - 3s
+        epoch E/N - step S/T - loss L - accuracy A - test_loss L' - test_accuracy A' - R steps/s - <elapsed>
 
     Before the first step: the model's parameters per top-level module, and one
     line while the train step compiles; before the final evaluation, one line.
@@ -212,6 +216,6 @@ class ProgressLines:
             parts.append(f"{self._rate:.1f} steps/s")
         if self._clock is not None and self._clock[0] == step:
             self._clock = (step, now)  # this step's evaluations are not training time
-        parts.append(_duration(now - self.start))
+        parts.append(format_duration(now - self.start))
         self.write(" - ".join(parts))
         self._pending, self._pending_step, self._rate = {}, None, None
