@@ -35,6 +35,7 @@ from jaxdl.data.sequence_sets import dataset_summary
 from jaxdl.data.source_choice import streams
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.models.sequence import RNNClassifier
+from jaxdl.recipes.baseline_cache import cached_baseline
 from jaxdl.recipes.text import (classification_data, embeddings_from_file, load_labelled_splits,
                                save_text_run)
 from jaxdl.recipes.text_streams import reader_cache_dir, streamed_classification
@@ -59,11 +60,20 @@ def get_config():
 
 
 def bag_of_words_baseline(train, test) -> float:
-    """Test accuracy of logistic regression on TF-IDF word unigrams and bigrams."""
-    vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens + [" ".join(p) for p in zip(tokens, tokens[1:])])
-    classifier = LogisticRegression(max_iter=2000, C=10.0)
-    classifier.fit(vectorizer.fit_transform(train[0]), train[1])
-    return float(classifier.score(vectorizer.transform(test[0]), test[1]))
+    """Test accuracy of logistic regression on TF-IDF word unigrams and bigrams
+    (computed once per data under a sweep: ``jaxdl.recipes.baseline_cache``)."""
+    def compute():
+        vectorizer = TfidfVectorizer(analyzer=lambda tokens: tokens + [" ".join(p) for p in zip(tokens, tokens[1:])])
+        classifier = LogisticRegression(max_iter=2000, C=10.0)
+        classifier.fit(vectorizer.fit_transform(train[0]), train[1])
+        return {"test": {"accuracy": float(classifier.score(vectorizer.transform(test[0]), test[1]))}}
+    arrays = {}
+    for name, (texts, labels) in (("train", train), ("test", test)):
+        joined = "\n".join("\x1f".join(tokens) for tokens in texts).encode()
+        arrays[f"{name}/tokens"] = np.frombuffer(joined, np.uint8)
+        arrays[f"{name}/labels"] = np.asarray([str(label) for label in labels])
+    return cached_baseline("tfidf_logistic_regression", compute, arrays=arrays,
+                           settings={"ngrams": 2, "max_iter": 2000, "C": 10.0})["test"]["accuracy"]
 
 
 def run(config, workdir: str | None):

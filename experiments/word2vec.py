@@ -18,6 +18,7 @@ WordSim353 / SimLex-999 pairs are out of its vocabulary (docs/EMBEDDING_RESULTS.
 from __future__ import annotations
 
 import os
+import sys
 
 from jaxdl.config import default_config
 from jaxdl.data.stdlib_corpus import embedded_corpus
@@ -76,6 +77,7 @@ def run(config, workdir: str | None):
     if workdir:
         extra["vectors_file"] = os.path.join(workdir, "vectors.txt")
         save_word2vec_format(extra["vectors_file"], vectors.words, vectors.vectors)
+        print("plotting word projections (PCA, t-SNE)...", file=sys.stderr, flush=True)
         extra["plots"] = plot_words(vectors, config, workdir)
         plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
     train_events = [e for e in result.history if e["split"] == "train"]

@@ -97,13 +97,45 @@ def flat_keys(config: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
     return keys
 
 
+# Names other libraries give common keys (Keras, PyTorch Lightning, Flax's examples),
+# by their last component: ``--config.optimizer.learning_rate`` means ``optimizer.lr``.
+KEY_ALIASES = {
+    "learning_rate": "optimizer.lr", "lr": "optimizer.lr", "base_lr": "optimizer.lr",
+    "wd": "optimizer.weight_decay", "weight_decay": "optimizer.weight_decay",
+    "l2": "optimizer.weight_decay", "optimizer": "optimizer.name", "opt": "optimizer.name",
+    "momentum": "optimizer.momentum", "clip": "optimizer.grad_clip_norm",
+    "grad_clip": "optimizer.grad_clip_norm", "clipnorm": "optimizer.grad_clip_norm",
+    "warmup": "optimizer.warmup_steps", "lr_schedule": "optimizer.schedule",
+    "epochs": "train.num_epochs", "num_epochs": "train.num_epochs",
+    "n_epochs": "train.num_epochs", "max_epochs": "train.num_epochs",
+    "steps": "train.num_steps", "num_steps": "train.num_steps",
+    "max_steps": "train.num_steps", "train_steps": "train.num_steps",
+    "bs": "train.batch_size", "batch": "train.batch_size", "batch_size": "train.batch_size",
+    "eval_batch": "train.eval_batch_size", "log_interval": "train.log_every",
+    "eval_interval": "train.eval_every", "eval_steps": "train.eval_every",
+    "seed": "seed", "random_seed": "seed", "rng_seed": "seed",
+    "dtype": "train.compute_dtype", "precision": "train.compute_dtype",
+    "patience": "train.early_stopping_patience",
+}
+
+
 def closest_key(key: str, valid: Iterable[str]) -> str | None:
-    """The valid key most like ``key`` (by edit similarity), or None."""
+    """The valid key ``key`` most likely means, or None.
+
+    A known alias of its last component (``KEY_ALIASES``: ``learning_rate`` ->
+    ``optimizer.lr``, ``epochs`` -> ``train.num_epochs``, ``bs`` ->
+    ``train.batch_size``) wins when that key exists; then the closest key by edit
+    similarity, then the closest by last component alone (``"lrate"`` -> ``optimizer.lr``).
+    """
     valid = list(valid)
+    leaf_name = key.rsplit(".", 1)[-1].lower()
+    alias = KEY_ALIASES.get(leaf_name) or KEY_ALIASES.get(key.lower())
+    if alias in valid and alias != key:
+        return alias
     match = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     if not match:  # try the last component alone: "lr" -> "optimizer.lr"
         leaf = {k.rsplit(".", 1)[-1]: k for k in valid}
-        close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(leaf), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(leaf_name, list(leaf), n=1, cutoff=0.6)
         match = [leaf[close[0]]] if close else []
     return match[0] if match else None
 
@@ -113,6 +145,21 @@ def unknown_key_error(key: str, config: ml_collections.ConfigDict, where: str) -
     guess = closest_key(key, flat_keys(config))
     hint = f"; did you mean '{guess}'?" if guess else ""
     return ConfigError(f"unknown config key '{key}' ({where}){hint}")
+
+
+def check_override_keys(argv: Iterable[str], config: ml_collections.ConfigDict) -> None:
+    """Raise a ConfigError for the first ``--config.KEY[=VALUE]`` in ``argv`` whose key
+    ``config`` lacks (naming the key it most likely means) or whose value cannot
+    become the key's type."""
+    valid = set(flat_keys(config))
+    prefixes = {k.rsplit(".", i)[0] for k in valid for i in range(k.count(".") + 1)}
+    for arg in argv:
+        if arg.startswith("--config."):
+            key = arg[len("--config."):].split("=", 1)[0]
+            if key not in valid and key not in prefixes:
+                raise unknown_key_error(key, config, f"command-line flag {arg!r}")
+            if key in valid and "=" in arg:
+                check_override_type(key, arg.split("=", 1)[1], config, arg)
 
 
 def check_override_type(key: str, raw: str, config: ml_collections.ConfigDict,
@@ -144,3 +191,29 @@ def check_choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[
         value = value[part]
     if value not in tuple(choices):
         raise ConfigError(f"config.{key}={value!r}; expected one of {tuple(choices)}")
+
+
+def describe_config(config: ml_collections.ConfigDict,
+                    schema: dict[str, Any] | None = None) -> str:
+    """Every key of ``config``, one per line: ``key = value  # what it must be``.
+
+    Args:
+      config: a resolved config (an experiment's, overrides applied).
+      schema: the experiment's own ``CONFIG_SCHEMA`` (key -> ``Spec``); the core
+        keys' specs come from ``jaxdl.config_schema.CORE_SCHEMA``, the others are
+        inferred from their values.
+    Returns:
+      The lines, keys in the config's order (sections as written).
+    """
+    from jaxdl.config_schema import CORE_SCHEMA, infer_spec  # the schema imports errors only
+
+    specs = {**CORE_SCHEMA, **(schema or {})}
+    rows = []
+    for key in flat_keys(config):
+        value = config
+        for part in key.split("."):
+            value = value[part]
+        spec = specs.get(key) or infer_spec(key, value)
+        rows.append((f"{key} = {value!r}", spec.describe()))
+    width = max(len(left) for left, _ in rows)
+    return "\n".join(f"{left:<{width}}  # {help_}" for left, help_ in rows)

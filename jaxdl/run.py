@@ -7,13 +7,14 @@ Running the same command again in the same DIR resumes from the latest checkpoin
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxdl.config import check_override_type, flat_keys, unknown_key_error
+from jaxdl.config import check_override_keys, describe_config
 from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.config_schema import validate_config
 from jaxdl.experiment_file import load_experiment
@@ -28,6 +29,9 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (resumes if it ho
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
+_SHOW_CONFIG = flags.DEFINE_boolean(
+    "show_config", False, "Print every config key with its value and what it must be, "
+    "then exit (no --workdir needed).")
 
 
 def check_overrides(argv: list[str]) -> None:
@@ -35,16 +39,7 @@ def check_overrides(argv: list[str]) -> None:
     config_path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
     if config_path is None:
         return
-    config = load_experiment(config_path).get_config()
-    valid = set(flat_keys(config))
-    prefixes = {k.rsplit(".", i)[0] for k in valid for i in range(k.count(".") + 1)}
-    for arg in argv:
-        if arg.startswith("--config."):
-            key = arg[len("--config."):].split("=", 1)[0]
-            if key not in valid and key not in prefixes:
-                raise unknown_key_error(key, config, f"command-line flag {arg!r}")
-            if key in valid and "=" in arg:
-                check_override_type(key, arg.split("=", 1)[1], config, arg)
+    check_override_keys(argv, load_experiment(config_path).get_config())
 
 
 def main(argv: list[str]) -> None:
@@ -54,12 +49,25 @@ def main(argv: list[str]) -> None:
         initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     config = _CONFIG.value
     workdir = _WORKDIR.value
-    if not workdir:
-        raise app.UsageError("--workdir is required")
+    if config is None:
+        usage_error("--config is required: python -m jaxdl.run --config=experiments/<name>.py "
+                    "--workdir=DIR")
     module = load_experiment(flags.FLAGS["config"].config_filename)
+    if _SHOW_CONFIG.value:
+        print(describe_config(config, getattr(module, "CONFIG_SCHEMA", None)))
+        return
+    if not workdir:
+        usage_error("--workdir is required: the run's directory, e.g. --workdir=/tmp/run "
+                    "(or --show_config to list the config's keys)")
     summary = run_experiment(module, config, workdir)
     if summary is not None:
         print(final_report(summary, workdir))  # the headline result, then the paths
+
+
+def usage_error(message: str) -> None:
+    """One line on stderr and exit code 2 (absl's would print its whole help, exit 1)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run_experiment(module, config, workdir: str) -> dict | None:
@@ -83,6 +91,9 @@ def run_experiment(module, config, workdir: str) -> dict | None:
     with hold_workdir(workdir, enabled=jax.process_index() == 0):
         try:
             prepare_workdir(workdir, config)
+            if jax.process_index() == 0:  # the first line, before data and model load
+                print(f"{config.get('experiment') or 'run'}: run directory "
+                      f"{os.path.abspath(workdir)}", file=sys.stderr, flush=True)
             stop_at_next_boundary_on_sigint()
             start = time.time()
             summary = module.run(config, workdir)

@@ -139,12 +139,12 @@ class _Terminal(io.StringIO):
 def test_progress_writes_one_line_per_subrun_with_k_of_n_off_a_terminal():
     stream = io.StringIO()
     progress = SubrunProgress(3, stream=stream)
-    progress.started("pretrain")  # nothing off a terminal until it is finished
-    assert stream.getvalue() == ""
+    progress.started("pretrain")  # off a terminal: one line when it starts
+    assert stream.getvalue() == "pretrain: started (0/3 done, elapsed 0s, remaining unknown)\n"
     progress.finished("pretrain", seconds=5.0, estimate=False)
     progress.finished("scratch k=2 seed=0", seconds=0.0, skipped=True)
     progress.finished("fine_tune k=2 seed=0", seconds=65.0)
-    lines = stream.getvalue().splitlines()
+    lines = stream.getvalue().splitlines()[1:]
     assert [line.split(":")[0] for line in lines] == [
         "[1/3] pretrain", "[2/3] scratch k=2 seed=0", "[3/3] fine_tune k=2 seed=0"]
     assert "done in 5s" in lines[0] and "remaining unknown" in lines[0]

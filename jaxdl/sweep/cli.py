@@ -71,6 +71,7 @@ def sweep(config_path: str, workdir: str, grid: Sequence[str], seeds: Sequence[i
     print(f"sweep: {combos} combination(s) × {len(seeds)} seed(s) = {len(subruns)} sub-runs "
           f"under {workdir}, {parallel} at a time", file=sys.stderr, flush=True)
     outcomes = run_subruns(workdir, config_path, subruns, parallel=parallel)
+    print("sweep: writing the table and plots...", file=sys.stderr, flush=True)
     rows, best = sweep_rows(subruns, [o["summary"] for o in outcomes], metric=metric, mode=mode)
     markdown = sweep_markdown(rows, best)
     table_path = write_table_files(workdir, markdown)
@@ -95,8 +96,10 @@ def sweep(config_path: str, workdir: str, grid: Sequence[str], seeds: Sequence[i
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m jaxdl.sweep",
                                      description="Sweep an experiment over a grid × seeds.")
-    parser.add_argument("--config", required=True, help="experiments/<name>.py")
-    parser.add_argument("--workdir", required=True, help="the sweep's directory")
+    parser.add_argument("--config", help="experiments/<name>.py (required)")
+    parser.add_argument("--workdir", help="the sweep's directory (required)")
+    parser.add_argument("--show_config", action="store_true",
+                        help="print every config key with its value (overrides applied), exit")
     parser.add_argument("--grid", action="append", default=[],
                         help="KEY=V1,V2,... (repeat for more axes)")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
@@ -116,7 +119,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = parser.parse_known_args([a for a in argv if not a.startswith("--config.")])
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+    for name in ("config", "workdir")[:1 if args.show_config else 2]:
+        if not getattr(args, name):
+            print(f"error: --{name} is required: python -m jaxdl.sweep "
+                  "--config=experiments/<name>.py --workdir=DIR --grid=KEY=V1,V2 "
+                  "(or --show_config to list the config's keys)", file=sys.stderr)
+            return 2
     try:
+        if args.show_config:
+            from jaxdl.config import check_override_keys, describe_config
+            from jaxdl.experiment_file import load_experiment
+            from jaxdl.sweep.grid import resolve_config
+            module = load_experiment(args.config)
+            check_override_keys(overrides, module.get_config())
+            config = resolve_config(args.config, overrides, "--config.KEY=VALUE overrides")
+            print(describe_config(config, getattr(module, "CONFIG_SCHEMA", None)))
+            return 0
         if bare:
             raise ConfigError(f"{bare[0]!r}: expected --config.KEY=VALUE (with '=')")
         sweep(args.config, args.workdir, args.grid, parse_seeds(args.seeds),

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 from jaxdl.evaluation.plots import plot_lines, plots_dir
 from jaxdl.sweep.table import value_text
@@ -27,37 +31,78 @@ def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def plot_sweep(rows: Sequence[Mapping[str, Any]], workdir: str) -> list[str]:
-    """``workdir/plots/<metric>.png`` per metric: mean (± std) against the first grid key,
-    one line per setting of the other keys. Returns the paths."""
+# Keys whose values are usually spread over orders of magnitude.
+LOG_SCALE_NAMES = re.compile(r"(^|_)(lr|learning_rate|weight_decay|wd|eps|l2|decay)$")
+
+
+def log_scaled(key: str, values: Sequence[Any]) -> bool:
+    """Whether grid key ``key`` with ``values`` belongs on a log axis: all positive
+    numbers, and either spanning a factor of 10 or more or named like a learning
+    rate or weight decay (``LOG_SCALE_NAMES``)."""
+    if not values or not _numeric(values) or min(values) <= 0:
+        return False
+    return max(values) >= 10 * min(values) or bool(LOG_SCALE_NAMES.search(key.rsplit(".", 1)[-1]))
+
+
+def sweep_figure(rows: Sequence[Mapping[str, Any]], name: str):
+    """The figure of metric ``name``: mean (± std) against the first grid key, one line
+    per setting of the other keys. A log-spaced key (``log_scaled``) gets a log axis
+    with a tick at each grid value, labelled as written in the table.
+
+    Returns:
+      ``(fig, ax)``, a matplotlib figure and its axes (not yet saved).
+    """
     keys = list(rows[0]["values"])
     x_key = keys[0] if keys else None
-    xs_raw = list(dict.fromkeys(value_text(r["values"][x_key]) for r in rows)) if x_key else []
-    numeric = x_key is not None and _numeric([r["values"][x_key] for r in rows])
-    positive = numeric and all(r["values"][x_key] > 0 for r in rows)
-    logx = positive and max(r["values"][x_key] for r in rows) >= \
-        10 * min(r["values"][x_key] for r in rows)
+    raw = [r["values"][x_key] for r in rows] if x_key else []
+    xs_text = list(dict.fromkeys(value_text(v) for v in raw))
+    numeric = x_key is not None and _numeric(raw)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    series: dict[str, tuple[list, list, list]] = {}
+    for row in rows:
+        label = ", ".join(f"{k}={value_text(row['values'][k])}" for k in keys[1:]) or name
+        if x_key is None:
+            x = 0.0
+        else:
+            value = row["values"][x_key]
+            x = float(value) if numeric else float(xs_text.index(value_text(value)))
+        xs, ys, errs = series.setdefault(label, ([], [], []))
+        xs.append(x)
+        ys.append(row["metrics"][name]["mean"])
+        errs.append(row["metrics"][name]["std"])
+    for label, (xs, ys, errs) in series.items():
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+    if numeric:
+        tick_text = {float(v): value_text(v) for v in raw}
+        ticks = sorted(tick_text)
+        labels = [tick_text[t] for t in ticks]
+    else:
+        ticks, labels = list(range(len(xs_text))), xs_text
+    if numeric and log_scaled(x_key, raw):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # only the grid's own values
+    if x_key is not None:
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(labels, rotation=30 if len(ticks) > 4 else 0)
+    ax.set_xlabel(x_key or "setting")
+    ax.set_ylabel(f"{name} (mean ± std)")
+    ax.set_title(f"sweep: {name}")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig, ax
+
+
+def plot_sweep(rows: Sequence[Mapping[str, Any]], workdir: str) -> list[str]:
+    """``workdir/plots/<metric>.png`` per metric (``sweep_figure``). Returns the paths."""
     paths = []
     for name in rows[0]["metrics"]:
-        series, errors = {}, {}
-        for row in rows:
-            label = ", ".join(f"{k}={value_text(row['values'][k])}" for k in keys[1:]) or name
-            if x_key is None:
-                x = 0.0
-            else:
-                value = row["values"][x_key]
-                x = float(value) if numeric else float(xs_raw.index(value_text(value)))
-            xs, ys = series.setdefault(label, ([], []))
-            xs.append(x)
-            ys.append(row["metrics"][name]["mean"])
-            errors.setdefault(label, []).append(row["metrics"][name]["std"])
-        xlabel = x_key or "setting"
-        if x_key and not numeric:
-            xlabel = f"{x_key} (0..{len(xs_raw) - 1}: {'; '.join(xs_raw)})"
+        fig, _ = sweep_figure(rows, name)
         path = os.path.join(plots_dir(workdir), name.replace("/", "_") + ".png")
-        paths.append(plot_lines(series, path, xlabel=xlabel, ylabel=f"{name} (mean ± std)",
-                                title=f"sweep: {name}", logx=logx, errors=errors))
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 
-__all__ = ["plot_by_mode", "plot_sweep"]
+__all__ = ["plot_by_mode", "log_scaled", "sweep_figure", "plot_sweep"]

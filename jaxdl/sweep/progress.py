@@ -4,37 +4,33 @@ A sweep or a composed experiment is many ``fit`` runs whose own progress bars
 are off; this reports the whole: which sub-run (k/N and its label), the time
 elapsed and an estimate of the time remaining. On a terminal the current
 sub-run's line is rewritten in place while it trains; elsewhere (a log file, a
-pipe) each sub-run writes exactly one line, when it is finished. Sub-runs may
-finish from several threads at once (a grid sweep runs ``parallel`` processes).
+pipe) each sub-run writes one line when it starts and one when it is finished.
+Sub-runs may finish from several threads at once (a grid sweep runs
+``parallel`` processes).
 """
 
 from __future__ import annotations
 
+import heapq
+import statistics
 import sys
 import threading
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float) -> str:
-    """Seconds as whole seconds under a minute, minutes and seconds under an hour, else
-    hours and minutes (``"<s>s"``, ``"<m>m<ss>s"``, ``"<h>h<mm>m"``)."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+from jaxdl.train.logging import format_duration
 
 
 class SubrunProgress:
     """Counts finished sub-runs and reports each one.
 
-    The estimate of the remaining time is the mean duration of the sub-runs that
-    trained in this process (a skipped, already finished one costs nothing)
-    times the sub-runs left, divided by the sub-runs that run at once; sub-runs
-    reported with ``estimate=False`` (e.g. a pretraining run, unlike the rest)
-    are left out of the mean.
+    The remaining time is estimated from the sub-runs that trained in this
+    process (a skipped, already finished one costs nothing): each sub-run left
+    is taken to last their median duration (a first, cold-compiling one does
+    not skew it), the ones already training for what is left of it, and the
+    rest are laid out on ``parallel`` slots as they would run; the estimate is
+    when the last slot is free. Sub-runs reported with ``estimate=False`` (e.g. a
+    pretraining run, unlike the rest) are left out of the median.
 
     Args:
       total: N, the number of sub-runs (finished ones from an earlier run included).
@@ -42,10 +38,13 @@ class SubrunProgress:
       prefix: put before every line (``"sweep "`` for the grid sweep).
       parallel: sub-runs that train at once; above 1, the in-place line is off
         (several sub-runs train together).
+      heartbeat: off a terminal, every this many seconds while sub-runs train, one
+        line naming them (so a long sub-run is never silent); 0: none. Call
+        ``close()`` at the end.
     """
 
     def __init__(self, total: int, *, stream: TextIO | None = None, prefix: str = "",
-                 parallel: int = 1):
+                 parallel: int = 1, heartbeat: float = 0.0):
         self.total, self.done = int(total), 0
         self.stream = sys.stderr if stream is None else stream
         self.prefix, self.parallel = prefix, max(1, int(parallel))
@@ -53,7 +52,27 @@ class SubrunProgress:
             bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
         self._durations: list[float] = []
+        self._running: dict[str, float] = {}  # label -> when it started
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+        if heartbeat > 0 and not self.interactive:
+            threading.Thread(target=self._beat, args=(heartbeat,), daemon=True).start()
+
+    def _beat(self, every: float) -> None:
+        while not self._closed.wait(every):
+            with self._lock:
+                if not self._running:
+                    continue
+                now = time.monotonic()
+                running = ", ".join(f"{label} {format_duration(now - t)}"
+                                    for label, t in self._running.items())
+                self.stream.write(f"{self.prefix}training: {running} ({self.done}/"
+                                  f"{self.total} done, {self._times()})\n")
+                self.stream.flush()
+
+    def close(self) -> None:
+        """Stop the heartbeat."""
+        self._closed.set()
 
     def _counter(self) -> str:
         return f"{self.prefix}[{self.done + 1}/{self.total}]"
@@ -65,16 +84,36 @@ class SubrunProgress:
             return f"elapsed {elapsed}"
         if not self._durations:
             return f"elapsed {elapsed}, remaining unknown"
-        remaining = sum(self._durations) / len(self._durations) * left / self.parallel
-        return f"elapsed {elapsed}, remaining ~{format_duration(remaining)}"
+        return f"elapsed {elapsed}, remaining ~{format_duration(self.remaining_seconds())}"
+
+    def remaining_seconds(self) -> float | None:
+        """The estimate of the time left (see the class docstring); None before any
+        sub-run trained."""
+        left = self.total - self.done
+        if left <= 0:
+            return 0.0
+        if not self._durations:
+            return None
+        each, now = statistics.median(self._durations), time.monotonic()
+        running = sorted(max(0.0, each - (now - t)) for t in self._running.values())[:left]
+        slots = running[:self.parallel] + [0.0] * max(0, self.parallel - len(running))
+        heapq.heapify(slots)
+        for _ in range(left - len(running)):
+            heapq.heappush(slots, heapq.heappop(slots) + each)
+        return max(slots)
 
     def started(self, label: str) -> None:
-        """Sub-run ``label`` starts training (shown only on a terminal)."""
-        if self.interactive:
-            with self._lock:
+        """Sub-run ``label`` starts training: rewrites the line on a terminal, else one line
+        ``label: started (k/N done, elapsed ..., remaining ...)``."""
+        with self._lock:
+            self._running[label] = time.monotonic()
+            if self.interactive:
                 self.stream.write(f"\r\x1b[K{self._counter()} {label}: training "
                                   f"({self._times()})")
-                self.stream.flush()
+            else:
+                self.stream.write(f"{self.prefix}{label}: started ({self.done}/{self.total} "
+                                  f"done, {self._times()})\n")
+            self.stream.flush()
 
     def finished(self, label: str, *, seconds: float, skipped: bool = False,
                  estimate: bool = True) -> None:
@@ -97,6 +136,7 @@ class SubrunProgress:
         with self._lock:
             counter = self._counter()
             self.done += 1
+            self._running.pop(label, None)
             if duration is not None:
                 self._durations.append(duration)
             prefix = "\r\x1b[K" if self.interactive else ""

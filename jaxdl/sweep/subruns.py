@@ -27,11 +27,17 @@ from typing import Callable, Mapping, Sequence
 from ml_collections import ConfigDict
 
 from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.recipes.baseline_cache import CACHE_ENV
 from jaxdl.sweep.grid import SubRun
 from jaxdl.sweep.progress import SubrunProgress
 from jaxdl.train.compilation_cache import default_cache_dir
 from jaxdl.workdir import (config_differences, config_to_dict, prepare_workdir,
                            write_summary)
+
+
+# Off a terminal, a sweep names its training sub-runs this often (its sub-runs'
+# own lines go to their run.log).
+HEARTBEAT_SECONDS = 15.0
 
 
 def run_subrun(workdir: str, name: str, config: ConfigDict,
@@ -71,14 +77,16 @@ def run_subrun(workdir: str, name: str, config: ConfigDict,
     return summary
 
 
-def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
-                       ) -> dict[str, str]:
-    """The sub-processes' environment: the caller's, plus a shared compilation cache.
+def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1,
+                       workdir: str | None = None) -> dict[str, str]:
+    """The sub-processes' environment: the caller's, plus shared caches.
 
     Sub-runs of one sweep compile the same programs; JAX's persistent cache,
     keyed by the program, lets all but the first load them (a cached executable
     is the same binary, so results are unchanged). A cache the user configured
-    (``JAX_COMPILATION_CACHE_DIR``) is kept. With ``parallel > 1``, GPU memory is
+    (``JAX_COMPILATION_CACHE_DIR``) is kept. Baselines that do not depend on the
+    grid are fitted once per sweep: ``JAXDL_BASELINE_CACHE`` is
+    ``workdir/baseline_cache`` (``jaxdl.recipes.baseline_cache``) unless set. With ``parallel > 1``, GPU memory is
     allocated on demand: by default each JAX process reserves most of a GPU's
     memory when it starts, so a second sub-run on the same GPU could not start.
     """
@@ -87,6 +95,8 @@ def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1
         env.update(JAX_COMPILATION_CACHE_DIR=default_cache_dir(),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    if workdir and not env.get(CACHE_ENV):
+        env[CACHE_ENV] = os.path.join(os.path.abspath(workdir), "baseline_cache")
     memory_keys = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION",
                    "XLA_PYTHON_CLIENT_ALLOCATOR")
     if parallel > 1 and not any(k in env for k in memory_keys):
@@ -130,7 +140,8 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
       config_path: the experiment file every sub-run is configured from.
       subruns: from ``plan_subruns``.
       parallel: how many sub-run processes run at once (>= 1).
-      env: their environment (default ``subrun_environment(parallel=parallel)``).
+      env: their environment (default ``subrun_environment(parallel=parallel,
+        workdir=workdir)``).
     Returns:
       One dict per sub-run, in ``subruns`` order: ``name``, ``status``
       (``"skipped"``: finished before; ``"ran"``) and ``summary``.
@@ -140,8 +151,9 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
     """
     if parallel < 1:
         raise ConfigError(f"--parallel={parallel}; expected a positive number of processes")
-    env = subrun_environment(parallel=parallel) if env is None else dict(env)
-    progress = SubrunProgress(len(subruns), prefix="sweep ", parallel=parallel)
+    env = subrun_environment(parallel=parallel, workdir=workdir) if env is None else dict(env)
+    progress = SubrunProgress(len(subruns), prefix="sweep ", parallel=parallel,
+                              heartbeat=HEARTBEAT_SECONDS)
     failed = threading.Event()
 
     def one(run: SubRun) -> dict:
@@ -175,9 +187,12 @@ def run_subruns(workdir: str, config_path: str, subruns: Sequence[SubRun], *,
             raise
         return {"name": run.name, "status": "ran" if trained else "skipped", "summary": summary}
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        futures = [pool.submit(one, run) for run in subruns]
-        concurrent.futures.wait(futures)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = [pool.submit(one, run) for run in subruns]
+            concurrent.futures.wait(futures)
+    finally:
+        progress.close()
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]

@@ -31,7 +31,7 @@ from jaxdl.interruption import raise_if_requested
 from jaxdl.metrics import compute_metrics
 from jaxdl.ops import scan_policy
 from jaxdl.train.checkpoint import Checkpointer
-from jaxdl.train.logging import MetricsLogger, progress_bar
+from jaxdl.train.logging import MetricsLogger, ProgressLines, progress_bar
 from jaxdl.train.prepare import prepare
 from jaxdl.train.profile import StepProfiler
 from jaxdl.train.state import TrainState, count_params, params_sha256
@@ -197,6 +197,7 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         for split, dataset in eval_data.items():
             values = evaluate(split, dataset, eval_arrays.get(split))
             logger.log(at_step, split, values)
+            report.evaluated(at_step, split, values)
             flat.update({f"{split}/{k}": v for k, v in values.items()})
         return flat
 
@@ -243,12 +244,18 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         if np.all(np.isfinite(list(values.values()))):
             last_train = values
         logger.log(step, "train", values)
+        report.train(step, values)
 
     steps_per_loop = scan_policy.steps_per_dispatch(
         tc.steps_per_loop, step_fn, state, source.make_batch, arrays,
         source.step_inputs(step, 1)[0])
     acc = new_accumulator = None
     bar = progress_bar(total, step, tc.progress_bar and jax.process_index() == 0)
+    report = ProgressLines(total, source.steps_per_epoch, bar=bar,
+                           enabled=tc.progress_bar and jax.process_index() == 0)
+    report.model_summary(type(model).__name__, state.params)
+    if step < total and not stopper.stopped:
+        report.compiling(step)
     try:
         while step < total and not stopper.stopped:
             boundary = _next_boundary(step, total, (tc.log_every, tc.eval_every,
@@ -261,8 +268,11 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
                     new_accumulator = prepared.zero_stats(state, inputs[0])
                 acc = new_accumulator()
             profiler.before_dispatch(step)
+            first_dispatch = report.compiling_since is not None
             state, acc = loop_fn(state, acc, arrays, inputs)
             step += k
+            if first_dispatch:
+                report.compiled(step)
             profiler.after_dispatch(step, state)
             bar.update(k)
             raise_if_requested()  # Ctrl-C under jaxdl.run: stop between dispatches
@@ -282,8 +292,10 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
                     step % config.checkpoint.every_steps == 0):
                 check_savable()
                 checkpointer.save(step, state, checkpoint_meta())
+            report.flush()
         if acc is not None:
             read_accumulator(acc)
+        report.flush()
         if checkpointer and step not in checkpointer.steps():
             check_savable()
             checkpointer.save(step, state, checkpoint_meta())
@@ -296,14 +308,18 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
     if tc.eval_train and isinstance(train, ArrayDataset):
         splits = {"train": train, **splits}
     logged = {(e["step"], e["split"]) for e in logger.history}  # incl. before a resume
+    if splits:
+        report.evaluating(list(splits))
     for split, dataset in splits.items():
         arrays_ = eval_arrays.get(split)
         if arrays_ is None and not isinstance(dataset, StreamedSplit):
             arrays_ = dataset.device_arrays(distributed.replicated(mesh))
         final[split] = evaluate(split, dataset, arrays_)
         name = "train_eval" if split == "train" else split
+        report.evaluated(step, name, final[split])
         if (step, name) not in logged:  # the last periodic eval may be this very one
             logger.log(step, name, final[split])
+    report.flush()
     logger.close()
     if checkpointer:
         checkpointer.close()
