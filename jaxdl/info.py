@@ -103,7 +103,7 @@ def caches() -> dict[str, str | None]:
     """
     import jax
 
-    from jaxdl.kernels.build import cache_dir
+    from jaxdl.kernels.compile import cache_dir
     from jaxdl.train.compilation_cache import default_cache_dir
     return {"jax_compilation_cache_dir": jax.config.jax_compilation_cache_dir or None,
             "composed_runs": default_cache_dir(), "native_kernels": str(cache_dir())}

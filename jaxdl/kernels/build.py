@@ -15,14 +15,11 @@ results up to float rounding, slower on CPU).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import os
 import pathlib
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 from typing import Callable
 
@@ -36,6 +33,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxdl.kernels import isa
+from jaxdl.kernels.compile import compile_library
 
 try:  # Shardy's rule builders are not public API yet; without them XLA all-gathers
     from jax._src.custom_partitioning_sharding_rule import (
@@ -45,52 +43,9 @@ try:  # Shardy's rule builders are not public API yet; without them XLA all-gath
 except ImportError:  # pragma: no cover - depends on the installed jax
     _sdy_rule = _sdy_rule_to_mlir = None
 
-CXX_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
-
-
-def cache_dir() -> pathlib.Path:
-    configured = os.environ.get("JAXDL_NATIVE_CACHE")
-    if configured:
-        return pathlib.Path(configured)
-    return pathlib.Path(os.path.expanduser("~")) / ".cache" / "jaxdl" / "native"
-
-
 def build(source: pathlib.Path, isa_build: str) -> pathlib.Path:
-    """Compile `source` into a shared library for `isa_build` (or find it cached); its path.
-
-    Args:
-      source: the `.cc` file.
-      isa_build: one of `isa.BUILDS`; its `isa.FLAGS` are added (the source sees
-        them as `__AVX512F__`, `__AVX2__`, `__FMA__`).
-
-    Raises:
-      RuntimeError: no compiler, or the compiler failed (its output attached).
-    """
-    compiler = shutil.which(os.environ.get("CXX", "c++"))
-    if compiler is None:
-        raise RuntimeError(f"no C++ compiler: CXX={os.environ.get('CXX', 'c++')!r} is not on PATH")
-    include = jax.ffi.include_dir()
-    headers = sorted(source.parent.glob("*.h"))  # included by the sources
-    flags = (*CXX_FLAGS, *isa.FLAGS[isa_build])
-    key = hashlib.sha256(b"\0".join([
-        source.read_bytes(), *(h.read_bytes() for h in headers), jax.lib.__version__.encode(),
-        compiler.encode(), " ".join(flags).encode(), include.encode()])).hexdigest()[:16]
-    cache = cache_dir()
-    library = cache / f"{source.stem}_{isa_build}_{key}.so"
-    if library.exists():
-        return library
-    cache.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename: other processes (a multi-process run
-    # compiling at the same moment) see either no library or a whole one.
-    with tempfile.TemporaryDirectory(dir=cache) as scratch:
-        built = pathlib.Path(scratch) / library.name
-        result = subprocess.run([compiler, *flags, f"-I{include}", str(source), "-o",
-                                 str(built)], capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"{compiler} exited with {result.returncode}: "
-                               f"{(result.stderr or result.stdout)[-2000:]}")
-        os.replace(built, library)
-    return library
+    """Compile `source` for `isa_build` (one of `isa.BUILDS`, with its `isa.FLAGS`); its path."""
+    return compile_library(source, isa_build, isa.FLAGS[isa_build])
 
 
 class NativeLibrary:

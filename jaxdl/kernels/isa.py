@@ -77,9 +77,9 @@ def cpu_features() -> frozenset[str]:
     Raises:
       RuntimeError: the probe does not build (no compiler; the message says why).
     """
-    from jaxdl.kernels.build import build  # build imports jax; keep this module light
-    probe = ctypes.cdll.LoadLibrary(str(build(pathlib.Path(__file__).with_name("cpu_features.cc"),
-                                              "portable")))
+    from jaxdl.kernels.compile import compile_library  # imports jax; keep this module light
+    probe = ctypes.cdll.LoadLibrary(str(compile_library(
+        pathlib.Path(__file__).with_name("cpu_features.cc"), "portable", FLAGS["portable"])))
     bits = probe.JaxdlCpuFeatures()
     return frozenset(name for name, bit in _PROBE_BITS.items() if bits & bit)
 
