@@ -197,7 +197,7 @@ def _no_text_files(v: Values) -> bool:
     return not (v.get("data.train") or v.get("data.test"))
 
 
-# (key, is_read(values), why it is not read otherwise).
+# (key, is_read(values), why it is not read otherwise); a key ending in "." is a section.
 NO_EFFECT_RULES: tuple[tuple[str, Callable[[Values], bool], str], ...] = (
     ("optimizer.warmup_steps", _schedule_in("warmup_cosine"),
      "only config.optimizer.schedule='warmup_cosine' warms up"),
@@ -227,6 +227,12 @@ NO_EFFECT_RULES: tuple[tuple[str, Callable[[Values], bool], str], ...] = (
     ("data.max_per_class", _no_text_files, "data.train/data.test files are read whole"),
     ("data.label_kind", lambda v: v.get("data.name") == "cifar100",
      "only CIFAR-100 has coarse labels"),
+    ("downstream.num_steps", lambda v: v.get("downstream.rule") != "few_label",
+     "config.downstream.rule='few_label' sets each downstream run's steps"),
+    ("downstream.eval_every", lambda v: v.get("downstream.rule") != "few_label",
+     "config.downstream.rule='few_label' sets each downstream run's evaluations"),
+    ("downstream.few_label.", lambda v: v.get("downstream.rule") == "few_label",
+     "only config.downstream.rule='few_label' reads the rule's settings"),
 )
 
 
@@ -236,11 +242,15 @@ def check_no_effect(values: Values, defaults: Values) -> None:
     Raises:
       ConfigError: naming the key, its value, and which setting makes it do nothing.
     """
-    for key, is_read, why in NO_EFFECT_RULES:
-        if key in values and key in defaults and values[key] != defaults[key] \
-                and not is_read(values):
-            raise ConfigError(f"config.{key}={values[key]!r} would do nothing: {why}; expected "
-                              f"its default {defaults[key]!r}, or the setting that reads it")
+    for rule_key, is_read, why in NO_EFFECT_RULES:
+        keys = [k for k in values if k.startswith(rule_key)] if rule_key.endswith(".") else \
+            [rule_key]
+        for key in keys:
+            if key in values and key in defaults and values[key] != defaults[key] \
+                    and not is_read(values):
+                raise ConfigError(f"config.{key}={values[key]!r} would do nothing: {why}; "
+                                  f"expected its default {defaults[key]!r}, or the setting "
+                                  "that reads it")
 
 
 def check_cross_key_rules(values: Values, rules=CROSS_KEY_RULES) -> None:

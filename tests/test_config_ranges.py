@@ -214,7 +214,14 @@ def test_settings_another_key_makes_the_run_ignore_are_refused():
     assert "config.data.max_per_class=10 would do nothing" in _refused(
         load_experiment("text_classifier"), "data.max_per_class", 10,
         data__train="a.txt", data__test="b.txt")
+    text = load_experiment("transfer_text")
+    assert "only config.downstream.rule='few_label' reads the rule's settings" in _refused(
+        text, "downstream.few_label.lr", 0.01)
+    assert "rule='few_label' sets each downstream run's steps" in _refused(
+        text, "downstream.num_steps", 50, downstream__rule="few_label")
     # the same keys are accepted where they are read
+    validate_experiment(text, _with(_with(text.get_config(), "downstream.rule", "few_label"),
+                                    "downstream.few_label.lr", 0.01))
     config = _with(mlp.get_config(), "optimizer.schedule", "warmup_cosine")
     validate_experiment(mlp, _with(config, "optimizer.warmup_steps", 10))
     validate_config(_with(mlp.get_config(), "transfer.init_from", "/x"))  # a library config
