@@ -57,12 +57,18 @@ def _monitored_metric_is_evaluated(values: Values) -> None:
                               "config.train.eval_every > 0 or clear the key")
 
 
+def _run_length(values: Values) -> tuple[Any, str]:
+    """The run's steps and how to name them (``check_schedule_within_run`` passes the total)."""
+    steps = values.get("train.num_steps")
+    return steps, values.get("run_length_words", f"config.train.num_steps={steps}")
+
+
 def _warmup_within_run(values: Values) -> None:
-    steps, warmup = values.get("train.num_steps"), values.get("optimizer.warmup_steps")
+    (steps, words), warmup = _run_length(values), values.get("optimizer.warmup_steps")
     if (values.get("optimizer.schedule") == "warmup_cosine" and isinstance(steps, int)
             and isinstance(warmup, int) and steps > 0 and warmup >= steps):
         raise ConfigError(f"config.optimizer.warmup_steps={warmup} is not shorter than the run "
-                          f"(config.train.num_steps={steps}); expected warmup_steps < num_steps")
+                          f"({words}); expected warmup_steps < the run's steps")
 
 
 def _decay_boundaries(values: Values) -> None:
@@ -71,7 +77,8 @@ def _decay_boundaries(values: Values) -> None:
     bounds = values.get("optimizer.decay_boundaries")
     if values.get("optimizer.schedule") != "step" or not isinstance(bounds, (tuple, list)):
         return
-    steps = values.get("train.num_steps") or 0
+    steps, words = _run_length(values)
+    steps = steps or 0
     where = f"config.optimizer.decay_boundaries={tuple(bounds)!r}"
     for b in bounds:
         if isinstance(b, float) and not 0 < b < 1:
@@ -79,8 +86,8 @@ def _decay_boundaries(values: Values) -> None:
                               "integer step; expected fractions like (0.5, 0.75) or steps like "
                               "(1000, 1500)")
         if isinstance(b, int) and steps and b >= steps:
-            raise ConfigError(f"{where}: step {b} is not inside the run of config.train."
-                              f"num_steps={steps} steps; expected steps < {steps}")
+            raise ConfigError(f"{where}: step {b} is not inside the run ({words}); "
+                              f"expected steps < {steps}")
     fractions = [b for b in bounds if isinstance(b, float)]
     ints = [b for b in bounds if isinstance(b, int)]
     resolved = [int(b * steps) if isinstance(b, float) else b for b in bounds] if steps else None
@@ -171,6 +178,22 @@ CROSS_KEY_RULES: tuple[Callable[[Values], None], ...] = (
     _few_label_steps)
 # What ``fit`` re-checks once an experiment has resolved its sentinels.
 CORE_CROSS_KEY_RULES = (_profile_range, _steps_or_epochs, _warmup_within_run, _decay_boundaries)
+
+
+def check_schedule_within_run(optimizer: Any, total_steps: int) -> None:
+    """Warm-up and step boundaries of ``optimizer`` (a config section) against the run's
+    ``total_steps`` once it is known (``num_epochs`` × steps per epoch, say).
+
+    Raises:
+      ConfigError: a warm-up not shorter than the run, or boundaries outside it or out of order.
+    """
+    values = {"optimizer.schedule": optimizer.get("schedule"),
+              "optimizer.warmup_steps": optimizer.get("warmup_steps", 0),
+              "optimizer.decay_boundaries": tuple(optimizer.get("decay_boundaries", ())),
+              "train.num_steps": int(total_steps),
+              "run_length_words": f"{int(total_steps)} steps in all"}
+    _warmup_within_run(values)
+    _decay_boundaries(values)
 
 
 def _schedule_in(*names: str) -> Callable[[Values], bool]:

@@ -148,14 +148,14 @@ def test_every_numeric_key_has_a_range_that_is_enforced_and_its_edge_accepted(na
 
 def test_cross_key_rules_refuse_contradictions_and_accept_what_the_docs_allow():
     mlp = load_experiment("mlp_digits")
-    assert "warmup_steps=300 is not shorter than the run" in _refused(
+    assert "warmup_steps=300 is not shorter than the run (config.train.num_steps=300)" in _refused(
         mlp, "optimizer.schedule", "warmup_cosine", optimizer__warmup_steps=300,
         train__num_steps=300)
     assert "not strictly increasing" in _refused(
         mlp, "optimizer.schedule", "step", optimizer__decay_boundaries=(0.75, 0.5))
     assert "neither a fraction of the run in (0, 1) nor an integer step" in _refused(
         mlp, "optimizer.schedule", "step", optimizer__decay_boundaries=(0.5, 1.5))
-    assert "step 400 is not inside the run" in _refused(
+    assert "step 400 is not inside the run (config.train.num_steps=300)" in _refused(
         mlp, "optimizer.schedule", "step", optimizer__decay_boundaries=(100, 400),
         train__num_steps=300)
     for ok in [(0.5, 0.75), (100, 200)]:  # fractions of the run, or steps (jaxdl.optim)
@@ -237,3 +237,26 @@ def test_nan_and_inf_are_refused_for_every_float_key_of_every_experiment():
                     assert f"config.{key}=" in _refused(module, key, bad)
                     refused += 1
     assert refused > 50
+
+
+def test_warm_up_and_boundaries_are_checked_against_an_epoch_based_run():
+    from flax import nnx
+    from conftest import tiny_config, tiny_data
+    from jaxdl.models.mlp import MLP
+    from jaxdl.train import task as task_lib
+    from jaxdl.train.loop import fit
+
+    data = tiny_data()  # 32 examples, batches of 8: 4 steps per epoch, 8 in 2 epochs
+    for settings, message in [
+            (dict(optimizer__schedule="warmup_cosine", optimizer__warmup_steps=8),
+             r"warmup_steps=8 is not shorter than the run \(8 steps in all\)"),
+            (dict(optimizer__schedule="step", optimizer__decay_boundaries=(2, 9)),
+             r"step 9 is not inside the run \(8 steps in all\)")]:
+        config = tiny_config(num_steps=0, num_epochs=2, **settings)
+        with pytest.raises(ConfigError, match=message):
+            fit(MLP(4, (8,), 3, rngs=nnx.Rngs(0)), task_lib.classification(), data,
+                config=config)
+    config = tiny_config(num_steps=0, num_epochs=2, optimizer__schedule="warmup_cosine",
+                         optimizer__warmup_steps=7)
+    assert fit(MLP(4, (8,), 3, rngs=nnx.Rngs(0)), task_lib.classification(), data,
+               config=config).steps == 8
