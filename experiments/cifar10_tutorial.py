@@ -19,10 +19,16 @@ Data: `cifar-10-batches-py/` (or its parent, or `cifar-10-python.tar.gz`) in
 from __future__ import annotations
 
 from jaxdl.config import default_config
+from jaxdl.config_schema import reads_transfer
 from jaxdl.recipes.vision import data_config, run_image_classification
 
 # The tutorial prints this; it is not measured by jaxdl.
 TUTORIAL_REPORTED_TEST_ACCURACY = 0.54
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

@@ -12,7 +12,13 @@ Run: `python -m jaxdl.run --config=experiments/cnn_digits.py --workdir=DIR`.
 from __future__ import annotations
 
 from jaxdl.config import default_config
+from jaxdl.config_schema import reads_transfer
 from jaxdl.recipes.vision import data_config, run_image_classification
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

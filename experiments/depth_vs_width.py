@@ -23,6 +23,12 @@ from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.train.state import count_params
+from jaxdl.config_schema import int_list, reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**reads_transfer("frozen", "lr_multipliers"), "model.depths": int_list(1)}
 
 
 def get_config():

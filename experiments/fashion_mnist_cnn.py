@@ -16,6 +16,12 @@ Data: the four IDX files (raw or .gz) in `--config.data.dir`, or
 from __future__ import annotations
 
 from jaxdl.recipes.vision import mnist_family_config, run_image_classification
+from jaxdl.config_schema import reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

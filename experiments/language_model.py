@@ -44,6 +44,13 @@ from jaxdl.recipes.text import load_corpus, save_text_run
 from jaxdl.train.task import language_model_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import POSITIVE, reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**reads_transfer("frozen", "lr_multipliers"),
+                 "sample.temperature": POSITIVE}
 
 
 def get_config():

@@ -21,6 +21,12 @@ from jaxdl.models.linear import LinearRegression, least_squares, set_linear_weig
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

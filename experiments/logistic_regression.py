@@ -19,6 +19,13 @@ from jaxdl.models.linear import LogisticRegression
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import POSITIVE, reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**reads_transfer("frozen", "lr_multipliers"),
+                 "model.C": POSITIVE}  # scikit-learn refuses C <= 0
 
 
 def get_config():

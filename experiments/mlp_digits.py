@@ -19,6 +19,12 @@ from jaxdl.recipes.baseline_cache import cached_baseline
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

@@ -16,7 +16,16 @@ from jaxdl.config import default_config
 from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.perceptron import Perceptron, load_perceptron, train_perceptron
 from jaxdl.train.state import count_params, params_sha256
+from jaxdl.config_schema import CORE_SCHEMA, NOT_READ, POSITIVE, Spec
 from flax import nnx
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**{k: NOT_READ for k in CORE_SCHEMA  # its own training loop reads none of these
+                    if k.split(".")[0] in ("optimizer", "train", "checkpoint", "transfer", "mesh")},
+                 "nan_policy": NOT_READ, "max_consecutive_skips": NOT_READ,
+                 "model.lr": POSITIVE, "data.positive_class": Spec(int, low=0)}
 
 
 def get_config():

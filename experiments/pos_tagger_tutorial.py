@@ -29,12 +29,18 @@ from jaxdl.train.predict import predict
 from jaxdl.train.task import tagging_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import reads_transfer
 
 TRAINING_DATA = (
     ("The dog ate the apple".split(), ["DET", "NN", "V", "DET", "NN"]),
     ("Everybody read that book".split(), ["NN", "V", "DET", "NN"]),
 )
 TAG_TO_IX = {"DET": 0, "NN": 1, "V": 2}
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

@@ -34,6 +34,12 @@ from jaxdl.recipes.sentence_encoder import train_rnn_sentence_encoder
 from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.settings import Word2VecSettings, word2vec_config
 from jaxdl.word2vec.training import fit_word2vec_model, word2vec_fit_config
+from jaxdl.config_schema import reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

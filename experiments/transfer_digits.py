@@ -30,6 +30,21 @@ from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.transfer import MODES, maybe_init_from
 from jaxdl.workdir import fit_summary
+from jaxdl.config_schema import Spec, int_list, not_read, reads_transfer
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**reads_transfer("lr_multipliers"),
+                 "transfer.frozen": not_read("each downstream mode sets it"),
+                 "transfer.dont_load": not_read("each downstream mode sets it"),
+                 "transfer.init_from": not_read("the downstream runs start from pretrain/"),
+                 "data.pretrain_classes": int_list(0, 9),  # disjoint: config_rules
+                 "data.transfer_classes": int_list(0, 9),
+                 "downstream.modes": Spec(tuple, element=Spec(str, choices=MODES), min_len=1,
+                                          distinct=True),
+                 "downstream.labels_per_class": int_list(0),  # 0: all labels
+                 "model.conv_impl": Spec(str, choices=("lax", "matmul"))}
 
 
 def get_config() -> ConfigDict:

@@ -25,11 +25,19 @@ from jaxdl.evaluation.plots import plots_dir  # noqa: E402
 from jaxdl.models.mlp import MLP  # noqa: E402
 from jaxdl.train import task as task_lib  # noqa: E402
 from jaxdl.train.loop import fit  # noqa: E402
+from jaxdl.config_schema import Spec, int_list, reads_transfer
 
 
 def target_function(x: np.ndarray) -> np.ndarray:
     """The function approximated: ``sin(3x) + 0.3 x²``."""
     return np.sin(3 * x) + 0.3 * x ** 2
+
+
+# The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
+# the transfer keys this experiment reads (any other is refused: it would do nothing).
+CONFIG_SCHEMA = {**reads_transfer("frozen", "lr_multipliers"),
+                 "data.low": Spec(float), "data.high": Spec(float),  # low < high: config_rules
+                 "model.widths": int_list(1)}
 
 
 def get_config():

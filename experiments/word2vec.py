@@ -21,6 +21,7 @@ import os
 import sys
 
 from jaxdl.config import default_config
+from jaxdl.config_schema import CORE_SCHEMA, not_read
 from jaxdl.data.stdlib_corpus import embedded_corpus
 from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
 from jaxdl.evaluation.projection import plot_word_projection
@@ -34,6 +35,18 @@ from jaxdl.workdir import fit_summary
 PLOT_WORDS = ("file", "directory", "path", "string", "bytes", "list", "dict", "tuple", "integer", "float",
               "socket", "server", "client", "thread", "process", "lock", "error", "exception", "warning",
               "read", "write", "open", "close", "send", "receive", "true", "false", "none")
+
+
+# Keys this experiment does not read (any value but the default is refused: it would do
+# nothing): word2vec's own settings (config.word2vec) give the learning rate and the
+# run's length, batch and dispatch size, and no transfer key applies.
+CONFIG_SCHEMA = {
+    **{k: not_read("word2vec's own update, at word2vec.alpha, replaces the optimizer")
+       for k in CORE_SCHEMA if k.startswith("optimizer.")},
+    **{f"train.{k}": not_read(f"word2vec.{w} sets it") for k, w in (
+        ("num_steps", "epochs"), ("num_epochs", "epochs"), ("batch_size", "batch_centres"),
+        ("steps_per_loop", "steps_per_call"))},
+}
 
 
 def get_config():

@@ -41,7 +41,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer.schedule = "constant"
     c.optimizer.warmup_steps = 0
     c.optimizer.min_lr_ratio = 0.0  # floor of cosine schedules, as a fraction of lr
-    c.optimizer.decay_boundaries = (0.5, 0.75)  # step schedule: fractions of the run
+    c.optimizer.decay_boundaries = (0.5, 0.75)  # step schedule: fractions of the run in (0, 1), or integer steps
     c.optimizer.decay_factor = 0.1
 
     c.train = ml_collections.ConfigDict()

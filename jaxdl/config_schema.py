@@ -1,81 +1,45 @@
 """The declarative schema of every config key, and the check run before anything is written.
 
-``CORE_SCHEMA`` gives a ``Spec`` (type, range, choices, element spec) for every
-key of ``jaxdl.config.default_config()``. An experiment may export its own
-``CONFIG_SCHEMA = {"model.hidden": Spec(...), ...}`` for its sections; every
-other key of its ``get_config()`` gets a spec inferred from its default value
-(``infer_spec``): the same type, a positive default stays positive, a
-non-negative one non-negative, floats finite, tuples element by element, and
-keys named like ``dropout`` or ``fraction`` in [0, 1).
+``CORE_SCHEMA`` gives a ``Spec`` (``jaxdl.config_spec``: type, range, choices,
+element spec) for every key of ``jaxdl.config.default_config()``;
+``SECTION_SCHEMA`` for the keys of sections several experiments share (the
+vision ``data`` section, ``word2vec``, ``downstream``, ``report``, ...), applied
+wherever such a key exists. An experiment exports ``CONFIG_SCHEMA = {key: Spec}``
+for its own keys and for the ``transfer.*`` keys it reads: a ``transfer.*`` key
+it does not list is ``NOT_READ`` there (any value but the default is refused,
+since it would do nothing); ``reads_transfer(...)`` lists them. Every other key
+of its ``get_config()`` gets a spec inferred from its default value
+(``infer_spec``). Precedence: inferred < section < core < the experiment's own.
 
-``CROSS_KEY_RULES`` are the checks of keys that are fine alone but not
-together. ``validate_config`` raises a ``ConfigError`` naming the key, the value
-and what was expected; ``jaxdl.run`` calls it before the workdir is touched. A
-value equal to the experiment's own default is accepted there, so that an
-experiment may give a core key a sentinel it resolves; ``validate_core`` checks
-the core keys again, sentinels resolved, when ``fit`` starts. This module is the
-one home of config checks; checks that need the model or the data are
+``jaxdl.config_rules`` holds the checks of keys that are fine alone but not
+together (cross-key rules, and keys another key makes the run ignore).
+``validate_experiment`` / ``validate_config`` raise a ``ConfigError`` naming the
+key, the value and what was expected; ``jaxdl.run`` and ``jaxdl.sweep`` call
+them before anything is written. A value equal to the experiment's own default
+is accepted, so that an experiment may give a core key a sentinel it resolves;
+``validate_core`` checks the core keys again, sentinels resolved, when ``fit``
+starts. Checks that need the model or the data are
 ``jaxdl.train.settings_take_effect`` and ``jaxdl.train.data_checks``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
+from types import ModuleType
 from typing import Any, Mapping
 
 import ml_collections
 
-from jaxdl.errors import ConfigError
+from jaxdl.config_rules import (CORE_CROSS_KEY_RULES, CROSS_KEY_RULES, check_cross_key_rules,
+                                check_no_effect, check_profile_steps)
+from jaxdl.config_spec import (BOOL, COUNT, FRACTION, NON_NEGATIVE, NOT_READ, POSITIVE,
+                               POSITIVE_INT, REGEXES, SHARE, Spec, check_value, int_list,
+                               not_read)
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
 NAN_POLICIES = ("none", "raise", "skip")
 
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """What one config value must be.
-
-    Attributes:
-      kind: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``tuple`` (a list
-        or tuple), ``"regex"`` (a str that compiles), or None (anything).
-      low, high: inclusive bounds unless ``low_open`` / ``high_open``.
-      choices: the allowed values, or None.
-      element: the spec of each element of a tuple; ``pair``: of a 2-tuple's
-        ``(first, second)`` elements instead.
-    """
-
-    kind: Any = None
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple | None = None
-    element: "Spec | None" = None
-    pair: "tuple[Spec, Spec] | None" = None
-
-    def describe(self) -> str:
-        """What is expected, in words (used in error messages)."""
-        if self.choices is not None:
-            return f"one of {self.choices}"
-        name = {bool: "a bool (True or False)", int: "an integer", float: "a finite number",
-                str: "a string", tuple: "a list or tuple", "regex": "a regular expression"
-                }.get(self.kind, "a value")
-        bounds = []
-        if self.low is not None:
-            bounds.append(f"{'>' if self.low_open else '>='} {self.low!r}")
-        if self.high is not None:
-            bounds.append(f"{'<' if self.high_open else '<='} {self.high!r}")
-        return name + (" " + " and ".join(bounds) if bounds else "")
-
-
-POSITIVE_INT = Spec(int, low=1)
-COUNT = Spec(int, low=0)
-FRACTION = Spec(float, low=0, high=1, high_open=True)  # [0, 1)
-BOOL = Spec(bool)
-REGEXES = Spec(tuple, element=Spec("regex"))
 
 CORE_SCHEMA: dict[str, Spec] = {
     "experiment": Spec(str),
@@ -131,68 +95,104 @@ CORE_SCHEMA: dict[str, Spec] = {
     "mesh.param_sharding": Spec(str, choices=("replicated", "fsdp")),
 }
 
-_UNIT_INTERVAL_NAMES = re.compile(r"dropout|fraction|keep_prob")
+TRANSFER_KEYS = tuple(k for k in CORE_SCHEMA if k.startswith("transfer."))
+
+
+def reads_transfer(*keys: str) -> dict[str, Spec]:
+    """``CONFIG_SCHEMA`` entries saying an experiment reads these ``transfer.*`` keys.
+
+    Example: ``CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")`` for an
+    experiment whose one ``fit`` takes ``config.transfer`` as it is.
+    """
+    return {f"transfer.{k}": CORE_SCHEMA[f"transfer.{k}"] for k in keys}
+
+
+_WORD2VEC = {"alpha": POSITIVE, "min_alpha": NON_NEGATIVE, "sample": NON_NEGATIVE,
+             "row_cap": NON_NEGATIVE, "dim": POSITIVE_INT, "epochs": POSITIVE_INT,
+             "window": POSITIVE_INT, "negative": POSITIVE_INT, "min_count": POSITIVE_INT,
+             "batch_centres": POSITIVE_INT, "chunks": POSITIVE_INT, "streams": POSITIVE_INT,
+             "steps_per_call": POSITIVE_INT}
+_FEW_LABEL = {"holdout_share": SHARE, "epochs": POSITIVE, "min_steps": POSITIVE_INT,
+              "max_steps": POSITIVE_INT, "eval_every": POSITIVE_INT, "patience": POSITIVE_INT,
+              "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "dropout": FRACTION,
+              "C_grid": Spec(tuple, element=POSITIVE, min_len=1, distinct=True),
+              "fixed_C": POSITIVE}
+
+# Keys of sections several experiments share, wherever they exist.
+SECTION_SCHEMA: dict[str, Spec] = {
+    "data.test_fraction": SHARE,
+    "data.split_seed": Spec(int, low=0, high=2 ** 32, high_open=True),
+    "data.crop_padding": COUNT,
+    "data.workers": COUNT,
+    "data.prefetch": POSITIVE_INT,
+    "data.cache_mb": COUNT,
+    "data.normalize_mean": Spec(tuple, element=Spec(float)),
+    "data.normalize_std": Spec(tuple, element=POSITIVE),
+    "data.max_per_class": POSITIVE_INT,
+    "data.min_count": POSITIVE_INT,
+    "data.label_kind": Spec(str, choices=("fine", "coarse")),
+    "data.worker_mode": Spec(str, choices=("threads", "processes")),
+    "model.dropout": FRACTION,
+    "downstream.labels_per_class": int_list(0, min_len=0),  # 0: all labels
+    "downstream.seeds": int_list(0, 2 ** 32 - 1),
+    "downstream.num_steps": POSITIVE_INT,
+    "downstream.eval_every": POSITIVE_INT,
+    "downstream.linear_probe_lr": POSITIVE,
+    "report.curve_steps": int_list(1),
+    "report.curve_budgets": int_list(0, min_len=0),
+    "report.few_shot_ks": int_list(1),
+    **{f"word2vec.{k}": v for k, v in _WORD2VEC.items()},
+    **{f"downstream.few_label.{k}": v for k, v in _FEW_LABEL.items()},
+}
+
+_UNIT_INTERVAL_NAMES = re.compile(r"dropout|keep_prob")
 
 
 def infer_spec(key: str, default: Any) -> Spec:
-    """A spec from a default value: its type, its sign, its elements' specs."""
+    """A spec from a default value: its type, its sign, its elements' specs.
+
+    Integers: a positive default stays >= 1, a zero one >= 0; floats finite and of
+    the default's sign; keys named like ``dropout`` in [0, 1), like ``fraction`` or
+    ``share`` in (0, 1); tuples element by element (ints: the least bound of them).
+    """
+    leaf = key.rsplit(".", 1)[-1]
     if isinstance(default, bool):
         return BOOL
     if isinstance(default, int):
         return Spec(int, low=1 if default > 0 else 0 if default == 0 else None)
     if isinstance(default, float):
-        if _UNIT_INTERVAL_NAMES.search(key.rsplit(".", 1)[-1]) and 0 <= default < 1:
+        if re.search(r"fraction|share", leaf) and 0 < default < 1:
+            return SHARE
+        if _UNIT_INTERVAL_NAMES.search(leaf) and 0 <= default < 1:
             return FRACTION
         return Spec(float, low=0 if default >= 0 else None)
     if isinstance(default, str):
         return Spec(str)
     if isinstance(default, (tuple, list)):
         elements = [infer_spec(key, d) for d in default]
+        if elements and all(e.kind is int for e in elements):
+            lows = [e.low for e in elements]
+            return Spec(tuple, element=Spec(int, low=None if None in lows else min(lows)))
         same = elements and all(e == elements[0] for e in elements)
         return Spec(tuple, element=elements[0] if same else None)
     return Spec(None)
 
 
-def _problem(spec: Spec, value: Any) -> str | None:
-    """Why ``value`` does not satisfy ``spec``, or None."""
-    kind = spec.kind
-    if kind is bool and not isinstance(value, bool):
-        return "wrong type"
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        return "wrong type"
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "wrong type"
-        if not math.isfinite(value):
-            return "not finite"
-    if kind in (str, "regex") and not isinstance(value, str):
-        return "wrong type"
-    if kind == "regex":
-        try:
-            re.compile(value)
-        except re.error as err:
-            return f"not a valid regular expression ({err})"
-    if kind is tuple:
-        if not isinstance(value, (tuple, list)):
-            return "wrong type"
-        for index, item in enumerate(value):
-            if spec.pair is not None:
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    return f"element {index} ({item!r}) is not a (regex, factor) pair"
-                for part, sub in zip(item, spec.pair):
-                    if _problem(sub, part):
-                        return f"element {index} ({item!r}): {part!r} is not {sub.describe()}"
-            elif spec.element is not None and _problem(spec.element, item):
-                return f"element {index} ({item!r}) is not {spec.element.describe()}"
-        return None
-    if spec.choices is not None and value not in spec.choices:
-        return "not a choice"
-    if kind in (int, float):
-        if spec.low is not None and (value < spec.low or (spec.low_open and value == spec.low)):
-            return "out of range"
-        if spec.high is not None and (value > spec.high or (spec.high_open and value == spec.high)):
-            return "out of range"
-    return None
+def experiment_specs(defaults: ml_collections.ConfigDict | None,
+                     schema: Mapping[str, Spec] | None = None) -> dict[str, Spec]:
+    """Every key's spec for an experiment: inferred < section < core < its ``CONFIG_SCHEMA``.
+
+    With ``defaults`` (an experiment), ``transfer.*`` keys missing from ``schema``
+    are ``NOT_READ``.
+    """
+    own = flat_items(defaults) if defaults else {}
+    specs = {k: infer_spec(k, v) for k, v in own.items()}
+    specs.update({k: v for k, v in SECTION_SCHEMA.items() if k in own})
+    specs.update(CORE_SCHEMA)
+    if defaults is not None:
+        specs.update({k: NOT_READ for k in TRANSFER_KEYS})
+    specs.update(schema or {})
+    return specs
 
 
 def flat_items(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -206,16 +206,6 @@ def flat_items(tree: Any, prefix: str = "") -> dict[str, Any]:
     return items
 
 
-def check_value(key: str, value: Any, spec: Spec) -> None:
-    """Raise a ConfigError naming ``key`` unless ``value`` satisfies ``spec``."""
-    problem = _problem(spec, value)
-    if problem is not None:
-        if problem.startswith("element"):
-            raise ConfigError(f"config.{key}={value!r}: {problem}")
-        detail = f" ({problem})" if "regular" in problem else ""
-        raise ConfigError(f"config.{key}={value!r}{detail}; expected {spec.describe()}")
-
-
 def validate_config(config: ml_collections.ConfigDict, *,
                     defaults: ml_collections.ConfigDict | None = None,
                     schema: Mapping[str, Spec] | None = None) -> None:
@@ -223,70 +213,29 @@ def validate_config(config: ml_collections.ConfigDict, *,
 
     Args:
       config: the resolved config.
-      defaults: the experiment's ``get_config()``: specs of keys outside the core
-        schema are inferred from these defaults (None: only core and ``schema``).
-      schema: the experiment's own ``CONFIG_SCHEMA`` (overrides inference).
+      defaults: the experiment's ``get_config()`` (see ``experiment_specs``; None:
+        only the core's and ``schema``'s keys, and no ``transfer.*`` key is refused).
+      schema: the experiment's own ``CONFIG_SCHEMA``.
     Raises:
-      ConfigError: the first bad key, its value and what was expected.
+      ConfigError: the first bad key, its value and what was expected; a key that
+        would do nothing; keys that contradict each other.
     """
     values = flat_items(config)
     own = flat_items(defaults) if defaults else {}
-    specs = {k: infer_spec(k, v) for k, v in own.items()}
-    specs.update(CORE_SCHEMA)
-    specs.update(schema or {})
+    specs = experiment_specs(defaults, schema)
     for key in sorted(values):
         # An experiment's own default may be a sentinel it resolves itself (e.g.
         # logistic regression's batch_size=0: the whole split).
         if key in specs and not (key in own and values[key] == own[key]):
-            check_value(key, values[key], specs[key])
+            check_value(key, values[key], specs[key], own.get(key))
+    check_no_effect(values, own)
     check_cross_key_rules(values, CROSS_KEY_RULES)
 
 
-def check_profile_steps(steps: Any) -> tuple[int, int]:
-    """``(start, stop)`` from ``config.train.profile_steps``, checked.
-
-    Raises:
-      ConfigError: not two integers with ``0 <= start < stop``.
-    """
-    ok = (isinstance(steps, (tuple, list)) and len(steps) == 2
-          and all(isinstance(s, int) and not isinstance(s, bool) for s in steps)
-          and 0 <= steps[0] < steps[1])
-    if not ok:
-        raise ConfigError(f"config.train.profile_steps={steps!r}; expected () or (start, stop), "
-                          "two integers with 0 <= start < stop (global steps; stop excluded)")
-    return int(steps[0]), int(steps[1])
-
-
-def _steps_or_epochs(values: Mapping[str, Any]) -> None:
-    if values.get("train.num_steps") == 0 and values.get("train.num_epochs") == 0:
-        raise ConfigError("config.train.num_steps and config.train.num_epochs are both 0; "
-                          "expected one of them positive")
-
-
-def _profile_range(values: Mapping[str, Any]) -> None:
-    if values.get("train.profile_steps"):
-        check_profile_steps(values["train.profile_steps"])
-
-
-def _monitored_metric_is_evaluated(values: Mapping[str, Any]) -> None:
-    for key in ("checkpoint.best_metric", "train.early_stopping_metric"):
-        metric = values.get(key)
-        if metric and not values.get("train.eval_every"):
-            raise ConfigError(f"config.{key}={metric!r} is only read at periodic evaluations, "
-                              "but config.train.eval_every=0 never runs one; set "
-                              "config.train.eval_every > 0 or clear the key")
-
-
-# Keys that are fine alone but not together: ``rule(flat values)`` raises a ConfigError.
-CROSS_KEY_RULES = (_steps_or_epochs, _profile_range, _monitored_metric_is_evaluated)
-# What ``fit`` re-checks once an experiment has resolved its sentinels.
-CORE_CROSS_KEY_RULES = (_profile_range, _steps_or_epochs)
-
-
-def check_cross_key_rules(values: Mapping[str, Any], rules=CROSS_KEY_RULES) -> None:
-    """Run each of ``rules`` (default ``CROSS_KEY_RULES``) on the flat ``values``."""
-    for rule in rules:
-        rule(values)
+def validate_experiment(module: ModuleType, config: ml_collections.ConfigDict) -> None:
+    """``validate_config`` of ``config`` against experiment ``module``'s defaults and schema."""
+    validate_config(config, defaults=module.get_config(),
+                    schema=getattr(module, "CONFIG_SCHEMA", None))
 
 
 def validate_core(config: ml_collections.ConfigDict) -> None:
@@ -302,3 +251,9 @@ def validate_core(config: ml_collections.ConfigDict) -> None:
         if key in values:
             check_value(key, values[key], spec)
     check_cross_key_rules(values, CORE_CROSS_KEY_RULES)
+
+
+__all__ = ["CORE_SCHEMA", "SECTION_SCHEMA", "TRANSFER_KEYS", "CROSS_KEY_RULES", "Spec", "NOT_READ",
+           "check_profile_steps", "check_value", "experiment_specs", "flat_items", "infer_spec",
+           "int_list", "not_read", "reads_transfer", "validate_config", "validate_core",
+           "validate_experiment"]

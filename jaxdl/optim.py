@@ -15,6 +15,7 @@ import jax
 import optax
 from ml_collections import ConfigDict
 
+from jaxdl.config_rules import check_schedule_within_run
 from jaxdl.errors import ConfigError
 
 
@@ -53,6 +54,7 @@ def make_schedule(cfg: ConfigDict, total_steps: int) -> optax.ScalarOrSchedule:
     in `benchmarks/overhead.py` on small models).
     """
     lr, name = cfg.lr, cfg.schedule
+    check_schedule_within_run(cfg, total_steps)  # a warm-up longer than the run, say
     if name == "constant":
         return float(lr)
     if name == "cosine":

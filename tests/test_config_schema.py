@@ -18,7 +18,8 @@ from flax import nnx
 
 from conftest import load_experiment, tiny_config, tiny_data
 from jaxdl.config import default_config
-from jaxdl.config_schema import CORE_SCHEMA, Spec, flat_items, infer_spec, validate_config
+from jaxdl.config_schema import (CORE_SCHEMA, Spec, experiment_specs, flat_items, infer_spec,
+                                 validate_config)
 from jaxdl.errors import ConfigError
 from jaxdl.models.mlp import MLP
 from jaxdl.run import run_experiment
@@ -32,6 +33,8 @@ EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
 
 def bad_values(spec: Spec) -> list:
     """Values that violate ``spec``: wrong type, out of range, NaN, empty, bad elements."""
+    if spec.kind == "not_read":  # any value but the default
+        return ["not-the-default", 12345, -1.5]
     if spec.choices is not None:
         return ["no-such-choice", "", 3]
     if spec.kind is bool:
@@ -63,10 +66,7 @@ def bad_values(spec: Spec) -> list:
 
 
 def _specs(module) -> dict[str, Spec]:
-    specs = {k: infer_spec(k, v) for k, v in flat_items(module.get_config()).items()}
-    specs.update(CORE_SCHEMA)
-    specs.update(getattr(module, "CONFIG_SCHEMA", None) or {})
-    return specs
+    return experiment_specs(module.get_config(), getattr(module, "CONFIG_SCHEMA", None))
 
 
 def _with(config: ml_collections.ConfigDict, key: str, value) -> ml_collections.ConfigDict:

@@ -216,7 +216,6 @@ def test_fasttext_files_and_a_corpus_directory_with_both_kinds(tmp_path):
                f"--config.data.train={tmp_path / 'train.txt'}",
                f"--config.data.test={tmp_path / 'test.txt'}", f"--config.data.corpus={corpus}",
                "--config.word2vec.epochs=1", "--config.downstream.labels_per_class=(2,)",
-               "--config.downstream.seeds=(0,)",
                # modes of both kinds that compile one classifier program between them
                "--config.downstream.modes=('random','non_static','lm_fine_tune')")
     result = summary(workdir)

@@ -45,6 +45,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ml_collections import ConfigDict
 
+from jaxdl.config_schema import SECTION_SCHEMA, check_value
 from jaxdl.data.sources import draw_k_per_class
 from jaxdl.errors import ConfigError
 
@@ -68,15 +69,14 @@ class FewLabelRule:
     fixed_C: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 < self.holdout_share < 1.0:
-            raise ConfigError(f"few_label.holdout_share={self.holdout_share}; expected a share "
-                              "in (0, 1)")
-        if not (self.eval_every > 0 and 0 < self.min_steps <= self.max_steps):
-            raise ConfigError(f"few_label steps: eval_every={self.eval_every}, min_steps="
-                              f"{self.min_steps}, max_steps={self.max_steps}; expected "
-                              "eval_every > 0 and 0 < min_steps <= max_steps")
-        if not self.C_grid or min(self.C_grid) <= 0:
-            raise ConfigError(f"few_label.C_grid={self.C_grid}; expected positive values")
+        # The same specs jaxdl.run checks the config against (config_schema.SECTION_SCHEMA).
+        for field in dataclasses.fields(self):
+            key = f"downstream.few_label.{field.name}"
+            if key in SECTION_SCHEMA:
+                check_value(key, getattr(self, field.name), SECTION_SCHEMA[key])
+        if self.min_steps > self.max_steps:
+            raise ConfigError(f"few_label steps: min_steps={self.min_steps}, max_steps="
+                              f"{self.max_steps}; expected min_steps <= max_steps")
 
     @classmethod
     def from_config(cls, overrides: Mapping[str, Any] | None) -> "FewLabelRule":

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import time
 from typing import Sequence
 
+from jaxdl.config import BOOL_WORDS
 from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.experiment_file import load_experiment
 from jaxdl.sweep.grid import parse_grid, plan_subruns, split_top_level
 from jaxdl.sweep.plots import plot_sweep
 from jaxdl.sweep.subruns import check_existing_configs, run_subruns, subrun_command
@@ -110,33 +115,143 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry; exit code 2 on bad input or a failed sub-run."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overrides = [a for a in argv if a.startswith("--config.")]
-    bare = [a for a in overrides if "=" not in a]
-    parser = _parser()
-    args, unknown = parser.parse_known_args([a for a in argv if not a.startswith("--config.")])
-    if unknown:
-        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
-    for name in ("config", "workdir")[:1 if args.show_config else 2]:
-        if not getattr(args, name):
-            print(f"error: --{name} is required: python -m jaxdl.sweep "
-                  "--config=experiments/<name>.py --workdir=DIR --grid=KEY=V1,V2 "
-                  "(or --show_config to list the config's keys)", file=sys.stderr)
-            return 2
+# What a scheduler or a terminal sends to stop a job (SIGKILL cannot be caught).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in (
+    "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
+    if hasattr(signal, name))
+
+
+def descendant_pids(root: int | None = None) -> list[int]:
+    """Live (not zombie) processes below ``root`` (default: this one), children first."""
+    root = os.getpid() if root is None else root
+    parents: dict[int, int] = {}
+    if os.path.isdir("/proc"):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue  # gone meanwhile
+                if fields[0] != "Z":
+                    parents[int(entry)] = int(fields[1])
+    else:  # macOS and other systems without /proc
+        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,stat="], capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            pid, ppid, stat = line.split()[:3]
+            if not stat.startswith("Z"):
+                parents[int(pid)] = int(ppid)
+    found, frontier = [], [root]
+    while frontier:
+        frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found.extend(frontier)
+    return found
+
+
+def stop_subruns_and_exit(signum: int, frame=None, *, grace_s: float = 10.0) -> None:
+    """Signal handler: stop every sub-run process, then exit ``128 + signum``.
+
+    The sub-runs get SIGTERM (a run stopped at any moment resumes from its newest
+    checkpoint), SIGKILL after ``grace_s``; processes the sweep's threads start
+    meanwhile are stopped too, until none has been left for half a second.
+    """
+    for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
+        signal.signal(sig, signal.SIG_IGN)
+    start, quiet_since, stopped = time.monotonic(), None, set()
+    while True:
+        children = descendant_pids()
+        if not children:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 0.5:
+                break
+        else:
+            quiet_since = None
+            late = time.monotonic() - start > grace_s
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
+                    stopped.add(pid)
+                except ProcessLookupError:
+                    pass
+        time.sleep(0.05)
+    name = signal.Signals(signum).name
+    print(f"sweep stopped by {name}: {len(stopped)} sub-run process(es) stopped; running the "
+          "same command again resumes the unfinished sub-runs", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
+def normalise_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` into the sweep's own arguments and ``--config.KEY=VALUE`` overrides.
+
+    Accepts every form ``jaxdl.run`` (absl) accepts: ``--config.KEY=VALUE``,
+    ``--config.KEY VALUE`` and a bare ``--config.KEY`` for a bool (True).
+    """
+    argv = list(argv)
+    config_path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if config_path is None and "--config" in argv[:-1]:
+        config_path = argv[argv.index("--config") + 1]
+    defaults = None
+    own, overrides, index = [], [], 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if not arg.startswith("--config.") or "=" in arg:
+            (overrides if arg.startswith("--config.") else own).append(arg)
+            continue
+        if defaults is None and config_path:
+            defaults = load_experiment(config_path).get_config()
+        default = _default_of(defaults, arg[len("--config."):])
+        if isinstance(default, bool) and not (index < len(argv) and argv[index].lower()
+                                              in BOOL_WORDS):
+            overrides.append(f"{arg}=True")
+        elif index < len(argv) and not argv[index].startswith("--"):
+            overrides.append(f"{arg}={argv[index]}")
+            index += 1
+        else:
+            raise ConfigError(f"{arg!r}: expected --config.KEY=VALUE (with '=')")
+    return own, overrides
+
+
+def _default_of(config, key: str):
     try:
+        for part in key.split("."):
+            config = config[part]
+    except (KeyError, TypeError, AttributeError):
+        return None  # an unknown key: resolve_config names the closest one
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry; exit code 2 on bad input or a failed sub-run.
+
+    Any of ``STOP_SIGNALS`` sent to the sweep's process stops its sub-runs too
+    (``stop_subruns_and_exit``), exit code ``128 + signal``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        own, overrides = normalise_overrides(argv)
+        args, unknown = parser.parse_known_args(own)
+        if unknown:
+            parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+        for name in ("config", "workdir")[:1 if args.show_config else 2]:
+            if not getattr(args, name):
+                print(f"error: --{name} is required: python -m jaxdl.sweep "
+                      "--config=experiments/<name>.py --workdir=DIR --grid=KEY=V1,V2 "
+                      "(or --show_config to list the config's keys)", file=sys.stderr)
+                return 2
         if args.show_config:
             from jaxdl.config import check_override_keys, describe_config
-            from jaxdl.experiment_file import load_experiment
             from jaxdl.sweep.grid import resolve_config
             module = load_experiment(args.config)
             check_override_keys(overrides, module.get_config())
             config = resolve_config(args.config, overrides, "--config.KEY=VALUE overrides")
             print(describe_config(config, getattr(module, "CONFIG_SCHEMA", None)))
             return 0
-        if bare:
-            raise ConfigError(f"{bare[0]!r}: expected --config.KEY=VALUE (with '=')")
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, stop_subruns_and_exit)
         sweep(args.config, args.workdir, args.grid, parse_seeds(args.seeds),
               overrides=overrides, parallel=args.parallel, metric=args.metric, mode=args.mode)
     except JaxdlError as err:
@@ -145,4 +260,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["parse_seeds", "sweep", "main"]
+__all__ = ["STOP_SIGNALS", "descendant_pids", "normalise_overrides", "parse_seeds", "stop_subruns_and_exit", "sweep",
+           "main"]

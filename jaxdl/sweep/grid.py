@@ -20,8 +20,9 @@ from absl import flags
 from ml_collections import config_flags
 
 from jaxdl.config import check_override_type, flat_keys, unknown_key_error
-from jaxdl.config_schema import validate_core
+from jaxdl.config_schema import validate_experiment
 from jaxdl.errors import ConfigError
+from jaxdl.experiment_file import load_experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +157,11 @@ def plan_subruns(config_path: str, axes: Sequence[GridAxis], seeds: Sequence[int
                  overrides: Sequence[str] = ()) -> list[SubRun]:
     """Every combination × seed, resolved and validated; nothing is written.
 
+    Each sub-run's whole config is checked as ``jaxdl.run`` checks it
+    (``validate_experiment``: the experiment's schema, its sentinels, the
+    cross-key rules), so a bad value anywhere in the grid stops the sweep
+    before any sub-run starts, and a config ``jaxdl.run`` accepts is accepted.
+
     Args:
       config_path: the experiment file (``experiments/<name>.py``).
       axes: from ``parse_grid``; combinations in the order given (last axis fastest).
@@ -165,10 +171,13 @@ def plan_subruns(config_path: str, axes: Sequence[GridAxis], seeds: Sequence[int
       ``SubRun``s ordered by combination, then seed.
     Raises:
       ConfigError: an unknown key (naming the closest), a value of the wrong type,
-        a grid key also given as an override, or a value the core refuses.
+        a grid key also given as an override, a value the experiment refuses, or
+        two values of one axis that are equal once parsed (``0.1,1e-1``: both
+        would be one sub-run directory).
     """
     if not seeds:
         raise ConfigError("--seeds is empty; expected seeds like --seeds=0,1,2")
+    module = load_experiment(config_path)
     base = resolve_config(config_path, overrides, "--config.KEY=VALUE overrides")
     valid = set(flat_keys(base))
     given = {o[len("--config."):].split("=", 1)[0] for o in overrides}
@@ -177,20 +186,48 @@ def plan_subruns(config_path: str, axes: Sequence[GridAxis], seeds: Sequence[int
         if axis.key in given:
             raise ConfigError(f"--grid {axis.spec!r}: key '{axis.key}' is also given as "
                               f"--config.{axis.key}=...; expected it in one place only")
+    for axis in axes:
+        check_distinct_values(config_path, axis, overrides)
     combos = list(itertools.product(*[[(a.key, v) for v in a.values] for a in axes]))
     parsed, configs = [], {}
     for combo in combos:
         grid_args = tuple(f"--config.{k}={v}" for k, v in combo)
         for seed in seeds:
             args = (*overrides, *grid_args, f"--config.seed={int(seed)}")
-            config = resolve_config(config_path, args, "--grid values " + " ".join(grid_args))
-            validate_core(config)
+            where = "--grid values " + " ".join(grid_args)
+            config = resolve_config(config_path, args, where)
+            try:
+                validate_experiment(module, config)
+            except ConfigError as err:
+                raise ConfigError(f"sub-run with {' '.join(grid_args)} --config.seed={seed}: "
+                                  f"{err}; no sub-run was started") from None
             configs[(combo, seed)] = (args, config)
         parsed.append(tuple((k, _value(configs[(combo, seeds[0])][1], k)) for k, _ in combo))
     labels = combination_labels(axes, parsed)
     return [SubRun(f"runs/{label}-s{int(seed)}", label, values, int(seed),
                    *configs[(combo, seed)])
             for combo, label, values in zip(combos, labels, parsed) for seed in seeds]
+
+
+def check_distinct_values(config_path: str, axis: GridAxis, overrides: Sequence[str] = ()) -> None:
+    """Refuse two values of ``axis`` that parse to the same config value.
+
+    ``--grid='optimizer.lr=0.1,1e-1'`` would make two sub-runs of one config, racing
+    for one directory.
+
+    Raises:
+      ConfigError: naming both raw values and what they parse to.
+    """
+    seen: dict[str, str] = {}
+    for raw in axis.values:
+        config = resolve_config(config_path, (*overrides, f"--config.{axis.key}={raw}"),
+                                f"--grid {axis.spec!r}")
+        parsed = repr(_value(config, axis.key))
+        if parsed in seen:
+            raise ConfigError(f"--grid {axis.spec!r}: values {seen[parsed]!r} and {raw!r} are the "
+                              f"same value ({parsed}) once parsed, so they would be one sub-run "
+                              "twice; expected distinct values (drop one)")
+        seen[parsed] = raw
 
 
 def _value(config: ml_collections.ConfigDict, key: str) -> object:
@@ -200,4 +237,4 @@ def _value(config: ml_collections.ConfigDict, key: str) -> object:
 
 
 __all__ = ["GridAxis", "SubRun", "split_top_level", "parse_grid", "resolve_config",
-           "check_key_and_values", "combination_labels", "plan_subruns"]
+           "check_key_and_values", "check_distinct_values", "combination_labels", "plan_subruns"]
