@@ -67,9 +67,13 @@ def padded_width(length: int, buckets: Sequence[int]) -> int:
     return length
 
 
-def check_buckets(buckets: Sequence[int], max_length: int) -> tuple[int, ...]:
-    """``buckets`` sorted, and extended by ``max_length`` when they stop short of it.
+def check_buckets(buckets: Sequence[int], longest: int) -> tuple[int, ...]:
+    """The widths to pad to: ``buckets`` below ``longest``, sorted, then ``longest``.
 
+    Args:
+      buckets: candidate widths in tokens.
+      longest: the longest sequence there can be (the tokenizer's ``max_length``,
+        or the encoder's ``max_positions`` when that is smaller).
     Raises:
       ConfigError: a width that is not a positive integer, or no widths at all.
     """
@@ -77,8 +81,7 @@ def check_buckets(buckets: Sequence[int], max_length: int) -> tuple[int, ...]:
                           for b in buckets):
         raise ConfigError(f"encode_sentences buckets={tuple(buckets)!r}: expected positive "
                           "integer widths, e.g. (16, 32, 64, 128)")
-    widths = sorted({int(b) for b in buckets})
-    return tuple(widths if widths[-1] >= max_length else widths + [max_length])
+    return tuple(sorted({int(b) for b in buckets if b < longest})) + (int(longest),)
 
 
 def encode_sentences(encoder: nnx.Module, tokenizer, sentences: Sequence[str], *,
@@ -98,8 +101,8 @@ def encode_sentences(encoder: nnx.Module, tokenizer, sentences: Sequence[str], *
       sentences: N strings.
       batch_size: sentences per compiled call.
       normalize: L2-normalise each vector (sentence-transformers' ``Normalize``).
-      buckets: padded widths in tokens; ``tokenizer.max_length`` is added when they
-        stop short of it.
+      buckets: padded widths in tokens; widths from ``min(tokenizer.max_length,
+        encoder.config.max_positions)`` up are replaced by that one.
     Returns:
       float32 ``[N, H]``.
     Raises:
@@ -111,7 +114,7 @@ def encode_sentences(encoder: nnx.Module, tokenizer, sentences: Sequence[str], *
                           "integer")
     if len(sentences) == 0:
         raise DataError("encode_sentences: no sentences; expected at least one string")
-    widths = check_buckets(buckets, tokenizer.max_length)
+    widths = check_buckets(buckets, min(tokenizer.max_length, encoder.config.max_positions))
     lengths = tokenizer.lengths(sentences)
     order = np.argsort(lengths, kind="stable")
     graphdef, state = nnx.split(encoder)

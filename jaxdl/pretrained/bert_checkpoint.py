@@ -115,9 +115,10 @@ def bert_config(directory: str | os.PathLike) -> TransformerEncoderConfig:
     try:
         return TransformerEncoderConfig(**fields)
     except ConfigError as error:
-        inverse = {f: k for k, (f, _) in _CONFIG_KEYS.items()}
-        message = re.sub(r"TransformerEncoderConfig\.(\w+)",
-                         lambda m: inverse.get(m[1], m[1]), str(error))
+        # Name config.json's keys, not the dataclass fields they became.
+        message = str(error).replace("TransformerEncoderConfig.", "")
+        for key, (field, _) in _CONFIG_KEYS.items():
+            message = re.sub(rf"\b{field}\b", key, message)
         raise ConfigError(f"{path}: {message}") from None
 
 
@@ -212,9 +213,8 @@ def load_bert(directory: str | os.PathLike, *, seed: int = 0) -> TransformerEnco
 
     Args:
       directory: holds ``config.json`` and ``model.safetensors``.
-      seed: initialisation seed of the model before its weights replace every
-        parameter (so it does not change the result; kept for symmetry with models
-        built by hand).
+      seed: the ``nnx.Rngs`` seed the model is built with; every parameter is then
+        replaced by the checkpoint's, so it does not change the result.
     Returns:
       The encoder, float32, ready for ``encoder(input_ids, attention_mask)``.
     Raises:
@@ -232,11 +232,14 @@ def load_bert(directory: str | os.PathLike, *, seed: int = 0) -> TransformerEnco
                 "safe_serialization=True))" if os.path.isfile(bin_file) else "")
         raise ConfigError(f"{weights}: no such file; expected the checkpoint's weights as "
                           f"safetensors{hint}")
-    model = TransformerEncoder(config, rngs=nnx.Rngs(seed))
-    converted = convert_bert_tensors(read_safetensors(weights), _model_shapes(model), weights)
-    _, params = nnx.split(model, nnx.Param)
-    new = jax.tree_util.tree_map_with_path(
+    # Built abstractly: random initialisation would compile an initialiser per shape
+    # (seconds) only for every value to be replaced.
+    abstract = nnx.eval_shape(lambda: TransformerEncoder(config, rngs=nnx.Rngs(seed)))
+    converted = convert_bert_tensors(read_safetensors(weights), _model_shapes(abstract),
+                                     weights)
+    graphdef, params = nnx.split(abstract, nnx.Param)
+    loaded = jax.tree_util.tree_map_with_path(
         lambda p, leaf: jax.numpy.asarray(converted[param_path(p)], dtype=leaf.dtype),
         params.to_pure_dict())
-    nnx.update(model, new)
-    return model
+    nnx.replace_by_pure_dict(params, loaded)
+    return nnx.merge(graphdef, params)
