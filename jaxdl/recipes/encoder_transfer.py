@@ -73,10 +73,12 @@ def encoder_modes(config: ConfigDict) -> tuple[tuple[str, ...], tuple[int, ...]]
       ConfigError: a mode this kind lacks, or a word-vector probe without a file.
     """
     vectors = bool(config.transfer.get("embeddings_from", ""))
-    modes = ("random", "tfidf_logreg", *(VECTOR_MODES if vectors else ()), *ENCODER_MODES)
-    modes, budgets = kind_grid(config.downstream, ("encoder",), {"encoder": (
-        modes if not config.downstream.modes else
-        ("random", "tfidf_logreg", *VECTOR_MODES, *ENCODER_MODES), BUDGETS)})
+    # Given modes may name the word-vector probes (refused below without a file);
+    # the default grid has them only when there is one.
+    offered = ("random", "tfidf_logreg", *VECTOR_MODES, *ENCODER_MODES)
+    if not config.downstream.modes and not vectors:
+        offered = tuple(m for m in offered if m not in VECTOR_MODES)
+    modes, budgets = kind_grid(config.downstream, ("encoder",), {"encoder": (offered, BUDGETS)})
     if not vectors and any(m in VECTOR_MODES for m in modes):
         raise ConfigError(f"config.downstream.modes has {[m for m in modes if m in VECTOR_MODES]}"
                           " but config.transfer.embeddings_from is empty; expected a word-vector"
