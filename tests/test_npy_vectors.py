@@ -43,3 +43,7 @@ def test_npy_without_vocabulary_or_with_wrong_rows_is_refused(tmp_path):
     (tmp_path / "emb.txt").write_text("the\nfilm\n")
     with pytest.raises(DataError, match=r"\(5, 3\).*2 words"):
         read_vectors(tmp_path / "emb.npy")
+    (tmp_path / "text.npy").write_text("the 1 2 3\n")
+    (tmp_path / "text.vocab").write_text("the\n")
+    with pytest.raises(DataError, match="not a .npy matrix"):
+        read_vectors(tmp_path / "text.npy")

@@ -85,12 +85,15 @@ def load_npy_vectors(path: str | os.PathLike, *, encoding: str = "utf-8") -> Wor
 
     Raises:
       ConfigError: no vocabulary file (``vocabulary_path``).
-      DataError: the matrix is not 2-D, or its row count differs from the word count
-        (both named).
+      DataError: not a ``.npy`` file of numbers, a matrix that is not 2-D, or a row
+        count that differs from the word count (both named).
     """
     path = os.fspath(path)
     vocab_path = vocabulary_path(path)
-    matrix = np.load(path, mmap_mode="r")
+    try:
+        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:  # not NumPy's format, or an object array
+        raise DataError(f"{path}: not a .npy matrix of numbers ({error})") from None
     words = read_words(vocab_path, encoding)
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
         raise DataError(f"{path}: a matrix of shape {matrix.shape} beside {vocab_path} with "
