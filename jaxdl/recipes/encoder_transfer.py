@@ -211,7 +211,8 @@ def encoder_transfer(config: ConfigDict, workdir: str) -> dict:
     table = aggregate_against(results, present)
     markdown = markdown_against(table, present)
     heading = (f"Test accuracy {few_label.schedule_phrase(config.downstream)}: "
-               f"{os.path.basename(encoder_dir)} vs random initialisation and TF-IDF")
+               f"{os.path.basename(encoder_dir)}, paired against "
+               f"{' and '.join(present) or 'no baseline'}")
     headline = f"## {heading}\n\n{markdown}"
     composed.write_table_files(workdir, headline)
     pool_per_class = len(pool_y) / len(classes)
