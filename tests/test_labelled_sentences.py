@@ -26,10 +26,12 @@ def test_label_first_and_fasttext_lines_are_detected(tmp_path):
     assert read_labelled_text(str(fast), "label_first")[1] == ["__label__pos", "__label__neg"]
 
 
-def test_a_label_without_sentence_names_the_line(tmp_path):
-    path = tmp_path / "bad.txt"
+def test_a_label_alone_is_an_empty_sentence_and_a_file_without_sentences_is_refused(tmp_path):
+    path = tmp_path / "subj.all"
     path.write_text("1 fine\n0\n")
-    with pytest.raises(DataError, match=f"{path}:2"):
+    assert read_labelled_text(str(path)) == (["fine", ""], ["1", "0"])
+    path.write_text("1\n0\n")
+    with pytest.raises(DataError, match=f"{path}: no labelled sentence"):
         read_labelled_text(str(path))
 
 
@@ -53,3 +55,10 @@ def test_bad_data_keys_are_config_errors(tmp_path, keys):
     config = ConfigDict({**data_config(path).to_dict(), **keys})
     with pytest.raises(ConfigError, match="config.data"):
         load_sentence_splits(config)
+
+
+def test_lines_break_at_newlines_only(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"0 a dud \x85 true story\r\n1 fine\n")  # \x85: cp1252's ellipsis
+    sentences, labels = read_labelled_text(str(path), encoding="latin-1")
+    assert sentences == ["a dud \x85 true story", "fine"] and labels == ["0", "1"]

@@ -31,7 +31,7 @@ TextSplit = tuple[list[str], list[str]]  # (sentences, labels)
 def detect_format(text: str) -> str:
     """``"fasttext"`` when the first non-blank line starts with ``__label__``, else
     ``"label_first"``."""
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if line.strip():
             return "fasttext" if line.lstrip().startswith("__label__") else "label_first"
     return "label_first"
@@ -42,18 +42,20 @@ def read_labelled_text(path: str, fmt: str = "auto", *, encoding: str = "utf-8")
 
     Raises:
       ConfigError: an unknown ``fmt``.
-      DataError: a missing file, a line with a label but no sentence, or no example;
-        the message names ``file:line``.
+      DataError: a missing file, or no example (a line holding only a label is an
+        empty sentence, as fastText reads one).
     """
     if fmt not in FORMATS:
         raise ConfigError(f"config.data.format={fmt!r}; expected one of {FORMATS}")
     text = read_text(path, encoding=encoding)
     fmt = detect_format(text) if fmt == "auto" else fmt
     sentences, labels = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        where = f"{path}:{number}"
+    # "\n" only: str.splitlines also breaks at U+0085 and U+2028, which Latin-1 text
+    # holds inside sentences (Subj's cp1252 ellipses decode to U+0085).
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
         if fmt == "fasttext":
-            parsed = parse_fasttext_line(line, where)
+            parsed = parse_fasttext_line(line, f"{path}:{number}")
             if parsed is not None:
                 sentences.append(parsed[0])
                 labels.append(parsed[1][0])
@@ -61,13 +63,11 @@ def read_labelled_text(path: str, fmt: str = "auto", *, encoding: str = "utf-8")
         fields = line.strip().split(None, 1)
         if not fields:
             continue
-        if len(fields) < 2:
-            raise DataError(f"{where}: {line.strip()[:40]!r} has a label but no sentence; "
-                            "expected '<label> <sentence>'")
+        # A label alone is an empty sentence, as in fastText files (Subj has one).
         labels.append(fields[0])
-        sentences.append(fields[1])
-    if not sentences:
-        raise DataError(f"{path}: no labelled line; expected '<label> <sentence>' or fastText "
+        sentences.append(fields[1] if len(fields) == 2 else "")
+    if not any(sentences):
+        raise DataError(f"{path}: no labelled sentence; expected '<label> <sentence>' or fastText "
                         "'__label__X text' lines")
     return sentences, labels
 
