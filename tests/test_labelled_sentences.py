@@ -59,6 +59,6 @@ def test_bad_data_keys_are_config_errors(tmp_path, keys):
 
 def test_lines_break_at_newlines_only(tmp_path):
     path = tmp_path / "latin1.txt"
-    path.write_bytes(b"0 a dud \x85 true story\r\n1 fine\n")  # \x85: cp1252's ellipsis
+    path.write_bytes(b"0 a dud \x85 true story\r\n1 fine\r0 old mac\n")  # \x85: cp1252's "..."
     sentences, labels = read_labelled_text(str(path), encoding="latin-1")
-    assert sentences == ["a dud \x85 true story", "fine"] and labels == ["0", "1"]
+    assert sentences == ["a dud \x85 true story", "fine", "old mac"] and labels == ["0", "1", "0"]

@@ -17,6 +17,7 @@ and ``config.data.split_seed``; the cut is recorded in the run's summary.
 from __future__ import annotations
 
 import os
+import re
 
 from ml_collections import ConfigDict
 
@@ -25,13 +26,17 @@ from jaxdl.data.text_readers import parse_fasttext_line, read_text
 from jaxdl.errors import ConfigError, DataError
 
 FORMATS = ("auto", "fasttext", "label_first")
+# Universal newlines (LF, CRLF, CR alone) as jaxdl.data.text_readers reads them; not
+# str.splitlines, which also breaks at U+0085 and U+2028: Latin-1 text holds them inside
+# sentences (Subj's cp1252 ellipses decode to U+0085).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 TextSplit = tuple[list[str], list[str]]  # (sentences, labels)
 
 
 def detect_format(text: str) -> str:
     """``"fasttext"`` when the first non-blank line starts with ``__label__``, else
     ``"label_first"``."""
-    for line in text.split("\n"):
+    for line in LINE_BREAK.split(text):
         if line.strip():
             return "fasttext" if line.lstrip().startswith("__label__") else "label_first"
     return "label_first"
@@ -50,10 +55,7 @@ def read_labelled_text(path: str, fmt: str = "auto", *, encoding: str = "utf-8")
     text = read_text(path, encoding=encoding)
     fmt = detect_format(text) if fmt == "auto" else fmt
     sentences, labels = [], []
-    # "\n" only: str.splitlines also breaks at U+0085 and U+2028, which Latin-1 text
-    # holds inside sentences (Subj's cp1252 ellipses decode to U+0085).
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         if fmt == "fasttext":
             parsed = parse_fasttext_line(line, f"{path}:{number}")
             if parsed is not None:
