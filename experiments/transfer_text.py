@@ -20,6 +20,12 @@ at every budget) or ``"few_label"`` (``jaxdl.recipes.few_label``). docs/TRANSFER
 and tfidf_logreg; 1, 2, 5, 10, 20 and all labels per class); ``word2vec,language_model``
 tables both kinds. Empty ``downstream.modes`` / ``labels_per_class``: the kinds' own.
 
+``--config.pretrain.kind=encoder --config.pretrain.encoder_from=DIR`` transfers from a
+BERT-family checkpoint directory instead (``jaxdl.recipes.encoder_transfer``: modes
+encoder_probe, encoder_fine_tune beside random, tfidf_logreg and, with
+``transfer.embeddings_from``, word-vector probes; data files in fastText or
+``<label> <sentence>`` lines, ``data.format``; no ``data.test``: cut by ``test_fraction``).
+
 Run: ``python -m jaxdl.run --config=experiments/transfer_text.py --workdir=DIR``.
 """
 
@@ -32,7 +38,7 @@ from ml_collections import ConfigDict
 
 from jaxdl.config import default_config
 from jaxdl.models.sequence import RNNClassifier
-from jaxdl.recipes import few_label, lm_pretraining as lm, sentence_baselines
+from jaxdl.recipes import encoder_transfer, few_label, lm_pretraining as lm, sentence_baselines
 from jaxdl.recipes import transfer_experiment as sweep
 from jaxdl.recipes.pretrain_kinds import kind_grid, kinds_title, pretrain_kinds
 from jaxdl.recipes.text import (classification_data, corpus_without, load_labelled_splits,
@@ -65,7 +71,8 @@ def get_config() -> ConfigDict:
     config = default_config()
     config.experiment = "transfer_text"
     config.data = dict(train="", test="", corpus="", lower=True, min_count=2, max_len=32,
-                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8")
+                       max_per_class=400, test_fraction=0.2, split_seed=0, encoding="utf-8",
+                       format="auto")
     config.model = dict(embed_dim=64, hidden_dim=64, dropout=0.3)
     # Every word2vec setting but dim: the vectors take the classifier's model.embed_dim.
     # streams=1, batch_centres=1024: docs/TRANSFER_RESULTS.md was measured with them (the
@@ -77,7 +84,7 @@ def get_config() -> ConfigDict:
     config.optimizer.update(name="adam", lr=2e-3, grad_clip_norm=1.0)
     config.train.update(batch_size=32, eval_batch_size=256, steps_per_loop=25, log_every=100)
     config.pretrain = dict(kind="word2vec", lm_epochs=5, lm_seq_len=32, lm_lr=3e-3,
-                           lm_checkpoint_every=100)
+                           lm_checkpoint_every=100, **encoder_transfer.DEFAULTS)
     config.downstream = dict(modes=(), labels_per_class=(), seeds=(0, 1, 2), num_steps=300,
                              eval_every=50, rule="fixed",
                              few_label=few_label.FewLabelRule().as_dict())
@@ -87,6 +94,8 @@ def get_config() -> ConfigDict:
 def run(config: ConfigDict, workdir: str | None) -> dict:
     """Pretrain word2vec and/or the LM, run every mode × budget × seed, aggregate."""
     kinds, workdir = pretrain_kinds(config), sweep.require_workdir(config, workdir)
+    if kinds == ("encoder",):
+        return encoder_transfer.encoder_transfer(config, workdir)
     config = ConfigDict(config.to_dict())  # the grid resolved below stays out of config.json
     config.downstream.modes, config.downstream.labels_per_class = kind_grid(
         config.downstream, kinds, {"word2vec": (MODES, BUDGETS),

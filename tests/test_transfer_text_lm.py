@@ -234,9 +234,12 @@ def test_a_bad_kind_or_a_mode_of_another_kind_is_a_config_error(tmp_path):
     config = module.get_config()
     config.pretrain.kind = "language_model,bert"
     with pytest.raises(ConfigError, match=r"'bert' is not a pretraining kind; expected one of "
-                                          r"\('word2vec', 'language_model'\)"):
+                                          r"\('word2vec', 'language_model', 'encoder'\)"):
         run_experiment(module, config, str(tmp_path / "bad"))
     assert not (tmp_path / "bad" / "config.json").exists()
+    config.pretrain.kind = "word2vec,encoder"
+    with pytest.raises(ConfigError, match=r"'encoder' runs alone"):
+        run_experiment(module, config, str(tmp_path / "bad"))
     config.pretrain.kind = "language_model"
     config.downstream.modes = ("random", "static")
     with pytest.raises(ConfigError, match=r"'static', which config.pretrain.kind="

@@ -89,8 +89,8 @@ def test_dimension_mismatch_is_a_config_error_naming_both(tmp_path):
 def test_bad_files_and_settings_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="is not a file"):
         embedding_matrix_from_file(str(tmp_path / "none.vec"), VOCAB, 3, seed=0)
-    with pytest.raises(ConfigError, match="word-vector format 'npy'"):
-        embedding_matrix_from_file(_write(tmp_path, "glove"), VOCAB, 3, seed=0, fmt="npy")
+    with pytest.raises(ConfigError, match="word-vector format 'hdf5'"):
+        embedding_matrix_from_file(_write(tmp_path, "glove"), VOCAB, 3, seed=0, fmt="hdf5")
     with pytest.raises(DataError, match="none of the 2 vocabulary words is among its 5 words"):
         embedding_matrix_from_file(_write(tmp_path, "glove"), ["xx", "yy"], 3, seed=0)
     bad = tmp_path / "bad.txt"

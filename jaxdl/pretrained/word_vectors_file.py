@@ -1,6 +1,7 @@
 """A classifier's embedding table from a pretrained word-vector file
-(``transfer.embeddings_from=PATH``): GloVe text, fastText ``.vec``, word2vec text
-or word2vec binary.
+(``transfer.embeddings_from=PATH``): GloVe text, fastText ``.vec``, word2vec text,
+word2vec binary, or a ``.npy`` matrix beside its vocabulary
+(``jaxdl.pretrained.npy_vectors_format``).
 
 Row ``i`` of the table is the file's vector of vocabulary word ``i``. A word the
 file lacks is looked up lower-cased (GloVe's releases are lower-case); a word
@@ -19,19 +20,24 @@ import numpy as np
 from jaxdl.errors import ConfigError, DataError
 from jaxdl.data.opener import open_binary
 from jaxdl.pretrained.glove_format import load_glove
+from jaxdl.pretrained.npy_vectors_format import load_npy_vectors
 from jaxdl.evaluation.word2vec_format import load_word2vec_format
 from jaxdl.evaluation.word_vectors import WordVectors
 
-FORMATS = ("auto", "glove", "fasttext", "word2vec_text", "word2vec_binary")
+FORMATS = ("auto", "glove", "fasttext", "word2vec_text", "word2vec_binary", "npy")
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """``"glove"``, ``"word2vec_text"`` (also fastText ``.vec``) or ``"word2vec_binary"``.
+    """``"npy"``, ``"glove"``, ``"word2vec_text"`` (also fastText ``.vec``) or ``"word2vec_binary"``.
+
+    A file named ``*.npy`` is a NumPy matrix (its vocabulary beside it).
 
     A first line of two integers ``V D`` is a header; then the file is text when
     its second line is a word and D numbers, binary otherwise. A file without such
     a header is GloVe.
     """
+    if os.fspath(path).endswith(".npy"):
+        return "npy"
     with open_binary(path) as handle:
         first = handle.readline(1 << 20)
         fields = first.split()
@@ -62,8 +68,11 @@ def read_vectors(path: str | os.PathLike, fmt: str = "auto", *,
         raise ConfigError(f"word-vector format {fmt!r}; expected one of {FORMATS}")
     if not os.path.isfile(path):
         raise ConfigError(f"transfer.embeddings_from={os.fspath(path)!r} is not a file; expected "
-                          "a GloVe, fastText .vec or word2vec (text or binary) vector file")
+                          "a GloVe, fastText .vec or word2vec (text or binary) vector file, or a "
+                          ".npy matrix beside its vocabulary")
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "npy":
+        return load_npy_vectors(path, encoding=encoding), fmt
     if fmt == "glove":
         return load_glove(path, encoding=encoding), fmt
     return load_word2vec_format(path, binary=fmt == "word2vec_binary", encoding=encoding), fmt
@@ -77,7 +86,7 @@ def embedding_matrix_from_file(
     """The embedding table of a vocabulary from a word-vector file.
 
     Args:
-      path: GloVe, fastText ``.vec``, word2vec text or binary file.
+      path: GloVe, fastText ``.vec``, word2vec text or binary file, or ``.npy`` matrix.
       vocab_words: the classifier's V words, in id order.
       dim: the model's embedding dimension D.
       seed: draws the rows of words the file lacks.

@@ -14,7 +14,7 @@ from ml_collections import ConfigDict
 from jaxdl.errors import ConfigError
 from jaxdl.sweep.table import ALL_LABELS
 
-KINDS = ("word2vec", "language_model")
+KINDS = ("word2vec", "language_model", "encoder")
 
 
 def pretrain_kinds(config: ConfigDict) -> tuple[str, ...]:
@@ -32,6 +32,9 @@ def pretrain_kinds(config: ConfigDict) -> tuple[str, ...]:
                               f"kind; expected one of {KINDS}, or several comma-separated")
     if not names:
         raise ConfigError(f"config.pretrain.kind={kind!r} names no kind; expected one of {KINDS}")
+    if "encoder" in names and len(set(names)) > 1:  # its own data, modes and table
+        raise ConfigError(f"config.pretrain.kind={kind!r}: 'encoder' runs alone; expected "
+                          "'encoder' or a combination of the others")
     return tuple(dict.fromkeys(names))
 
 
