@@ -82,8 +82,10 @@ def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: floa
     """The two-convolution CNN recipe for the 28x28 IDX datasets (MNIST, Fashion-MNIST).
 
     `SmallCNN` at 28x28 (conv 32 -> conv 64 -> pool -> dense 128 -> dropout 0.5),
-    Adam lr 1e-3 with a cosine decay to 0 over the run, batch 64, data from
-    `data/<dataset>` with `download=False`.
+    Adam lr 1e-3 with a cosine decay to 0 over the run, batch 64, `download=False`;
+    `data.dir=""` reads the files from the dataset's default places
+    (`jaxdl.data.datasets.data_dir`: Debian's directory when the package is installed,
+    else `data/<dataset>`).
 
     Args:
       experiment: the experiment's name (`config.experiment`).
@@ -97,7 +99,7 @@ def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: floa
     """
     config = default_config()
     config.experiment = experiment
-    config.data = data_config(dataset, dir=f"data/{dataset}", download=False,
+    config.data = data_config(dataset, dir="", download=False,
                               normalize_mean=(mean,), normalize_std=(std,))
     config.model = dict(name="small_cnn", hidden=128, dropout=0.5)
     config.optimizer.name = "adam"
