@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import tempfile
 
 import ml_collections
@@ -41,7 +40,7 @@ from jaxdl.data.augment import augment, normalize
 from jaxdl.data.source_choice import fit_splits
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
 from jaxdl.models.resnet import CifarResNet, ResNet18, ResNet20
 from jaxdl.train import task as task_lib
@@ -304,7 +303,6 @@ def run_image_classification(config: ml_collections.ConfigDict, workdir: str | N
       dataset name, example counts and image shape.
     """
     result, counts = fit_image_classifier(config, workdir)
-    if workdir:
-        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    save_learning_curves(workdir, result.history)
     data = {"name": config.data.name, **counts}
     return fit_summary(config.experiment, result, config, baselines, data=data)
