@@ -88,3 +88,12 @@ def test_the_table_points_fashion_mnist_at_debians_directory():
     assert row.system_dirs == ("/usr/share/datasets/fashion-mnist",)
     assert set(row.files) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
+
+
+def test_streamed_readers_use_the_same_default(system_dir, tmp_path):
+    arrays = write_mnist(system_dir, random_mnist(seed=6), gz=True)
+    config = load_experiment("fashion_mnist_cnn").get_config()
+    train, test = datasets.example_readers(config.data, str(tmp_path / "cache"))
+    np.testing.assert_array_equal(np.rint(train[2]["x"][..., 0] * 255).astype(np.uint8),
+                                  arrays["train-images-idx3-ubyte"][2])
+    assert int(test[1]["y"]) == int(arrays["t10k-labels-idx1-ubyte"][1])
