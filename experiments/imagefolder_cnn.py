@@ -23,6 +23,7 @@ from jaxdl.data.formats.image_folder import HostAugment, ImageFolder
 from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.source_choice import streams
 from jaxdl.data.streaming import StreamingSource
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.recipes.vision import build_model, image_task
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
@@ -95,6 +96,7 @@ def run(config, workdir: str | None):
                      eval_data={"test": ArrayDataset(test.to_arrays(), name="test")},
                      config=config, workdir=workdir)
         extra = {}
+    save_learning_curves(workdir, result.history)
     summary = {"classes": train.classes, "train_examples": len(train),
                "test_examples": len(test), "image_shape": list(image_shape), **extra}
     return fit_summary(config.experiment, result, config, None, data=summary)

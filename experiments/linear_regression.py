@@ -17,6 +17,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.formats.sklearn import load_sklearn
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.models.linear import LinearRegression, least_squares, set_linear_weights
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
@@ -61,6 +62,7 @@ def run(config, workdir: str | None):
     result = fit(model, task_lib.regression(), ArrayDataset(train, name="train"),
                  eval_data={"test": ArrayDataset(test, name="test")}, config=config,
                  workdir=workdir)
+    save_learning_curves(workdir, result.history)
     gd_w = np.asarray(model.linear.kernel[...])[:, 0]
     agreement = float(np.max(np.abs(gd_w - np.asarray(w))))
 

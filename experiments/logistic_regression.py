@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.formats.sklearn import load_sklearn
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.models.linear import LogisticRegression
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
@@ -54,6 +55,7 @@ def run(config, workdir: str | None):
     result = fit(model, task, ArrayDataset(train, name="train"),
                  eval_data={"test": ArrayDataset(test, name="test")}, config=config,
                  workdir=workdir)
+    save_learning_curves(workdir, result.history)
     sk = SkLogisticRegression(C=config.model.C, max_iter=10_000).fit(train["x"], train["y"])
     baseline = {"test": {"accuracy": float(sk.score(test["x"], test["y"]))},
                 "train": {"accuracy": float(sk.score(train["x"], train["y"]))}}

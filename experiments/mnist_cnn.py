@@ -1,4 +1,4 @@
-"""A two-convolution CNN on MNIST, read from the four IDX files in `config.data.dir`.
+"""A two-convolution CNN on MNIST, read from its four IDX files (see Data below).
 
 Model: `SmallCNN` at 28×28 (conv 32@3×3 → conv 64@3×3 → 2×2 max-pool → dense 128
 → dropout 0.5), the architecture of PyTorch's and Keras's MNIST examples; inputs
@@ -11,9 +11,10 @@ report about 0.99 for this architecture after 1–3 epochs); what has been measu
 is in docs/VISION_RESULTS.md. The loader and the whole pipeline are tested end to
 end on IDX fixture files written in the exact format (tests/test_vision_experiments.py).
 
-Data: put train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
-and t10k-labels-idx1-ubyte (raw or .gz) in `--config.data.dir`, or pass
-`--config.data.download=True` to fetch them (SHA-256 verified).
+Data: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
+t10k-labels-idx1-ubyte (raw or .gz), by default in data/mnist/ (Debian packages no
+MNIST, so there is no system directory to look in first), or in `--config.data.dir=DIR`;
+`--config.data.download=True` fetches them (SHA-256 verified).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from flax import nnx
 from jaxdl.config import default_config
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.text import pad_batch
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.train.predict import predict
 from jaxdl.train.task import tagging_task
@@ -86,6 +87,7 @@ def run(config, workdir: str | None):
     model = LSTMTagger(len(index), len(TAG_TO_IX), config.model.embedding_dim, config.model.hidden_dim,
                        bidirectional=False, rngs=nnx.Rngs(config.seed))
     result = fit(model, tagging_task(), train, config=config, workdir=workdir)
+    save_learning_curves(workdir, result.history)
     sentence = TRAINING_DATA[0][0]
     return fit_summary(config.experiment, result, config,
                        sentence=" ".join(sentence),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import tempfile
 
 import ml_collections
@@ -41,7 +40,7 @@ from jaxdl.data.augment import augment, normalize
 from jaxdl.data.source_choice import fit_splits
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.errors import ConfigError
-from jaxdl.evaluation.plots import plot_learning_curves, plots_dir
+from jaxdl.evaluation.plots import save_learning_curves
 from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
 from jaxdl.models.resnet import CifarResNet, ResNet18, ResNet20
 from jaxdl.train import task as task_lib
@@ -82,8 +81,10 @@ def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: floa
     """The two-convolution CNN recipe for the 28x28 IDX datasets (MNIST, Fashion-MNIST).
 
     `SmallCNN` at 28x28 (conv 32 -> conv 64 -> pool -> dense 128 -> dropout 0.5),
-    Adam lr 1e-3 with a cosine decay to 0 over the run, batch 64, data from
-    `data/<dataset>` with `download=False`.
+    Adam lr 1e-3 with a cosine decay to 0 over the run, batch 64, `download=False`;
+    `data.dir=""` reads the files from the dataset's default places
+    (`jaxdl.data.datasets.data_dir`: Debian's directory when the package is installed,
+    else `data/<dataset>`).
 
     Args:
       experiment: the experiment's name (`config.experiment`).
@@ -97,7 +98,7 @@ def mnist_family_config(experiment: str, dataset: str, *, mean: float, std: floa
     """
     config = default_config()
     config.experiment = experiment
-    config.data = data_config(dataset, dir=f"data/{dataset}", download=False,
+    config.data = data_config(dataset, dir="", download=False,
                               normalize_mean=(mean,), normalize_std=(std,))
     config.model = dict(name="small_cnn", hidden=128, dropout=0.5)
     config.optimizer.name = "adam"
@@ -302,7 +303,6 @@ def run_image_classification(config: ml_collections.ConfigDict, workdir: str | N
       dataset name, example counts and image shape.
     """
     result, counts = fit_image_classifier(config, workdir)
-    if workdir:
-        plot_learning_curves(result.history, os.path.join(plots_dir(workdir), "loss.png"))
+    save_learning_curves(workdir, result.history)
     data = {"name": config.data.name, **counts}
     return fit_summary(config.experiment, result, config, baselines, data=data)
