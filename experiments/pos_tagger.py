@@ -38,6 +38,7 @@ from jaxdl.data.sequence_sets import (dataset_summary, out_of_vocabulary_mask, t
 from jaxdl.data.source_choice import streams
 from jaxdl.data.streaming import StreamingSource
 from jaxdl.data.text import Vocab
+from jaxdl.data.text_checks import label_set
 from jaxdl.models.sequence import LSTMTagger
 from jaxdl.recipes.text import load_tagged, save_text_run
 from jaxdl.recipes.text_streams import reader_cache_dir, streamed_tagging
@@ -70,8 +71,10 @@ def arrays_data(config):
     train_sentences, test_sentences = load_tagged(config.data)
     lower = config.data.lower
     vocab = Vocab.build(([w.lower() if lower else w for w, _ in s] for s in train_sentences),
-                        min_count=config.data.min_count)
-    tags = sorted({t for s in train_sentences + test_sentences for _, t in s})
+                        min_count=config.data.min_count, source=config.data.train)
+    tags = label_set((t for s in train_sentences for _, t in s),
+                     (t for s in test_sentences for _, t in s), train_source=config.data.train,
+                     test_source=config.data.test, kind="tag")  # training tags only
     char_vocab = (Vocab.build(list(w) for s in train_sentences for w, _ in s)
                   if config.model.char_features else None)
     max_len = config.data.max_len or max(len(s) for s in train_sentences + test_sentences)

@@ -47,7 +47,7 @@ from jaxdl.recipes.word2vec_pretraining import VECTORS, word2vec_pretraining
 from jaxdl.train.checkpoint import has_checkpoint
 from jaxdl.train.task import sequence_classification_task
 from jaxdl.word2vec.settings import word2vec_config
-from jaxdl.config_schema import Spec, int_list, not_read
+from jaxdl.config_schema import reads_transfer, Spec, int_list, not_read
 
 MODES = ("random", "static", "non_static", *sentence_baselines.MODES)
 LM_KIND_MODES = ("random", "tfidf_logreg", *lm.LM_MODES)  # TF-IDF needs no word vectors
@@ -58,10 +58,12 @@ SWEEP_SECTIONS = ("downstream", "report", "pretrain")
 
 # The keys' specs beyond those inferred from get_config() (jaxdl.config_schema), and
 # the transfer keys this experiment reads (any other is refused: it would do nothing).
-CONFIG_SCHEMA = {"transfer.frozen": not_read("each downstream mode sets it"),
+CONFIG_SCHEMA = {**reads_transfer("embeddings_from"),  # the encoder kind's GloVe probes
+                 "transfer.frozen": not_read("each downstream mode sets it"),
                  "transfer.init_from": not_read("each downstream mode sets it"),
                  "downstream.modes": Spec(tuple, element=Spec(str, choices=tuple(dict.fromkeys(
-                     (*MODES, *LM_KIND_MODES)))), distinct=True),  # (): the kinds' own
+                     (*MODES, *LM_KIND_MODES, *encoder_transfer.ENCODER_MODES,
+                      *encoder_transfer.VECTOR_MODES)))), distinct=True),  # (): the kinds' own
                  "downstream.labels_per_class": int_list(0, min_len=0),
                  "downstream.rule": Spec(str, choices=few_label.RULES)}
 

@@ -66,7 +66,7 @@ def plot_words(vectors, config, workdir: str) -> dict:
     """PCA and t-SNE PNGs of the configured words found in the vocabulary."""
     words = [w for w in config.eval.plot_words if w in vectors]
     if len(words) < 3:  # a corpus without them: show frequent non-stop words instead
-        words = vectors.words[50:80]
+        words = vectors.words[50:80] if len(vectors.words) >= 53 else vectors.words[:30]
     paths = {}
     for method in ("pca", "tsne"):
         path = os.path.join(plots_dir(workdir), f"words_{method}.png")
@@ -79,7 +79,11 @@ def run(config, workdir: str | None):
     settings = Word2VecSettings.from_config(config)
     sentences = (stream_sentences(config.data.corpus, lower=config.data.lower, encoding=config.data.encoding)
                  if config.data.corpus else embedded_corpus())
-    corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count)
+    corpus = Word2VecCorpus.from_sentences(sentences, min_count=settings.min_count,
+                                           source=config.data.corpus or "the embedded corpus")
+    # Every later step's needs, before training: the plots project 3 words or more.
+    corpus.check_trainable(min_count=settings.min_count, min_words=3 if workdir else 1,
+                           needed_by="the PCA and t-SNE plots (written with a workdir)")
     result, vectors = fit_word2vec_model(corpus, settings, config=word2vec_fit_config(settings, base=config),
                                          workdir=workdir, source=config.data.source)
     files = benchmark_files({name: config.eval[name] for name in ("wordsim353", "simlex999", "analogies")})

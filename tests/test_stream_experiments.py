@@ -129,6 +129,9 @@ def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path, worker_mode)
              ("like", "VERB"), ("cats", "NOUN"), (".", "PUNCT")]
     sentences = [[forms[i] for i in rng.integers(0, len(forms), rng.integers(2, 7))]
                  for _ in range(14)]
+    # The test file's other tags, so every tag it holds occurs in training (a test-only tag
+    # is refused: the model's tags come from training data, issue 28 class G).
+    sentences.append([("Mary", "PROPN"), ("can", "AUX"), ("to", "PART"), ("and", "CCONJ")])
     write_conllu_rows(tmp_path / "train.conllu", sentences, "train")
     test = tmp_path / "test.conllu.gz"  # multiword tokens, an empty node, unseen words
     test.write_bytes(gzip.compress(UD_ENGLISH_CONLLU.encode("utf-8")))
@@ -175,6 +178,7 @@ def test_a_streamed_test_label_unseen_in_training_is_a_data_error_before_trainin
     test.write_text(fasttext_line(["a"], ["x"]) + fasttext_line(["zebra"], ["y"]))
     config = short(load_experiment("text_classifier").get_config(), batch_size=2)
     config.data.update(train=str(train), test=str(test), min_count=1, source="stream")
-    with pytest.raises(DataError, match=r"label 'zebra' is not among the 2 training classes"):
+    with pytest.raises(DataError, match=r"test.txt: label\(s\) \['zebra'\] never occur in the "
+                       r"training data .*train.txt; expected only its 2 labels"):
         load_experiment("text_classifier").run(config, str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()

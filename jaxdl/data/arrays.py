@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl.data.batch_checks import check_finite
 from jaxdl.errors import DataError
 
 Batch = dict[str, jax.Array]
@@ -40,12 +41,7 @@ class ArrayDataset:
         self.num_examples = next(iter(lengths.values()))
         if self.num_examples == 0:
             raise DataError(f"dataset '{name}' is empty (0 examples); expected at least one")
-        for key, value in self.arrays.items():
-            if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-                bad = np.argwhere(~np.isfinite(value))[0]
-                raise DataError(f"dataset '{name}' field '{key}' has a non-finite value "
-                                f"{value[tuple(bad)]} at index {tuple(int(i) for i in bad)}; "
-                                "expected finite numbers (clean or impute the data first)")
+        check_finite(name, self.arrays)
 
     def __len__(self) -> int:
         return self.num_examples

@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxdl import distributed
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.batch_checks import BatchChecks
 from jaxdl.data.examples import ExampleReader
 from jaxdl.data.streaming import local_rows
 from jaxdl.errors import DataError
@@ -37,9 +38,10 @@ class EvalBatchLoader:
     """
 
     def __init__(self, reader: ExampleReader, batch_size: int, lo: int = 0,
-                 hi: int | None = None):
+                 hi: int | None = None, checks: BatchChecks | None = None):
         self.reader, self.batch_size = reader, batch_size
         self.lo, self.hi = lo, batch_size if hi is None else hi
+        self.checks = checks
 
     def __call__(self, b: int) -> dict[str, np.ndarray]:
         n = len(self.reader)
@@ -50,6 +52,10 @@ class EvalBatchLoader:
         pad = examples[-1] if examples else self.reader[n - 1]
         examples += [pad] * (len(positions) - real)
         batch = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+        if self.checks is not None:
+            last = positions[real - 1] if real else n - 1  # the example padding copies
+            records = np.asarray([i if i < n else last for i in positions])
+            self.checks(batch, records, f" of the reader (evaluation batch {int(b)})")
         batch["mask"] = (np.arange(len(positions)) < real).astype(np.float32)
         return batch
 
@@ -62,6 +68,10 @@ class StreamedSplit:
       name: the split's name in error messages.
       workers: grain reader threads (0: read in the evaluating thread).
       prefetch: batches read ahead per thread.
+
+    Every batch is checked as it is read (``BatchChecks``), as ``ArrayDataset``
+    checks its arrays: a non-finite float or (once ``fit`` has set the model's
+    range) a label out of range is a ``DataError`` naming its index in the reader.
     """
 
     def __init__(self, reader: ExampleReader, *, name: str = "test", workers: int = 0,
@@ -71,6 +81,12 @@ class StreamedSplit:
                             "at least one")
         self.reader, self.name = reader, name
         self.workers, self.prefetch = workers, prefetch
+        self.checks = BatchChecks(name)
+
+    def check_batches(self, checks: BatchChecks) -> None:
+        """Check every batch read from now on with ``checks`` (``fit`` passes the
+        model's label range; until then only finiteness is checked)."""
+        self.checks = checks
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -93,7 +109,7 @@ class StreamedSplit:
         num_batches = -(-len(self.reader) // batch_size)
         threads = max(1, self.workers)
         return iter(grain.MapDataset.range(num_batches).map(
-            EvalBatchLoader(self.reader, batch_size, lo, hi)).to_iter_dataset(
+            EvalBatchLoader(self.reader, batch_size, lo, hi, self.checks)).to_iter_dataset(
             grain.ReadOptions(num_threads=threads, prefetch_buffer_size=threads * self.prefetch)))
 
     def stats(self, eval_step_for: Callable, params, model_state, batch_size: int,

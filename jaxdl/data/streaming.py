@@ -30,6 +30,8 @@ import numpy as np
 from absl import flags, logging
 
 from jaxdl import distributed
+from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.batch_checks import BatchChecks
 from jaxdl.data.decoded_cache import DecodedCache
 from jaxdl.data.examples import Example, ExampleReader
 from jaxdl.data.sources import step_indices
@@ -76,9 +78,11 @@ class StepLoader:
     """
 
     def __init__(self, reader: ExampleReader, batch_size: int, seed: int, lo: int, hi: int,
-                 augment: Callable | None = None, skip_bad: bool = False):
+                 augment: Callable | None = None, skip_bad: bool = False,
+                 checks: BatchChecks | None = None):
         self.reader, self.batch_size, self.seed = reader, batch_size, seed
         self.lo, self.hi, self.augment, self.skip_bad = lo, hi, augment, skip_bad
+        self.checks = checks
 
     def __call__(self, step: int) -> Example:
         """The local batch of ``step``: fields ``[hi - lo, ...]`` plus ``mask`` float32."""
@@ -100,6 +104,9 @@ class StepLoader:
         examples = [e if e is not None else {k: np.zeros_like(v) for k, v in template.items()}
                     for e in examples]
         batch = {k: np.stack([e[k] for e in examples]) for k in template}
+        if self.checks is not None:  # skipped rows are zeros: finite, label 0
+            self.checks(batch, indices[self.lo:self.hi],
+                        f" of the reader (streamed batch of step {step})")
         batch["mask"] = np.asarray(mask, np.float32)
         return batch
 
@@ -143,6 +150,10 @@ class StreamingSource:
       augment: ``augment(example, rng) -> example`` on the host, or None.
       skip_bad: mask out (and count, and log) examples that cannot be decoded
         instead of raising ``DataError``.
+
+    Every batch is checked as it is assembled (``BatchChecks``: finite floats;
+    once ``fit`` has called ``check_batches``, labels in the model's range), so a
+    bad example stops the run with a ``DataError`` naming its index in the reader.
     """
 
     def __init__(self, reader: ExampleReader, batch_size: int, *, seed: int, workers: int = 0,
@@ -169,6 +180,33 @@ class StreamingSource:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="device-prefetch")
         self._pending = None
         self._skips: dict[int, int] = {}  # per step read, counted once it is handed out
+        self.checks = BatchChecks("train")
+
+    def check_batches(self, checks: BatchChecks) -> None:
+        """Check every batch read from now on with ``checks`` (``fit`` passes the
+        model's label range)."""
+        self.checks = checks
+        self._iterator, self._next_step = None, None  # reopened with the new checks
+        self._recent.clear()
+
+    def sample_dataset(self, size: int) -> ArrayDataset:
+        """The first ``size`` readable examples (augmented as in training) as an
+        ``ArrayDataset`` named 'train', for ``fit``'s checks of shapes and dtypes."""
+        examples = []
+        for index in range(len(self.reader)):
+            example = (self.reader.load(index, skip_bad=True) if self.skip_bad
+                       else self.reader[index])
+            if example is not None and self.augment is not None:
+                example = self.augment(example, np.random.default_rng([self.seed, 0, index]))
+            if example is not None:
+                examples.append(example)
+            if len(examples) == size:
+                break
+        if not examples:
+            raise DataError(f"no example of the {len(self.reader)} streamed ones could be "
+                            "read; expected at least one readable example")
+        return ArrayDataset({k: np.stack([e[k] for e in examples]) for k in examples[0]},
+                            name=self.checks.name)
 
     @classmethod
     def from_config(cls, reader: ExampleReader, config, *,
@@ -198,7 +236,7 @@ class StreamingSource:
 
     def _open(self, step: int) -> None:
         loader = StepLoader(self.reader, self.batch_size, self.seed, *self._rows,
-                            augment=self.augment, skip_bad=self.skip_bad)
+                            augment=self.augment, skip_bad=self.skip_bad, checks=self.checks)
         steps = grain.MapDataset.range(step, step + _HORIZON).map(loader)
         if self.workers and self.worker_mode == "threads":
             dataset = steps.to_iter_dataset(grain.ReadOptions(

@@ -111,7 +111,8 @@ class Vocab:
 
     @classmethod
     def build(
-        cls, token_lists: Iterable[Iterable[str]], *, min_count: int = 1, max_size: int | None = None
+        cls, token_lists: Iterable[Iterable[str]], *, min_count: int = 1, max_size: int | None = None,
+        source: str = "",
     ) -> "Vocab":
         """Counts tokens and keeps the frequent ones.
 
@@ -119,6 +120,7 @@ class Vocab:
           token_lists: e.g. sentences as lists of tokens.
           min_count: drop tokens seen fewer times.
           max_size: the largest total size, specials included (None: no limit).
+          source: the file the tokens come from, named in the error ("": none).
 
         Returns:
           The vocabulary; `len(vocab) <= max_size`.
@@ -139,7 +141,7 @@ class Vocab:
         )
         if not kept:
             raise DataError(
-                f"vocabulary: no token occurs at least min_count={min_count} times ({sum(counter.values())} "
+                f"{source or 'vocabulary'}: no token occurs at least min_count={min_count} times ({sum(counter.values())} "
                 f"tokens, {len(counter)} distinct); the training input is empty or all its words would be "
                 "<unk>. Check the file and its encoding, or lower min_count")
         if max_size is not None:

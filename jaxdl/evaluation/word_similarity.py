@@ -45,7 +45,7 @@ def evaluate_word_pairs(
         (oov / (pairs + oov)) and `invalid_lines` (lines skipped as unparsable).
 
     Raises:
-        DataError: no pair of the file could be scored.
+        DataError: fewer than 2 pairs of the file could be scored.
     """
     vocab = wv.lookup_table(restrict_vocab, case_insensitive)
     unit = wv.unit_vectors
@@ -73,6 +73,9 @@ def evaluate_word_pairs(
             f"{path}: no word pair could be scored ({oov} out-of-vocabulary, {invalid} unparsable lines); "
             f"expected lines 'word1{delimiter!r}word2{delimiter!r}score' with words in the vocabulary"
         )
+    if len(gold) < 2:  # scipy's correlations need two points
+        raise DataError(f"{path}: only {len(gold)} word pair in the vocabulary ({oov} "
+                        "out-of-vocabulary); expected at least 2 to correlate")
     spearman = stats.spearmanr(gold, model)
     pearson = stats.pearsonr(gold, model)
     return {

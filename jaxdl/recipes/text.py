@@ -25,6 +25,7 @@ from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences, split_labelled
 from jaxdl.data.sequence_sets import classification_dataset
 from jaxdl.data.text import PAD, Vocab, tokenize
+from jaxdl.data.text_checks import label_set
 from jaxdl.data.formats.conllu import read_conllu
 from jaxdl.data.formats.fasttext import read_fasttext
 from jaxdl.data.formats.plain_text import read_corpus
@@ -116,8 +117,9 @@ class ClassificationData:
 def classification_data(data: ConfigDict, train_split: Split, test_split: Split
                         ) -> ClassificationData:
     """The vocabulary, classes and datasets of ``load_labelled_splits``' output."""
-    classes = sorted(set(train_split[1]))
-    vocab = Vocab.build(train_split[0], min_count=data.min_count)
+    classes = label_set(train_split[1], test_split[1], train_source=data.train,
+                        test_source=data.test)  # training labels only: the model's shape
+    vocab = Vocab.build(train_split[0], min_count=data.min_count, source=data.train)
     train, test = (classification_dataset(*split, vocab, classes, max_len=data.max_len, name=name)
                    for split, name in ((train_split, "train"), (test_split, "test")))
     return ClassificationData(vocab, classes, train, test)

@@ -26,6 +26,7 @@ from ml_collections import ConfigDict
 from jaxdl.data.streamed_split import StreamedSplit
 from jaxdl.data.examples import ExampleReader
 from jaxdl.data.text import Vocab, tokenize
+from jaxdl.data.text_checks import label_set
 from jaxdl.data.formats.conllu import ConlluExamples, TaggingEncoding
 from jaxdl.data.formats.fasttext import ClassificationEncoding, FastTextExamples
 from jaxdl.errors import ConfigError
@@ -92,8 +93,9 @@ def streamed_classification(data: ConfigDict, cache_dir: str | None) -> Streamed
             labels[line_labels[0]] += 1
             yield tokenize(text, lower=data.lower)
 
-    vocab = Vocab.build(train_tokens(), min_count=data.min_count)
-    classes = sorted(labels)
+    vocab = Vocab.build(train_tokens(), min_count=data.min_count, source=data.train)
+    classes = label_set(labels, (test.text_and_labels(i)[1][0] for i in range(len(test))),
+                        train_source=data.train, test_source=data.test)
     encode = ClassificationEncoding(vocab, classes, max_len=data.max_len, lower=data.lower)
     train.encode = test.encode = encode
     majority, _ = labels.most_common(1)[0]
@@ -148,7 +150,7 @@ class StreamedTagging:
 def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
                      char_features: bool) -> StreamedTagging:
     """The arrays path of ``pos_tagger`` (vocabulary of lookup forms with ``min_count``,
-    tags of both files sorted, ``max_len`` 0 meaning the longest sentence of either
+    the training file's tags sorted (``label_set``), ``max_len`` 0 meaning the longest sentence of either
     file) over ``ConlluExamples`` of ``data.train`` / ``data.test``.
 
     Raises:
@@ -158,22 +160,24 @@ def streamed_tagging(data: ConfigDict, cache_dir: str | None, *,
     _require_files(data, "CoNLL-U")
     options = dict(encoding=data.get("encoding", "utf-8"), cache_dir=cache_dir)
     train, test = (ConlluExamples(data[key], **options) for key in ("train", "test"))
-    tags, longest = set(), 0
+    tags, longest = {"train": set(), "test": set()}, 0
 
-    def sentences(reader):
+    def sentences(reader, split):
         nonlocal longest
         for i in range(len(reader)):
             words = reader.words(i)
-            tags.update(t for _, t in words)
+            tags[split].update(t for _, t in words)
             longest = max(longest, len(words))
             yield words
 
-    vocab = Vocab.build(([w.lower() if data.lower else w for w, _ in s] for s in sentences(train)),
-                        min_count=data.min_count)
-    collections.deque(sentences(test), maxlen=0)  # the test file's tags and lengths
-    char_vocab = (Vocab.build(list(w) for s in sentences(train) for w, _ in s)
+    vocab = Vocab.build(([w.lower() if data.lower else w for w, _ in s]
+                         for s in sentences(train, "train")),
+                        min_count=data.min_count, source=data.train)
+    collections.deque(sentences(test, "test"), maxlen=0)  # the test file's tags and lengths
+    char_vocab = (Vocab.build(list(w) for s in sentences(train, "train") for w, _ in s)
                   if char_features else None)
-    tags = sorted(tags)
+    tags = label_set(tags["train"], tags["test"], train_source=data.train,
+                     test_source=data.test, kind="tag")  # training tags only
     train.encode = test.encode = TaggingEncoding(
         vocab, tags, max_len=data.max_len or longest, lower=data.lower, char_vocab=char_vocab,
         max_word_len=data.max_word_len)

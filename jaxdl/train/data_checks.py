@@ -18,6 +18,7 @@ from flax import nnx
 
 from jaxdl import losses
 from jaxdl.data.arrays import ArrayDataset
+from jaxdl.data.batch_checks import BatchChecks, LabelRange, check_label_range
 from jaxdl.errors import DataError
 from jaxdl.train.task import Task
 
@@ -37,7 +38,7 @@ def _first_line(err: Exception) -> str:
 
 def _as_dataset(data: Any) -> ArrayDataset | None:
     """The ``ArrayDataset`` behind ``data`` (an ``ArrayTrainSource`` has one; a streamed
-    evaluation split gives its first examples), or None."""
+    split or source gives its first examples), or None."""
     if isinstance(data, ArrayDataset):
         return data
     if callable(getattr(data, "sample_dataset", None)):
@@ -55,36 +56,37 @@ def check_numeric_fields(dataset: ArrayDataset) -> None:
                             "expected bool, integer or float numbers (encode text as ids first)")
 
 
-def check_labels(dataset: ArrayDataset, target: str, pred_shape: tuple, task: Task) -> None:
-    """Raise DataError if integer labels fall outside the classes the model predicts.
+def label_range(dataset: ArrayDataset, target: str, pred_shape: tuple,
+                task: Task) -> LabelRange | None:
+    """The labels the model can take for integer ``target``, or None (not a label field).
 
     Classification: ``pred [B, ..., C]`` for ``target [B, ...]`` needs labels in
-    ``[0, C)``. Binary losses need labels in {0, 1}. Entries whose same-shaped
-    ``*mask`` field is 0 (padding) are not checked.
+    ``[0, C)``. Binary losses need labels in {0, 1}.
     """
     labels = dataset.arrays[target]
     if not np.issubdtype(labels.dtype, np.integer):
-        return
+        return None
     sample_shape = (min(SAMPLE_SIZE, len(dataset)),) + labels.shape[1:]
     if tuple(pred_shape) == sample_shape + (pred_shape[-1],) and pred_shape[-1] >= 2:
-        low, high, what = 0, pred_shape[-1] - 1, f"the model's {pred_shape[-1]} output classes"
-    elif task.loss in BINARY_LOSSES:
-        low, high, what = 0, 1, "a binary loss (labels 0 or 1)"
-    else:
-        return
-    checked = np.ones(labels.shape, bool)
-    for key, value in dataset.arrays.items():
-        if key.endswith("mask") and value.shape == labels.shape:
-            checked &= value != 0
-    bad = checked & ((labels < low) | (labels > high))
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(
-            f"dataset '{dataset.name}' field '{target}' has label {labels[where]} at index "
-            f"{where[0] if len(where) == 1 else where} ({int(bad.sum())} label(s) out of range); "
-            f"expected integers in [{low}, {high}] for {what}. "
-            f"{'Negative labels are never valid. ' if labels[where] < 0 else ''}"
-            "Check the label encoding and the model's number of outputs")
+        return LabelRange(target, 0, pred_shape[-1] - 1,
+                          f"the model's {pred_shape[-1]} output classes")
+    if task.loss in BINARY_LOSSES:
+        return LabelRange(target, 0, 1, "a binary loss (labels 0 or 1)")
+    return None
+
+
+def check_labels(dataset: ArrayDataset, target: str, pred_shape: tuple,
+                 task: Task) -> LabelRange | None:
+    """Raise DataError if integer labels fall outside the classes the model predicts
+    (``label_range``); entries whose same-shaped ``*mask`` field is 0 are not checked.
+
+    Returns:
+      The range checked (a streamed split checks every batch against it), or None.
+    """
+    labels = label_range(dataset, target, pred_shape, task)
+    if labels is not None:
+        check_label_range(dataset.name, dataset.arrays, labels)
+    return labels
 
 
 def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, Any]) -> None:
@@ -94,9 +96,10 @@ def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, 
       model: the ``nnx.Module`` to be trained (not modified).
       task: the task whose ``predict`` and ``loss`` the trainer will use.
       datasets: split name -> ``ArrayDataset`` (or a source holding one in
-        ``.dataset``, or a ``StreamedSplit``, checked on its first examples); other
-        sources are skipped. The ``"train"`` split goes
-        through ``task.preprocess`` as in training.
+        ``.dataset``, or a ``StreamingSource`` / ``StreamedSplit``, checked on its
+        first examples and then given ``BatchChecks`` with the label range, which
+        its loader applies to every batch as it arrives); other sources are
+        skipped. The ``"train"`` split goes through ``task.preprocess`` as in training.
     Raises:
       DataError: a field is not numeric, the inputs do not fit the model, the
         targets do not fit the model's output, or labels are out of range.
@@ -135,6 +138,8 @@ def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, 
             ) from err
         target = sample.get(task.target)
         if target is None or not hasattr(pred, "shape"):
+            if callable(getattr(data, "check_batches", None)):
+                data.check_batches(BatchChecks(dataset.name))  # finiteness only
             continue  # a custom forward/loss pair with its own target layout
         try:
             jax.eval_shape(task.loss, pred, target, sample["mask"])
@@ -143,4 +148,6 @@ def check_data_fits_model(model: nnx.Module, task: Task, datasets: Mapping[str, 
                 f"dataset '{dataset.name}' field '{task.target}' ({_describe(dataset.arrays[task.target])}) "
                 f"does not fit the model's output (shape {list(pred.shape)} for "
                 f"{len(target)} examples) under the task's loss: {_first_line(err)}") from err
-        check_labels(dataset, task.target, tuple(pred.shape), task)
+        labels = check_labels(dataset, task.target, tuple(pred.shape), task)
+        if callable(getattr(data, "check_batches", None)):
+            data.check_batches(BatchChecks(dataset.name, labels))  # streamed: every batch

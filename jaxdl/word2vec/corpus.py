@@ -116,6 +116,7 @@ class Word2VecCorpus:
         ids: int32 `[N]` the in-vocabulary tokens of the corpus in order.
         sentence_ids: int32 `[N]` index of the sentence each token belongs to.
         raw_words: number of tokens read, out-of-vocabulary ones included.
+        source: the file or directory read (named in errors), or a description.
     """
 
     words: list[str]
@@ -123,9 +124,11 @@ class Word2VecCorpus:
     ids: np.ndarray
     sentence_ids: np.ndarray
     raw_words: int
+    source: str = "word2vec corpus"
 
     @classmethod
-    def from_sentences(cls, sentences: Iterable[Sequence[str]], *, min_count: int = 5) -> "Word2VecCorpus":
+    def from_sentences(cls, sentences: Iterable[Sequence[str]], *, min_count: int = 5,
+                       source: str = "word2vec corpus") -> "Word2VecCorpus":
         """Builds the vocabulary (count ≥ `min_count`) and encodes the corpus, in one pass.
 
         `sentences` may be a stream (e.g. `stream_sentences`): each sentence is read
@@ -136,6 +139,7 @@ class Word2VecCorpus:
         Args:
             sentences: token lists; context windows never cross from one to the next.
             min_count: minimum corpus count of a vocabulary word.
+            source: the corpus file or directory, named in errors.
         """
         if min_count < 1:
             raise ConfigError(f"min_count={min_count!r}: expected an integer ≥ 1")
@@ -155,7 +159,7 @@ class Word2VecCorpus:
         order = order[counts[order] >= min_count]
         if not len(order):
             raise DataError(
-                f"word2vec corpus: no word occurs at least min_count={min_count} times "
+                f"{source}: no word occurs at least min_count={min_count} times "
                 f"({raw_words} tokens, {len(provisional)} distinct); lower min_count or use a larger corpus"
             )
         final = np.full(len(provisional), -1, dtype=np.int32)
@@ -180,13 +184,36 @@ class Word2VecCorpus:
             ids=ids,
             sentence_ids=sentence_ids,
             raw_words=int(raw_words),
+            source=source,
         )
 
     @classmethod
     def from_files(cls, path: str | os.PathLike, *, min_count: int = 5, lower: bool = True,
                    encoding: str = "utf-8") -> "Word2VecCorpus":
         """`from_sentences(stream_sentences(path, ...))`: a file or directory, plain or gzip."""
-        return cls.from_sentences(stream_sentences(path, lower=lower, encoding=encoding), min_count=min_count)
+        return cls.from_sentences(stream_sentences(path, lower=lower, encoding=encoding), min_count=min_count,
+                                  source=os.fspath(path))
+
+    def check_trainable(self, *, min_count: int, min_words: int = 1, needed_by: str = "") -> None:
+        """Refuse, before training, a corpus too small for word2vec (or for a later step).
+
+        Training needs one (centre, context) pair: a sentence of two vocabulary
+        words. ``min_words`` vocabulary words are needed by ``needed_by`` (e.g. the
+        experiment's 2-D plots need 3).
+
+        Raises:
+            DataError: naming ``source``, what it holds and what is needed.
+        """
+        held = (f"{len(self.words)} word(s) occur min_count={min_count} times, "
+                f"{self.num_tokens} of its {self.raw_words} tokens are theirs")
+        longest = int(np.bincount(self.sentence_ids).max()) if self.num_tokens else 0
+        if longest < 2:
+            raise DataError(f"{self.source}: no sentence holds two vocabulary words ({held}); "
+                            "word2vec needs at least one sentence with two, a centre and its "
+                            "context. Lower min_count or use a larger corpus")
+        if len(self.words) < min_words:
+            raise DataError(f"{self.source}: {held}; {needed_by} need(s) at least {min_words} "
+                            "vocabulary words. Lower min_count or use a larger corpus")
 
     @property
     def num_tokens(self) -> int:

@@ -56,7 +56,7 @@ def evaluate_word_vectors(vectors: WordVectors, files: dict[str, str], *,
 
     Returns:
         {name: {"file", "spearman", "pearson", "pairs", "oov", "oov_ratio"}} for pair
-        files (spearman None and an "error" when no pair is in the vocabulary) and
+        files (spearman None and an "error" when fewer than 2 pairs are in the vocabulary) and
         {"analogies": {"file", "accuracy", "questions", "oov", "oov_ratio", "sections"}}.
     """
     results = {}
@@ -68,7 +68,7 @@ def evaluate_word_vectors(vectors: WordVectors, files: dict[str, str], *,
             continue
         try:
             scores = evaluate_word_pairs(vectors, path)
-        except DataError as err:  # every pair out of vocabulary: report it, it is a result
+        except DataError as err:  # under 2 pairs in the vocabulary: report it, it is a result
             results[name] = {"file": path, "spearman": None, "pairs": 0, "error": str(err)}
             continue
         results[name] = {"file": path, **{k: scores[k] for k in ("spearman", "pearson", "pairs", "oov",

@@ -236,6 +236,7 @@ def fit_word2vec_model(
                           "(keeping the old tables would copy them every step); use 'none' or 'raise'")
     if source not in ("arrays", "stream"):
         raise ConfigError(f"config.data.source={source!r}; expected 'arrays' or 'stream'")
+    corpus.check_trainable(min_count=settings.min_count)  # one context pair, before compiling
     if source == "stream":
         train = Word2VecStreamSource(corpus, settings)
     else:

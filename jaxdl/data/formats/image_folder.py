@@ -19,6 +19,47 @@ from jaxdl.errors import ConfigError, DataError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _LIKELY_FORMATS = ("PNG", "JPEG")
 RESIZE_MODES = ("stretch", "crop")  # crop: shorter side to size, then the centre
+# Pillow modes of 8 bits per channel, whose conversion to L or RGB Pillow defines.
+EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK",
+                   "YCbCr", "LAB", "HSV")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def check_pixel_count(image, path: str) -> None:
+    """Raise DataError when ``image`` has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+
+    Pillow itself only warns between one and two times the limit; a possible
+    decompression bomb is a bad example like any other (``data.skip_bad`` skips it).
+    """
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    width, height = image.size
+    if limit is not None and width * height > limit:
+        raise DataError(f"{path}: {width}x{height} = {width * height} pixels, more than "
+                        f"PIL.Image.MAX_IMAGE_PIXELS={limit} (a possible decompression bomb); "
+                        "expected a smaller image, or raise the limit if the file is trusted")
+
+
+def _wide_unit_pixels(image, path: str) -> np.ndarray:
+    """A one-channel image of more than 8 bits (``I;16*``, ``I``, ``F``) as float32
+    ``[H, W]`` in [0, 1]; other modes are refused naming ``path``."""
+    if image.mode in SIXTEEN_BIT_MODES or image.mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise DataError(f"{path}: 32-bit integer pixels (mode I) range over "
+                            f"[{values.min()}, {values.max()}]; expected 16-bit values in "
+                            "[0, 65535] (scaled by 1/65535); convert the file to 8 or 16 bits")
+        return (values / 65535.0).astype(np.float32)
+    if image.mode == "F":
+        values = np.asarray(image, np.float32)
+        if values.size and not (np.isfinite(values).all() and values.min() >= 0
+                                and values.max() <= 1):
+            raise DataError(f"{path}: float pixels (mode F) range over [{np.nanmin(values)}, "
+                            f"{np.nanmax(values)}]{'' if np.isfinite(values).all() else ' with NaN/Inf'}; "
+                            "expected finite values in [0, 1]")
+        return values
+    raise DataError(f"{path}: Pillow pixel mode {image.mode!r} is not supported; expected one "
+                    f"of {EIGHT_BIT_MODES + SIXTEEN_BIT_MODES + ('I', 'F')}")
 
 
 def _file_bytes(path: str) -> bytes:
@@ -47,7 +88,9 @@ class ImageFolder:
         None: the sub-folders of ``root``.
     Raises:
       DataError: a missing root, no class folders, an empty class folder, a file that
-        is not an image, or (with ``classes``) a class folder not among them.
+        is not an image, or (with ``classes``) a class folder not among them; when an
+        example is read, a file that cannot be decoded, a pixel mode that cannot be
+        scaled to [0, 1] (``pixels``) or more pixels than Pillow's limit.
     """
 
     def __init__(self, root: str, *, image_size: int | None = None, channels: int = 3,
@@ -92,33 +135,59 @@ class ImageFolder:
         return len(self.paths)
 
     def decode(self, path: str) -> np.ndarray:
-        """The image at ``path`` as float32 ``[H, W, C]`` in [0, 1]."""
+        """The image at ``path`` as float32 ``[H, W, C]`` in [0, 1] (``pixels``)."""
+        from PIL import Image, UnidentifiedImageError  # imported where images are read
         self.opened += 1
         try:
-            pixels = self._pixels(_file_bytes(path))
+            data = _file_bytes(path)
+            try:
+                # The listed formats first: Pillow then skips probing every other plugin.
+                image = Image.open(io.BytesIO(data), formats=_LIKELY_FORMATS)
+            except UnidentifiedImageError:
+                image = Image.open(io.BytesIO(data))  # any other format Pillow reads
+            with image:
+                check_pixel_count(image, path)
+                return self.pixels(image, path)
+        except DataError:
+            raise  # already names the file and what was expected
+        except Image.DecompressionBombError as err:  # over twice the limit: refused by open
+            raise DataError(f"{path}: {err}; expected an image within Pillow's "
+                            "Image.MAX_IMAGE_PIXELS (a possible decompression bomb)") from err
         except (OSError, SyntaxError, ValueError) as err:
             raise DataError(f"{path}: cannot decode the image ({err}); expected a complete "
                             "PNG or JPEG file") from err
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        return pixels.astype(np.float32) / 255.0
 
-    def _pixels(self, data: bytes) -> np.ndarray:
-        """``data`` (an encoded file) decoded, converted and resized: uint8 ``[H, W(, C)]``."""
-        from PIL import Image, UnidentifiedImageError  # imported where images are read
-        mode = "L" if self.channels == 1 else "RGB"
-        try:
-            # The listed formats first: Pillow then skips probing every other plugin.
-            image = Image.open(io.BytesIO(data), formats=_LIKELY_FORMATS)
-        except UnidentifiedImageError:
-            image = Image.open(io.BytesIO(data))  # any other format Pillow reads
-        with image:
+    def pixels(self, image, path: str) -> np.ndarray:
+        """An opened Pillow image as float32 ``[H, W, C]`` in [0, 1], converted and resized.
+
+        8-bit modes (``EIGHT_BIT_MODES``) go through Pillow's conversion to L or RGB
+        and are divided by 255; 16-bit integer modes (``I;16*``, and ``I`` with
+        values in [0, 65535], which is how 16-bit PNGs open) by 65535; ``F`` must
+        already lie in [0, 1]. Wide modes are resized in float (``F``), keeping
+        their precision. Anything else is refused.
+
+        Raises:
+          DataError: naming ``path``, for a mode not listed or values out of range.
+        """
+        if image.mode in EIGHT_BIT_MODES:
+            mode = "L" if self.channels == 1 else "RGB"
             # convert() to the same mode and resize() to the same size only copy the
             # pixels (Pillow returns ``copy()``), so skipping them changes no value.
             if image.mode != mode:
-                image = image.convert(mode)
-            image = self._resized(image)
-            return np.asarray(image, np.uint8)
+                # LAB has no direct conversion to L: through RGB, as Pillow defines it.
+                image = image.convert("RGB" if image.mode == "LAB" else mode)
+                image = image.convert(mode) if image.mode != mode else image
+            pixels = np.asarray(self._resized(image), np.uint8)
+            pixels = pixels.astype(np.float32) / 255.0
+        else:
+            from PIL import Image
+            pixels = _wide_unit_pixels(image, path)  # [H, W] float32 in [0, 1]
+            if self.image_size is not None:
+                pixels = np.asarray(self._resized(Image.fromarray(pixels, mode="F")), np.float32)
+                pixels = np.clip(pixels, 0.0, 1.0)  # bilinear stays in range; rounding may not
+            if self.channels == 3:
+                pixels = np.repeat(pixels[..., None], 3, axis=-1)
+        return pixels if pixels.ndim == 3 else pixels[..., None]
 
     def _resized(self, image):
         if self.image_size is None:
