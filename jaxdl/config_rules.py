@@ -250,6 +250,12 @@ NO_EFFECT_RULES: tuple[tuple[str, Callable[[Values], bool], str], ...] = (
     ("data.max_per_class", _no_text_files, "data.train/data.test files are read whole"),
     ("data.label_kind", lambda v: v.get("data.name") == "cifar100",
      "only CIFAR-100 has coarse labels"),
+    # transfer_text reads word vectors and an encoder directory for its encoder kind only
+    # (text_classifier, which has no pretrain section, reads transfer.embeddings_from).
+    ("transfer.embeddings_from", lambda v: v.get("pretrain.kind") in (None, "encoder"),
+     "only config.pretrain.kind='encoder' reads it (its word-vector probes)"),
+    ("pretrain.encoder_from", lambda v: v.get("pretrain.kind") == "encoder",
+     "only config.pretrain.kind='encoder' reads it"),
     ("downstream.num_steps", lambda v: v.get("downstream.rule") != "few_label",
      "config.downstream.rule='few_label' sets each downstream run's steps"),
     ("downstream.eval_every", lambda v: v.get("downstream.rule") != "few_label",

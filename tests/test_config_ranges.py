@@ -29,6 +29,8 @@ EXPERIMENTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(
 TRANSFER_VALUES = {"transfer.init_from": "/nonexistent/run", "transfer.dont_load": ("^head/",),
                    "transfer.frozen": ("^head/",), "transfer.lr_multipliers": (("^head/", 0.5),),
                    "transfer.embeddings_from": "/nonexistent/vectors.txt"}
+# The settings under which an experiment reads its declared transfer keys.
+READ_WITH = {"transfer_text": {"pretrain.kind": "encoder", "pretrain.encoder_from": "/some/bert"}}
 # Numeric keys that have no range by nature: any finite value is meaningful.
 UNBOUNDED = {"data.low", "data.high",  # universal_approximation's interval (low < high checked)
              "data.normalize_mean"}  # a per-channel mean may be any number
@@ -83,17 +85,32 @@ def test_every_transfer_key_on_every_experiment_is_read_or_refused(name):
     for key in TRANSFER_KEYS:
         config = _with(module.get_config(), key, TRANSFER_VALUES[key])
         if key in read:
+            for other, value in READ_WITH.get(name, {}).items():
+                config = _with(config, other, value)
             validate_experiment(module, config)  # declared as read: accepted
         else:
             with pytest.raises(ConfigError, match=rf"^config\.{key}=.* would do nothing: this "
                                                   rf"experiment does not read config\.{key}"):
                 validate_experiment(module, config)
     # What each experiment reads is what its run() passes on (see each CONFIG_SCHEMA).
-    expected = {"perceptron": set(), "word2vec": set(), "transfer_text": set(),
+    # transfer_text: its encoder kind's word-vector probes (other kinds refuse it, below).
+    expected = {"perceptron": set(), "word2vec": set(),
+                "transfer_text": {"transfer.embeddings_from"},
                 "transfer_digits": {"transfer.lr_multipliers"},
                 "text_classifier": {"transfer.frozen", "transfer.lr_multipliers",
                                     "transfer.embeddings_from"}}
     assert read == expected.get(name, {"transfer.frozen", "transfer.lr_multipliers"})
+
+
+def test_transfer_text_refuses_word_vectors_for_a_kind_that_does_not_read_them():
+    module = load_experiment("transfer_text")
+    config = _with(module.get_config(), "transfer.embeddings_from", "/some/vectors.npy")
+    with pytest.raises(ConfigError, match=r"config\.transfer\.embeddings_from='/some/vectors\.npy' "
+                                          r"would do nothing: only config\.pretrain\.kind='encoder'"):
+        validate_experiment(module, config)
+    config.pretrain.kind = "encoder"
+    config.pretrain.encoder_from = "/some/bert"
+    validate_experiment(module, config)  # the encoder kind reads both
 
 
 def _out_of_range(spec) -> list:

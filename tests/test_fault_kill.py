@@ -8,6 +8,9 @@ appears (mid-write), and shortly after a checkpoint is finished.
 
 from __future__ import annotations
 
+import pytest
+
+import os
 import random
 import re
 import subprocess
@@ -74,6 +77,7 @@ def run_and_kill(workdir, log_path, point: tuple, timeout: float = 180) -> dict:
             "finished_steps": fault_runs.finished_steps(workdir)}
 
 
+@pytest.mark.leg2
 def test_killed_five_times_then_resumed_ends_bit_identical(tmp_path):
     reference = fault_runs.reference_run()
     workdir = tmp_path / "run"
@@ -131,8 +135,9 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes_exactly(tmp_path
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err[-3000:]  # no orbax/absl traceback
+    start, *lines = err.strip().splitlines()
+    assert start == f"faults_digits: run directory {os.path.abspath(workdir)}", err[-3000:]
+    assert len(lines) == 1, err[-3000:]  # Ctrl-C's one line: no orbax/absl traceback
     found = re.fullmatch(rf"interrupted: run {workdir} stopped after step (\d+); last "
                          r"checkpoint: step (\d+) \(kept\)\. Re-running the same command "
                          r"resumes from step (\d+)\.", lines[0])

@@ -63,6 +63,7 @@ def interrupt_when(workdir, sig: int, reached, timeout: float = 180) -> int:
     return proc.returncode
 
 
+@pytest.mark.leg2
 def test_best_k_run_interrupted_at_several_points_resumes_bit_identical(tmp_path):
     """Issue 28's example (Ctrl-C once checkpoints_best/<s> exists, ahead of the latest
     checkpoint), then a SIGKILL in the same place and one in the middle of a best-k write."""

@@ -169,6 +169,7 @@ def test_text_classifier_rejects_a_lone_train_file(experiment, tmp_path):
         module.run(config, None)
 
 
+@pytest.mark.leg2
 def test_rnn_experiment_resumes_bit_exactly_after_sigkill(tmp_path):
     train = write_fasttext_topics(tmp_path / "train.txt", 240, seed=0)
     test = write_fasttext_topics(tmp_path / "test.txt", 40, seed=1)

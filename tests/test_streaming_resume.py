@@ -3,6 +3,8 @@ during a save) and re-run, ends bit-identical to an uninterrupted streamed run."
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 import subprocess
 import sys
@@ -73,6 +75,7 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.leg2
 def test_streamed_run_killed_three_times_resumes_bit_identical(tmp_path):
     root = write_split_folders(tmp_path / "images")
     reference = tmp_path / "reference"

@@ -62,6 +62,7 @@ def _kill_mid_way(workdir: Path) -> set[str]:
         log.close()
 
 
+@pytest.mark.leg2
 def test_killed_sweep_rerun_gives_the_uninterrupted_table_each_subrun_trained_once(tmp_path):
     reference = tmp_path / "reference"
     done = _sweep_to_end(reference)

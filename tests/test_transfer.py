@@ -133,7 +133,11 @@ def test_maybe_init_from_yields_to_the_runs_own_checkpoint(pretrained, tmp_path)
                                                                     "layers/0/kernel"]
     fresh = MLP(3, (4,), 2, rngs=nnx.Rngs(3))
     before = _params(fresh)
-    assert maybe_init_from(fresh, config, workdir) is None  # workdir has its own checkpoint
+    # workdir has its own checkpoint: nothing is loaded (fit restores it), and the report
+    # is the first start's, so a resumed run's summary says what it started from.
+    report = maybe_init_from(fresh, config, workdir)
+    assert report.loaded == ["layers/0/bias", "layers/0/kernel"]
+    assert report.reinitialised == ["head/bias", "head/kernel"]
     assert _params(fresh)["layers/0/kernel"].tobytes() == before["layers/0/kernel"].tobytes()
 
 

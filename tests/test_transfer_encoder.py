@@ -125,6 +125,7 @@ def test_same_seed_gives_the_identical_table(reference, inputs, tmp_path):
     assert (tmp_path / "again" / "table.md").read_text() == (workdir / "table.md").read_text()
 
 
+@pytest.mark.leg2
 def test_sigkill_during_fine_tune_then_rerun_gives_the_identical_table(reference, inputs,
                                                                        tmp_path):
     workdir, summary = reference

@@ -169,6 +169,7 @@ def test_frozen_probe_leaves_the_encoder_bits_unchanged(reference):
         np.testing.assert_array_equal(ulmfit_stage0[path], saved[path], err_msg=path)
 
 
+@pytest.mark.leg2
 def test_killed_during_lm_pretraining_resumes_to_the_same_table(reference, corpus_gz, tmp_path):
     straight, _ = reference
     workdir = tmp_path / "killed"

@@ -6,6 +6,8 @@ latest checkpoint like any run; this checks it end to end on a tiny corpus file.
 
 from __future__ import annotations
 
+import pytest
+
 import signal
 import subprocess
 import sys
@@ -60,6 +62,7 @@ def _run_to_end(workdir, corpus) -> dict:
     return fault_runs.summary(workdir)
 
 
+@pytest.mark.leg2
 def test_word2vec_run_killed_twice_resumes_to_the_same_params(tmp_path):
     corpus = tmp_path / "corpus.txt"
     _write_corpus(corpus)
