@@ -28,6 +28,7 @@ from jaxdl.train.run_identity import (HISTORY_NAME, append_history, check_checkp
 # Keys that may differ between the first run and a resume without changing results.
 RESUME_NEUTRAL_KEYS = ("force_resume", "train.progress_bar")
 _created: list[str] = []  # config.json files this process wrote into new workdirs
+_created_dirs: list[str] = []  # directories ``ensure_writable`` created, parents first
 # Starts checked by ``prepare_workdir``, not yet written: abspath -> (config, saved, identity).
 _pending: dict[str, tuple[dict, dict | None, dict]] = {}
 
@@ -121,8 +122,13 @@ def ensure_writable(workdir: str) -> None:
     Raises:
       CheckpointError: the directory cannot be created or written.
     """
+    missing, path = [], os.path.abspath(workdir)
+    while not os.path.exists(path):  # what makedirs creates, so a refused start can remove it
+        missing.insert(0, path)
+        path = os.path.dirname(path)
     try:
         os.makedirs(workdir, exist_ok=True)
+        _created_dirs.extend(missing)
         probe = os.path.join(workdir, f".write-test-{os.getpid()}")
         with open(probe, "w") as f:
             f.write("ok")
@@ -227,7 +233,9 @@ def discard_unstarted(workdir: str) -> None:
 
     Only when nothing under ``workdir`` was trained, so that a corrected re-run of
     a run that failed on bad input is not refused as "a different config".
-    Their starts stay in ``config_history.jsonl``.
+    Their starts stay in ``config_history.jsonl``. The directories that
+    ``ensure_writable`` created for it go too while they are empty, so a refused
+    start leaves no directory behind.
     """
     forget_prepared(workdir)
     if _has_results(workdir):
@@ -237,6 +245,11 @@ def discard_unstarted(workdir: str) -> None:
         if os.path.abspath(path).startswith(root + os.sep) and os.path.exists(path):
             os.remove(path)
             _created.remove(path)
+    for path in reversed([d for d in _created_dirs if d == root or d.startswith(root + os.sep)
+                          or root.startswith(d + os.sep)]):
+        _created_dirs.remove(path)
+        with contextlib.suppress(OSError):  # not empty (a lock, a history): it stays
+            os.rmdir(path)
 
 
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:

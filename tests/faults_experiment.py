@@ -11,12 +11,16 @@ from __future__ import annotations
 from flax import nnx
 
 from jaxdl.config import default_config
+from jaxdl.config_schema import reads_transfer
 from jaxdl.data.arrays import ArrayDataset
 from jaxdl.data.formats.sklearn import load_sklearn
 from jaxdl.models.mlp import MLP
 from jaxdl.train import task as task_lib
 from jaxdl.train.loop import fit
 from jaxdl.workdir import fit_summary
+
+# Its one fit takes config.transfer as it is.
+CONFIG_SCHEMA = reads_transfer("frozen", "lr_multipliers")
 
 
 def get_config():

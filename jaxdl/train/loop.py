@@ -36,7 +36,7 @@ from jaxdl.train.prepare import prepare
 from jaxdl.train.profile import StepProfiler
 from jaxdl.train.state import TrainState, count_params, params_sha256
 from jaxdl.train.task import Task
-from jaxdl.workdir import forget_prepared, is_prepared, prepare_workdir, start_writing
+from jaxdl.workdir import discard_unstarted, is_prepared, prepare_workdir, start_writing
 
 
 @dataclasses.dataclass
@@ -148,8 +148,8 @@ def fit(model: nnx.Module, task: Task, train: ArrayDataset | TrainSource, *,
         profiler = StepProfiler(config.train.get("profile_steps", ()), workdir,
                                 total_steps=prepared.total_steps)
     except BaseException:
-        if checked_here:
-            forget_prepared(workdir)
+        if checked_here:  # nothing was written: drop the start and the directory it made
+            discard_unstarted(workdir)
         raise
     # Every check has passed: from here on the run writes.
     tc = config.train
