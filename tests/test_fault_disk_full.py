@@ -23,12 +23,15 @@ ONE_LINE = r"error: could not write {}: \[Errno 28\] No space left on device\. F
            r"to resume\."
 
 
-def assert_refused_naming(done, path_pattern: str) -> None:
+def assert_refused_naming(done, workdir, path_pattern: str) -> None:
     import re
     assert done.returncode == 2, done.stderr[-3000:]
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr[-3000:]  # no traceback, no thread dump
-    assert re.fullmatch(ONE_LINE.format(path_pattern), lines[0]), lines[0]
+    # jaxdl.run's first line names the run directory; then the error, one line:
+    # no traceback, no thread dump.
+    assert len(lines) == 2, done.stderr[-3000:]
+    assert lines[0] == f"faults_digits: run directory {workdir}", lines[0]
+    assert re.fullmatch(ONE_LINE.format(path_pattern), lines[1]), lines[1]
 
 
 def test_disk_full_in_every_log_and_summary_write_then_the_rerun_completes(tmp_path):
@@ -38,15 +41,15 @@ def test_disk_full_in_every_log_and_summary_write_then_the_rerun_completes(tmp_p
     ckpt = workdir / "checkpoints"
     # metrics.jsonl: full after checkpoint 152, at the append of step 160.
     done = run_with_full_disk(workdir, ckpt / "152", "metrics.jsonl")
-    assert_refused_naming(done, re.escape(str(workdir / "metrics.jsonl")))
+    assert_refused_naming(done, workdir, re.escape(str(workdir / "metrics.jsonl")))
     assert fault_runs.finished_steps(workdir)[-1] == 152
     # Issue 28's example: the TensorBoard writer's flush once the last checkpoint is written.
     done = run_with_full_disk(workdir, ckpt / "160", "events.out.tfevents.*")
-    assert_refused_naming(done, re.escape(str(workdir)) + r"/events\.out\.tfevents\.[^:]+")
+    assert_refused_naming(done, workdir, re.escape(str(workdir)) + r"/events\.out\.tfevents\.[^:]+")
     assert fault_runs.finished_steps(workdir)[-1] == 160
     # summary.json: the old one (none) is left as it was, no temporary file.
     done = run_with_full_disk(workdir, ckpt / "160", "summary.json*")
-    assert_refused_naming(done, re.escape(str(workdir / "summary.json")))
+    assert_refused_naming(done, workdir, re.escape(str(workdir / "summary.json")))
     assert not list(workdir.glob("summary.json*"))
 
     final = fault_runs.run_to_end(workdir)

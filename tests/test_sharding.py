@@ -36,8 +36,9 @@ y = (x[:, 0] - x[:, 3] > 0).astype(np.int32)
 train = ArrayDataset({"x": x, "y": y}, name="train")
 
 
-def run(data=1, sharding="replicated", steps=40, workdir=None, batch=32):
+def run(data=1, sharding="replicated", steps=40, workdir=None, batch=32, force_resume=False):
     c = default_config()
+    c.force_resume = force_resume
     c.train.batch_size = batch
     c.train.num_steps = steps
     c.train.log_every = 10
@@ -76,7 +77,9 @@ if mode == "eight":
         info["error"] = str(err)
 else:
     save("single", run())
-    resumed = run(workdir=f"{out}/ckpt")  # written on 8 devices, FSDP-sharded
+    # Written on 8 devices, FSDP-sharded, for 20 steps: another mesh and num_steps,
+    # so resuming it here is the documented force_resume case.
+    resumed = run(workdir=f"{out}/ckpt", force_resume=True)
     save("resumed", resumed)
     info["resumed_steps"] = resumed.steps
     info["resumed_specs"] = sorted({str(v.sharding.spec) for v in
