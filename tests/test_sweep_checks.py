@@ -37,8 +37,8 @@ def test_issue_example_d_nan_in_the_grid_is_refused_before_any_subrun(tmp_path, 
 
 @pytest.mark.parametrize("args, message", [
     # the experiment's own schema (transfer keys it does not read, its section ranges)
-    (["--grid=transfer.frozen=(),('^head/',)"], "config.transfer.frozen=('^head/',) would do "
-                                                 "nothing"),
+    (["--grid=transfer.dont_load=(),('^head/',)"], "config.transfer.dont_load=('^head/',) "
+                                                    "would do nothing"),
     (["--grid=data.test_fraction=0.25,1.0"], "config.data.test_fraction=1.0; expected"),
     # a cross-key rule that only one combination breaks, on the last seed's axis
     (["--grid=optimizer.schedule=warmup_cosine,constant", "--config.optimizer.warmup_steps=2",
