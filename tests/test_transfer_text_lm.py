@@ -33,6 +33,10 @@ from jaxdl.recipes.text import load_labelled_splits
 from jaxdl.train.checkpoint import read_weights, resolve_checkpoint
 from jaxdl.transfer import load_pretrained
 
+# Most tests here train word2vec or an LM and a grid: .ci/run's second leg runs them
+# (JAXDL_TEST_LEG=2), to keep the README test command under 15 minutes.
+pytestmark = pytest.mark.leg2
+
 EXPERIMENT = str(fault_runs.REPO / "experiments" / "transfer_text.py")
 LM_ROWS = ["random", "tfidf_logreg", "lm_probe", "lm_fine_tune", "lm_ulmfit"]
 # 2,000 corpus sentences in chunks of 16 tokens, batches of 32: about 70 LM steps,
