@@ -153,7 +153,7 @@ def pytest_collection_modifyitems(config, items):
     tests of the same paths run in both legs."""
     if os.environ.get("JAXDL_TEST_LEG") == "2":
         return
-    skip = pytest.mark.skip(reason="long kill-and-resume test: runs with JAXDL_TEST_LEG=2 "
+    skip = pytest.mark.skip(reason="long end-to-end test: runs with JAXDL_TEST_LEG=2 "
                                    "(.ci/run's second leg)")
     for item in items:
         if "leg2" in item.keywords:
