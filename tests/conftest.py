@@ -146,6 +146,19 @@ def zipf_sentences(seed: int = 0) -> list[list[str]]:
     return [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]
 
 
+def config_with(config, key: str, value):
+    """A copy of ``config`` with the dotted ``key`` set to ``value`` (ConfigDict's type
+    checks off, so a test can set a value of the wrong type)."""
+    import ml_collections
+    copy = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
+    *parents, leaf = key.split(".")
+    node = copy
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    return copy
+
+
 def pytest_collection_modifyitems(config, items):
     """Long kill-and-resume end-to-end tests (marked ``leg2``) run where
     ``JAXDL_TEST_LEG=2``: .ci/run's second leg sets it, so each runs once per CI run and

@@ -11,10 +11,9 @@ import glob
 import math
 import os
 
-import ml_collections
 import pytest
 
-from conftest import REPO, load_experiment, run_command
+from conftest import REPO, config_with, load_experiment, run_command
 from jaxdl.config_schema import (TRANSFER_KEYS, experiment_specs, flat_items, validate_config,
                                  validate_experiment)
 from jaxdl.errors import ConfigError
@@ -36,20 +35,12 @@ UNBOUNDED = {"data.low", "data.high",  # universal_approximation's interval (low
              "data.normalize_mean"}  # a per-channel mean may be any number
 
 
-def _with(config: ml_collections.ConfigDict, key: str, value) -> ml_collections.ConfigDict:
-    copy = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
-    *parents, leaf = key.split(".")
-    node = copy
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    return copy
 
 
 def _refused(module, key: str, value, **others) -> str:
-    config = _with(module.get_config(), key, value)
+    config = config_with(module.get_config(), key, value)
     for other, v in others.items():
-        config = _with(config, other.replace("__", "."), v)
+        config = config_with(config, other.replace("__", "."), v)
     with pytest.raises(ConfigError) as info:
         validate_experiment(module, config)
     return str(info.value)
@@ -83,10 +74,10 @@ def test_every_transfer_key_on_every_experiment_is_read_or_refused(name):
     read = {k for k, spec in (getattr(module, "CONFIG_SCHEMA", None) or {}).items()
             if k in TRANSFER_KEYS and spec.kind != "not_read"}
     for key in TRANSFER_KEYS:
-        config = _with(module.get_config(), key, TRANSFER_VALUES[key])
+        config = config_with(module.get_config(), key, TRANSFER_VALUES[key])
         if key in read:
             for other, value in READ_WITH.get(name, {}).items():
-                config = _with(config, other, value)
+                config = config_with(config, other, value)
             validate_experiment(module, config)  # declared as read: accepted
         else:
             with pytest.raises(ConfigError, match=rf"^config\.{key}=.* would do nothing: this "
@@ -104,7 +95,7 @@ def test_every_transfer_key_on_every_experiment_is_read_or_refused(name):
 
 def test_transfer_text_refuses_word_vectors_for_a_kind_that_does_not_read_them():
     module = load_experiment("transfer_text")
-    config = _with(module.get_config(), "transfer.embeddings_from", "/some/vectors.npy")
+    config = config_with(module.get_config(), "transfer.embeddings_from", "/some/vectors.npy")
     with pytest.raises(ConfigError, match=r"config\.transfer\.embeddings_from='/some/vectors\.npy' "
                                           r"would do nothing: only config\.pretrain\.kind='encoder'"):
         validate_experiment(module, config)
@@ -157,7 +148,7 @@ def test_every_numeric_key_has_a_range_that_is_enforced_and_its_edge_accepted(na
         edge = _in_range_edge(scalar)
         if edge is not None and spec.kind is not tuple and edge != default:
             try:  # the range admits it (a cross-key rule may still refuse the combination)
-                validate_experiment(module, _with(module.get_config(), key, edge))
+                validate_experiment(module, config_with(module.get_config(), key, edge))
             except ConfigError as err:
                 assert not str(err).startswith(f"config.{key}={edge!r}; expected"), err
     assert checked > 0
@@ -176,7 +167,7 @@ def test_cross_key_rules_refuse_contradictions_and_accept_what_the_docs_allow():
         mlp, "optimizer.schedule", "step", optimizer__decay_boundaries=(100, 400),
         train__num_steps=300)
     for ok in [(0.5, 0.75), (100, 200)]:  # fractions of the run, or steps (jaxdl.optim)
-        validate_experiment(mlp, _with(_with(_with(mlp.get_config(), "optimizer.schedule",
+        validate_experiment(mlp, config_with(config_with(config_with(mlp.get_config(), "optimizer.schedule",
                                                    "step"), "optimizer.decay_boundaries", ok),
                                        "train.num_steps", 300))
     assert "grad_accum_steps=3 does not divide" in _refused(mlp, "train.grad_accum_steps", 3)
@@ -195,7 +186,7 @@ def test_cross_key_rules_refuse_contradictions_and_accept_what_the_docs_allow():
                                                  "word2vec.min_alpha", 0.5)
     assert "config.data.low=3.0 is not below config.data.high=2.0" in _refused(
         load_experiment("universal_approximation"), "data.low", 3.0)
-    validate_experiment(load_experiment("universal_approximation"), _with(_with(
+    validate_experiment(load_experiment("universal_approximation"), config_with(config_with(
         load_experiment("universal_approximation").get_config(), "data.low", -5.0),
         "data.high", -1.0))  # a negative interval is valid
 
@@ -237,11 +228,11 @@ def test_settings_another_key_makes_the_run_ignore_are_refused():
     assert "rule='few_label' sets each downstream run's steps" in _refused(
         text, "downstream.num_steps", 50, downstream__rule="few_label")
     # the same keys are accepted where they are read
-    validate_experiment(text, _with(_with(text.get_config(), "downstream.rule", "few_label"),
+    validate_experiment(text, config_with(config_with(text.get_config(), "downstream.rule", "few_label"),
                                     "downstream.few_label.lr", 0.01))
-    config = _with(mlp.get_config(), "optimizer.schedule", "warmup_cosine")
-    validate_experiment(mlp, _with(config, "optimizer.warmup_steps", 10))
-    validate_config(_with(mlp.get_config(), "transfer.init_from", "/x"))  # a library config
+    config = config_with(mlp.get_config(), "optimizer.schedule", "warmup_cosine")
+    validate_experiment(mlp, config_with(config, "optimizer.warmup_steps", 10))
+    validate_config(config_with(mlp.get_config(), "transfer.init_from", "/x"))  # a library config
 
 
 def test_nan_and_inf_are_refused_for_every_float_key_of_every_experiment():

@@ -12,11 +12,10 @@ import glob
 import math
 import os
 
-import ml_collections
 import pytest
 from flax import nnx
 
-from conftest import load_experiment, tiny_config, tiny_data
+from conftest import config_with, load_experiment, tiny_config, tiny_data
 from jaxdl.config import default_config
 from jaxdl.config_schema import (CORE_SCHEMA, Spec, experiment_specs, flat_items, infer_spec,
                                  validate_config)
@@ -69,15 +68,6 @@ def _specs(module) -> dict[str, Spec]:
     return experiment_specs(module.get_config(), getattr(module, "CONFIG_SCHEMA", None))
 
 
-def _with(config: ml_collections.ConfigDict, key: str, value) -> ml_collections.ConfigDict:
-    """A copy of ``config`` with ``key`` set to ``value`` (type checks of ConfigDict off)."""
-    copy = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
-    *parents, leaf = key.split(".")
-    node = copy
-    for part in parents:
-        node = node[part]
-    node[leaf] = value
-    return copy
 
 
 class _Core:
@@ -103,7 +93,7 @@ def test_every_key_refuses_bad_values_before_writing(name, tmp_path):
                 continue
             workdir = tmp_path / "run"
             with pytest.raises(ConfigError) as info:
-                run_experiment(module, _with(defaults, key, value), str(workdir))
+                run_experiment(module, config_with(defaults, key, value), str(workdir))
             assert f"config.{key}=" in str(info.value), (key, value, str(info.value))
             assert not workdir.exists(), (key, value)
             checked += 1
@@ -132,7 +122,7 @@ def test_issue_examples_are_refused_with_the_key_and_the_expectation():
              "checkpoint.every_steps": (-8, "config.checkpoint.every_steps=-8")}
     for key, (value, message) in cases.items():
         with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
-            validate_config(_with(module.get_config(), key, value), defaults=module.get_config())
+            validate_config(config_with(module.get_config(), key, value), defaults=module.get_config())
     config = module.get_config()
     config.model.hidden = (32.5, 16)
     with pytest.raises(ConfigError, match=r"config.model.hidden=\(32.5, 16\): element 0 \(32.5\) "
