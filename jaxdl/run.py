@@ -19,6 +19,7 @@ from jaxdl.errors import ConfigError, JaxdlError
 from jaxdl.config_schema import validate_config
 from jaxdl.experiment_file import load_experiment
 from jaxdl.interruption import interrupted_message, stop_at_next_boundary_on_sigint
+from jaxdl.parent_death import stop_with_parent
 from jaxdl.run_report import final_report
 from jaxdl.workdir import (as_write_error, discard_unstarted, ensure_writable,
                            prepare_workdir, write_summary)
@@ -121,6 +122,7 @@ def entry() -> None:
     Exit codes: 0 done, 2 a jaxdl error (bad config or data, workdir in use, ...),
     130 interrupted by Ctrl-C.
     """
+    stop_with_parent()  # a sweep's sub-run: end with the sweep, SIGKILL included
     try:
         check_overrides(sys.argv[1:])
     except JaxdlError as err:

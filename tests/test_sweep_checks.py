@@ -3,6 +3,7 @@ accepts, refuse grid values that are one value, and stop their sub-runs when sto
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -103,3 +104,36 @@ def test_a_signal_to_the_sweep_process_alone_stops_its_subruns(tmp_path, signum)
         if sweep.poll() is None:
             sweep.kill()
             sweep.wait()
+
+
+def test_sigkill_to_the_sweep_process_alone_ends_its_subruns(tmp_path):
+    # SIGKILL cannot be caught: each sub-run asked the kernel for SIGTERM when its
+    # parent dies (jaxdl.parent_death), so none trains on for a dead sweep.
+    workdir = tmp_path / "sweep"
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "jaxdl.sweep", f"--config={EXPERIMENT}", f"--workdir={workdir}",
+         "--grid=optimizer.lr=1e-3,3e-3", "--parallel=2", "--config.train.num_steps=100000"],
+        cwd=REPO, env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline, children = time.time() + 120, []
+        while time.time() < deadline and sweep.poll() is None and len(children) < 2:
+            children = psutil.Process(sweep.pid).children(recursive=True)
+            time.sleep(0.1)
+        assert len(children) >= 2, sweep.poll()
+        time.sleep(1.0)  # past their start, where the rule is set
+        sweep.kill()
+        sweep.wait()
+        _, alive = psutil.wait_procs(children, timeout=20)
+        assert alive == [], [p.cmdline() for p in alive]
+    finally:
+        for child in psutil.Process().children(recursive=True):
+            child.kill()
+
+
+def test_stop_with_parent_reads_and_removes_the_variable(monkeypatch):
+    from jaxdl.parent_death import PARENT_PID_ENV, stop_with_parent
+    environ = {PARENT_PID_ENV: str(os.getppid())}
+    assert stop_with_parent(environ) is True
+    assert PARENT_PID_ENV not in environ  # its own sub-processes have another parent
+    assert stop_with_parent({}) is False

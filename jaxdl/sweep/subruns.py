@@ -27,6 +27,7 @@ from typing import Callable, Mapping, Sequence
 from ml_collections import ConfigDict
 
 from jaxdl.errors import ConfigError, JaxdlError
+from jaxdl.parent_death import PARENT_PID_ENV
 from jaxdl.recipes.baseline_cache import CACHE_ENV
 from jaxdl.sweep.grid import SubRun
 from jaxdl.sweep.progress import SubrunProgress
@@ -81,6 +82,9 @@ def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1,
                        workdir: str | None = None) -> dict[str, str]:
     """The sub-processes' environment: the caller's, plus shared caches.
 
+    ``JAXDL_PARENT_PID`` names this process: a sub-run ends when the sweep dies,
+    by SIGKILL too (``jaxdl.parent_death``).
+
     Sub-runs of one sweep compile the same programs; JAX's persistent cache,
     keyed by the program, lets all but the first load them (a cached executable
     is the same binary, so results are unchanged). A cache the user configured
@@ -91,6 +95,7 @@ def subrun_environment(base: Mapping[str, str] | None = None, parallel: int = 1,
     memory when it starts, so a second sub-run on the same GPU could not start.
     """
     env = dict(os.environ if base is None else base)
+    env[PARENT_PID_ENV] = str(os.getpid())  # a sub-run ends with the sweep, even on SIGKILL
     if not env.get("JAX_COMPILATION_CACHE_DIR"):
         env.update(JAX_COMPILATION_CACHE_DIR=default_cache_dir(),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
