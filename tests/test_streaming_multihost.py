@@ -123,10 +123,7 @@ def test_two_processes_each_read_their_half_and_match_one_process(runs):
         want = [paths[i] for s in range(steps)
                 for i in step_indices(0, 24, 6, s, 1)[0][3 * rank:3 * rank + 3]]
         assert seen[2:] == want
-    single_params, two_params = _params(single), _params(two)
-    for name in single_params:
-        np.testing.assert_allclose(two_params[name], single_params[name], rtol=1e-4,
-                                   atol=1e-5, err_msg=name)
+    assert_same_training(_params(two), _params(single))
     assert json.load(open(os.path.join(two, "summary.json")))["processes"] == 2
 
 
@@ -144,6 +141,23 @@ def test_two_processes_evaluate_a_streamed_split_each_reading_its_rows(runs):
     assert sorted(two) == sorted(single)
     for name, value in single.items():
         np.testing.assert_allclose(two[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def assert_same_training(got: dict, want: dict) -> None:
+    """The two runs trained the same parameters, up to the gradient's summation order.
+
+    Each process convolves 3 images where one process convolves 6, so XLA blocks
+    the sums differently; after 8 steps the few weights behind a ReLU or max-pool
+    input that sat within rounding of its kink differ by up to ~4e-4 (seen with
+    jax 0.12.1: 26 of conv2's 18,432 weights, all of one output channel). An error
+    in which rows a process reads, or in averaging the gradient across processes,
+    moves nearly every weight (Adam moves each by ~1e-3 a step here). So: at most
+    1% of each tensor's weights differ beyond float tolerance, none by a step's size."""
+    assert sorted(got) == sorted(want)
+    for name in want:
+        off = ~np.isclose(got[name], want[name], rtol=1e-4, atol=1e-5)
+        assert off.mean() <= 0.01, (name, int(off.sum()), off.size)
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=5e-4, err_msg=name)
 
 
 def _one_process_config(runs):
@@ -186,7 +200,4 @@ def test_one_process_resumes_the_two_process_run_from_its_checkpoint(runs):
     assert (len(seen) - 2) % 6 == 0 and 4 <= steps <= 8, len(seen)
     assert seen[2:] == [paths[i] for s in range(4, 4 + steps)
                         for i in step_indices(0, 24, 6, s, 1)[0]]
-    resumed, single = _params(workdir), _params(runs["single"])
-    for name in single:
-        np.testing.assert_allclose(resumed[name], single[name], rtol=1e-4, atol=1e-5,
-                                   err_msg=name)
+    assert_same_training(_params(workdir), _params(runs["single"]))
