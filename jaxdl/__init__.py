@@ -16,49 +16,108 @@ history and the metrics::
 
 from jaxdl.version import __version__
 
-from jaxdl import losses, metrics
-from jaxdl.config import default_config
-from jaxdl.data.arrays import ArrayDataset
-from jaxdl.data.formats.cifar import load_cifar
-from jaxdl.data.formats.conllu import read_conllu, write_conllu
-from jaxdl.data.formats.fasttext import read_fasttext
-from jaxdl.data.formats.idx import load_mnist, read_idx
-from jaxdl.data.formats.plain_text import read_corpus
-from jaxdl.data.formats.sklearn import load_digits_images, load_sklearn
-from jaxdl.data.sources import ArrayTrainSource, LabelBudgetSource, TrainSource
-from jaxdl.data.stdlib_corpus import embedded_corpus, embedded_labelled_sentences
-from jaxdl.data.text import Vocab, tokenize
-from jaxdl.distributed import make_mesh
-from jaxdl.errors import (CheckpointError, ConfigError, DataError, JaxdlError,
-                          NonFiniteError, ShapeMismatchError)
-from jaxdl.metrics import Metric
-from jaxdl.models.backprop import manual_gradients
-from jaxdl.models.cnn import LeNet5, SmallCNN, TutorialCNN
-from jaxdl.models.conv import Conv2d
-from jaxdl.ops.conv import conv2d
-from jaxdl.models.linear import LinearRegression, LogisticRegression, least_squares
-from jaxdl.models.mlp import MLP
-from jaxdl.models.perceptron import Perceptron, train_perceptron
-from jaxdl.models.resnet import ResNet18, ResNet20
-from jaxdl.models.rnn import RNN
-from jaxdl.models.sequence import LSTMTagger, RNNClassifier, RNNLanguageModel
-from jaxdl.models.transformer_encoder import TransformerEncoder, TransformerEncoderConfig
-from jaxdl.pretrained.bert_checkpoint import bert_config, load_bert
-from jaxdl.pretrained.bert_tokenizer import BertTokenizer
-from jaxdl.word2vec.training import fit_word2vec_model
-from jaxdl.optim import make_optimizer
-from jaxdl.evaluation.few_shot import few_shot_probe
-from jaxdl.evaluation.encoder_embeddings import encode_sentences
-from jaxdl.evaluation.sentence_encoders import (MeanPoolEncoder, RNNSentenceEncoder, SIFEncoder,
-                                                TransformerSentenceEncoder)
-from jaxdl.evaluation.word2vec_format import load_word2vec_format, save_word2vec_format
-from jaxdl.evaluation.word_vectors import WordVectors
-from jaxdl.train.checkpoint import Checkpointer
-from jaxdl.train.loop import FitResult, fit
-from jaxdl.train.state import TrainState, params_sha256
-from jaxdl.train.step import make_eval_step, make_train_loop, make_train_step
-from jaxdl.train.task import Task, binary_classification, classification, regression
-from jaxdl.transfer import load_pretrained, maybe_init_from
+import importlib
+
+_EXPORTS = {  # public name -> the module that defines it (imported on first use)
+    "ArrayDataset": "jaxdl.data.arrays",
+    "ArrayTrainSource": "jaxdl.data.sources",
+    "bert_config": "jaxdl.pretrained.bert_checkpoint",
+    "BertTokenizer": "jaxdl.pretrained.bert_tokenizer",
+    "binary_classification": "jaxdl.train.task",
+    "Checkpointer": "jaxdl.train.checkpoint",
+    "CheckpointError": "jaxdl.errors",
+    "classification": "jaxdl.train.task",
+    "ConfigError": "jaxdl.errors",
+    "Conv2d": "jaxdl.models.conv",
+    "conv2d": "jaxdl.ops.conv",
+    "DataError": "jaxdl.errors",
+    "default_config": "jaxdl.config",
+    "embedded_corpus": "jaxdl.data.stdlib_corpus",
+    "embedded_labelled_sentences": "jaxdl.data.stdlib_corpus",
+    "encode_sentences": "jaxdl.evaluation.encoder_embeddings",
+    "few_shot_probe": "jaxdl.evaluation.few_shot",
+    "fit": "jaxdl.train.loop",
+    "fit_word2vec_model": "jaxdl.word2vec.training",
+    "FitResult": "jaxdl.train.loop",
+    "JaxdlError": "jaxdl.errors",
+    "LabelBudgetSource": "jaxdl.data.sources",
+    "least_squares": "jaxdl.models.linear",
+    "LeNet5": "jaxdl.models.cnn",
+    "LinearRegression": "jaxdl.models.linear",
+    "load_bert": "jaxdl.pretrained.bert_checkpoint",
+    "load_cifar": "jaxdl.data.formats.cifar",
+    "load_digits_images": "jaxdl.data.formats.sklearn",
+    "load_mnist": "jaxdl.data.formats.idx",
+    "load_pretrained": "jaxdl.transfer",
+    "load_sklearn": "jaxdl.data.formats.sklearn",
+    "load_word2vec_format": "jaxdl.evaluation.word2vec_format",
+    "LogisticRegression": "jaxdl.models.linear",
+    "losses": "jaxdl.losses#module",
+    "LSTMTagger": "jaxdl.models.sequence",
+    "make_eval_step": "jaxdl.train.step",
+    "make_mesh": "jaxdl.distributed",
+    "make_optimizer": "jaxdl.optim",
+    "make_train_loop": "jaxdl.train.step",
+    "make_train_step": "jaxdl.train.step",
+    "manual_gradients": "jaxdl.models.backprop",
+    "maybe_init_from": "jaxdl.transfer",
+    "MeanPoolEncoder": "jaxdl.evaluation.sentence_encoders",
+    "Metric": "jaxdl.metrics",
+    "metrics": "jaxdl.metrics#module",
+    "MLP": "jaxdl.models.mlp",
+    "NonFiniteError": "jaxdl.errors",
+    "params_sha256": "jaxdl.train.state",
+    "Perceptron": "jaxdl.models.perceptron",
+    "read_conllu": "jaxdl.data.formats.conllu",
+    "read_corpus": "jaxdl.data.formats.plain_text",
+    "read_fasttext": "jaxdl.data.formats.fasttext",
+    "read_idx": "jaxdl.data.formats.idx",
+    "regression": "jaxdl.train.task",
+    "ResNet18": "jaxdl.models.resnet",
+    "ResNet20": "jaxdl.models.resnet",
+    "RNN": "jaxdl.models.rnn",
+    "RNNClassifier": "jaxdl.models.sequence",
+    "RNNLanguageModel": "jaxdl.models.sequence",
+    "RNNSentenceEncoder": "jaxdl.evaluation.sentence_encoders",
+    "save_word2vec_format": "jaxdl.evaluation.word2vec_format",
+    "ShapeMismatchError": "jaxdl.errors",
+    "SIFEncoder": "jaxdl.evaluation.sentence_encoders",
+    "SmallCNN": "jaxdl.models.cnn",
+    "Task": "jaxdl.train.task",
+    "tokenize": "jaxdl.data.text",
+    "train_perceptron": "jaxdl.models.perceptron",
+    "TrainSource": "jaxdl.data.sources",
+    "TrainState": "jaxdl.train.state",
+    "TransformerEncoder": "jaxdl.models.transformer_encoder",
+    "TransformerEncoderConfig": "jaxdl.models.transformer_encoder",
+    "TransformerSentenceEncoder": "jaxdl.evaluation.sentence_encoders",
+    "TutorialCNN": "jaxdl.models.cnn",
+    "Vocab": "jaxdl.data.text",
+    "WordVectors": "jaxdl.evaluation.word_vectors",
+    "write_conllu": "jaxdl.data.formats.conllu",
+}
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (PEP 562).
+
+    ``import jaxdl`` stays cheap (no jax, flax or scikit-learn), so a command such
+    as ``python -m jaxdl.run`` can print its first line before those load.
+    """
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'jaxdl' has no attribute {name!r}")
+    if target.endswith("#module"):
+        value = importlib.import_module(target[:-len("#module")])
+    else:
+        value = getattr(importlib.import_module(target), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "BertTokenizer", "TransformerEncoder", "TransformerEncoderConfig",

@@ -16,7 +16,6 @@ import os
 import platform
 from typing import Any, Mapping
 
-import jax
 import ml_collections
 
 from jaxdl.config_schema import flat_items
@@ -94,9 +93,17 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json_best_effort())
 
 
+def _process_index() -> int:
+    # jax is imported here, not at the top: ``python -m jaxdl.run`` imports this
+    # module before it checks the config, and jax is a slow import.
+    import jax
+    return jax.process_index()
+
+
 def environment() -> dict:
     """Library versions and devices, recorded next to the config."""
     import flax
+    import jax
     import optax
     import orbax.checkpoint
     from jaxdl.version import __version__
@@ -171,7 +178,7 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict) -> None:
                 "\nUse another --workdir, or pass --config.force_resume=True to resume anyway.")
     identity = run_identity(current, RESUME_NEUTRAL_KEYS)
     check_checkpoint_identity(workdir, identity, force=force, differences=config_differences)
-    if jax.process_index() == 0:
+    if _process_index() == 0:
         _pending[os.path.abspath(workdir)] = (current, saved, identity)
 
 
@@ -254,7 +261,7 @@ def discard_unstarted(workdir: str) -> None:
 
 def write_summary(workdir: str, summary: Mapping[str, Any]) -> None:
     """Write ``summary.json`` (process 0 only), after the run's recorded start."""
-    if jax.process_index() == 0:
+    if _process_index() == 0:
         start_writing(workdir)
         write_json_atomic(os.path.join(workdir, "summary.json"), dict(summary))
 

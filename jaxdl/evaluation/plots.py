@@ -13,10 +13,18 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-import matplotlib
 
-matplotlib.use("Agg")  # files only, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display needed).
+
+    Imported on first use, not with this module: matplotlib is a slow import, and
+    ``python -m jaxdl.run`` should print its first line before paying for it.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def plots_dir(workdir: str) -> str:
@@ -48,7 +56,7 @@ def _label(fig, ax, *, xlabel: str, ylabel: str, title: str = "", legend_title: 
 def _save(fig, path: str) -> str:
     """Write ``fig`` to ``path`` as PNG and free it."""
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -60,7 +68,7 @@ def _style(index: int) -> dict:
 def learning_curves_figure(history: Sequence[dict], *, metric: str = "loss"):
     """A figure of ``metric`` against step, one line per split of a ``metrics.jsonl``
     history (list of ``{"step", "split", metric, ...}``); each split its own marker."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     splits = sorted({e["split"] for e in history if metric in e})
     for index, split in enumerate(splits):
         points = [(e["step"], e[metric]) for e in history
@@ -114,7 +122,7 @@ def lines_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     Series with error bars, when there are several, are shifted sideways
     (``dodge_offsets``) so their bars do not hide each other; the legend says so.
     """
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     barred = [name for name in series if errors and name in errors]
     all_xs = [x for name in barred for x in series[name][0]]
     shifts = dict(zip(barred, dodge_offsets(all_xs, len(barred), logx=logx))) if barred else {}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from jaxdl.errors import DataError
 
@@ -28,6 +26,10 @@ def linear_probe_accuracy(
         if np.ndim(x) != 2 or len(x) != len(y):
             raise DataError(f"linear_probe_accuracy: {name}_x shape {np.shape(x)} and {name}_y length {len(y)} "
                             "do not match; expected [n, D] features and n labels")
+    # scikit-learn is imported here, on first use: it is a slow import that a run
+    # without a probe should not pay for.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
     scaler = StandardScaler().fit(train_x)
     classifier = LogisticRegression(C=C, max_iter=2000)
     classifier.fit(scaler.transform(train_x), train_y)

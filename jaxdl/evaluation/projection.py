@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
-matplotlib.use("Agg")  # files only; no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-
-from jaxdl.errors import ConfigError, DataError  # noqa: E402
-from jaxdl.evaluation.word_vectors import WordVectors  # noqa: E402
+from jaxdl.errors import ConfigError, DataError
+from jaxdl.evaluation.plots import pyplot
+from jaxdl.evaluation.word_vectors import WordVectors
 
 
 def project_words(wv: WordVectors, words: Sequence[str], *, method: str = "pca", seed: int = 0) -> np.ndarray:
@@ -53,6 +50,7 @@ def plot_word_projection(
         the 2-D coordinates `[len(words), 2]`.
     """
     points = project_words(wv, words, method=method, seed=seed)
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(8, 8))
     axes.scatter(points[:, 0], points[:, 1], s=12)
     for word, (x, y) in zip(words, points):

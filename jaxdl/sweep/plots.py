@@ -6,10 +6,8 @@ import os
 import re
 from typing import Any, Callable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
-from matplotlib import ticker
 
-from jaxdl.evaluation.plots import plot_lines, plots_dir
+from jaxdl.evaluation.plots import plot_lines, plots_dir, pyplot
 from jaxdl.sweep.table import value_text
 
 
@@ -57,7 +55,7 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], name: str):
     raw = [r["values"][x_key] for r in rows] if x_key else []
     xs_text = list(dict.fromkeys(value_text(v) for v in raw))
     numeric = x_key is not None and _numeric(raw)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     series: dict[str, tuple[list, list, list]] = {}
     for row in rows:
         label = ", ".join(f"{k}={value_text(row['values'][k])}" for k in keys[1:]) or name
@@ -80,6 +78,7 @@ def sweep_figure(rows: Sequence[Mapping[str, Any]], name: str):
         ticks, labels = list(range(len(xs_text))), xs_text
     if numeric and log_scaled(x_key, raw):
         ax.set_xscale("log")
+        from matplotlib import ticker
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # only the grid's own values
     if x_key is not None:
         ax.set_xticks(ticks)
@@ -100,7 +99,7 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], workdir: str) -> list[str]:
         fig, _ = sweep_figure(rows, name)
         path = os.path.join(plots_dir(workdir), name.replace("/", "_") + ".png")
         fig.savefig(path, dpi=100)
-        plt.close(fig)
+        pyplot().close(fig)
         paths.append(path)
     return paths
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn import datasets as sk_datasets
-from sklearn.model_selection import train_test_split
 
 from jaxdl.errors import DataError
 
+# name -> (the loader in sklearn.datasets, task). scikit-learn is imported on first
+# load: it is among the slowest imports, and every ``python -m jaxdl.run`` would pay
+# for it before its first line, whatever its data.
 _LOADERS = {
-    "diabetes": (sk_datasets.load_diabetes, "regression"),
-    "breast_cancer": (sk_datasets.load_breast_cancer, "classification"),
-    "digits": (sk_datasets.load_digits, "classification"),
-    "iris": (sk_datasets.load_iris, "classification"),
-    "wine": (sk_datasets.load_wine, "classification"),
+    "diabetes": ("load_diabetes", "regression"),
+    "breast_cancer": ("load_breast_cancer", "classification"),
+    "digits": ("load_digits", "classification"),
+    "iris": ("load_iris", "classification"),
+    "wine": ("load_wine", "classification"),
 }
 
 
@@ -64,8 +65,10 @@ def load_sklearn(
     """
     if name not in _LOADERS:
         raise DataError(f"unknown sklearn dataset '{name}'; expected one of {sorted(_LOADERS)}")
+    from sklearn import datasets as sk_datasets
+    from sklearn.model_selection import train_test_split
     loader, task = _LOADERS[name]
-    bunch = loader()
+    bunch = getattr(sk_datasets, loader)()
     x = np.asarray(bunch.data, np.float64)
     y = np.asarray(bunch.target)
     stratify = y if task == "classification" else None
@@ -101,6 +104,8 @@ def load_digits_images(
     """
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"load_digits_images test_fraction={test_fraction}; expected 0 < value < 1")
+    from sklearn import datasets as sk_datasets
+    from sklearn.model_selection import train_test_split
     bunch = sk_datasets.load_digits()
     images = (np.asarray(bunch.images, np.float32) / _DIGITS_MAX_VALUE)[..., None]
     labels = np.asarray(bunch.target, np.int32)
