@@ -13,6 +13,36 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _share_compilations_with_subprocesses() -> None:
+    """Every ``python -m jaxdl.run`` a test starts shares one persistent XLA cache.
+
+    Kill-and-resume and command-line tests start the same experiment many times,
+    and each cold process compiled the same programs again: with the cache, all
+    but the first load them (the same executable, so the same bits). The test
+    processes themselves stay uncached (tests count their compilations): the
+    variable jax reads is set only after this process imported jax. The pytest
+    process makes one directory per session (removed at exit) and passes it to
+    pytest-xdist's workers; a cache the caller configured is kept.
+    """
+    import atexit
+    import shutil
+    import tempfile
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    if not os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get(_TEST_CACHE):
+        directory = tempfile.mkdtemp(prefix="jaxdl-tests-xla-cache-")
+        atexit.register(shutil.rmtree, directory, True)
+        os.environ[_TEST_CACHE] = directory
+    import jax  # noqa: F401  (reads JAX_COMPILATION_CACHE_DIR now, and never again)
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=os.environ[_TEST_CACHE],
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+
+
+_TEST_CACHE = "JAXDL_TESTS_XLA_CACHE"
+_share_compilations_with_subprocesses()
+
+
 def load_experiment(name: str):
     """Import ``experiments/<name>.py`` as a module."""
     from jaxdl.experiment_file import load_experiment as load_file

@@ -34,6 +34,7 @@ def assert_refused_naming(done, workdir, path_pattern: str) -> None:
     assert re.fullmatch(ONE_LINE.format(path_pattern), lines[1]), lines[1]
 
 
+@pytest.mark.leg2
 def test_disk_full_in_every_log_and_summary_write_then_the_rerun_completes(tmp_path):
     import re
     reference = fault_runs.reference_run()

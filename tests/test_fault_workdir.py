@@ -91,6 +91,7 @@ def test_disk_full_on_save_raises_checkpoint_error_and_keeps_earlier_ones(tmp_pa
         assert {p: p.read_bytes() for p in files} == files
 
 
+@pytest.mark.leg2
 def test_file_size_limit_hit_mid_save_gives_clear_error_and_rerun_resumes_exactly(tmp_path):
     """A real write failure inside orbax/TensorStore (RLIMIT_FSIZE: EFBIG, like a full disk)."""
     workdir = tmp_path / "run"

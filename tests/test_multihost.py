@@ -159,6 +159,7 @@ def test_only_process_zero_writes_logs(runs):
     assert len(open(os.path.join(runs["two"], "config_history.jsonl")).readlines()) == 1
 
 
+@pytest.mark.leg2
 def test_kill_one_process_then_restart_both_resumes(runs):
     workdir = str(runs["root"] / "killed")
     procs = _start_pair(runs["config"], workdir, slow=0.15)

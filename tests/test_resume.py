@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import check_kill_and_rerun_is_exact
 
 ARGS = ["--config=experiments/mlp_digits.py", "--config.train.num_epochs=6",
@@ -9,6 +11,7 @@ ARGS = ["--config=experiments/mlp_digits.py", "--config.train.num_epochs=6",
         "--config.train.log_every=10"]
 
 
+@pytest.mark.leg2
 def test_sigkill_then_rerun_gives_the_uninterrupted_hash(tmp_path):
     check_kill_and_rerun_is_exact(ARGS, tmp_path)
     with open(tmp_path / "killed" / "metrics.jsonl") as f:

@@ -122,7 +122,7 @@ def test_text_classifier_streams_to_the_arrays_runs_parameters(tmp_path):
     assert "tfidf_logistic_regression" in runs["arrays"]["baselines"]
 
 
-@pytest.mark.parametrize("worker_mode", ["threads", "processes"])
+@pytest.mark.parametrize("worker_mode", ["threads", pytest.param("processes", marks=pytest.mark.leg2)])
 def test_pos_tagger_streams_to_the_arrays_runs_parameters(tmp_path, worker_mode):
     rng = np.random.default_rng(0)
     forms = [("the", "DET"), ("dog", "NOUN"), ("ate", "VERB"), ("apple", "NOUN"), ("I", "PRON"),

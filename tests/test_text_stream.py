@@ -112,8 +112,11 @@ def _word2vec_corpus():
     return Word2VecCorpus.from_sentences(zipf_sentences(), min_count=2)
 
 
-@pytest.mark.parametrize("sg,update,streams", [(True, "sequential", 1), (True, "batched", 1), (False, "batched", 1),
-                                               (True, "sequential", 2)])
+@pytest.mark.parametrize("sg,update,streams", [
+    pytest.param(True, "sequential", 1, marks=pytest.mark.leg2),
+    pytest.param(True, "batched", 1, marks=pytest.mark.leg2),
+    pytest.param(False, "batched", 1, marks=pytest.mark.leg2),
+    (True, "sequential", 2)])  # the default update, streamed in two spans: in both legs
 def test_word2vec_streamed_chunks_give_the_on_device_corpus_parameters(sg, update, streams):
     import jax
     from jaxdl.word2vec.stream import Word2VecStreamSource

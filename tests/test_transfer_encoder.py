@@ -118,6 +118,7 @@ def test_fine_tune_loads_the_checkpoint_and_random_does_not(reference):
     assert fine["optimizer"]["name"] == "adamw" and fine["optimizer"]["warmup_steps"] >= 1
 
 
+@pytest.mark.leg2
 def test_same_seed_gives_the_identical_table(reference, inputs, tmp_path):
     workdir, summary = reference
     again = run_to_end(tmp_path / "again", inputs)

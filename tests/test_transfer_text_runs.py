@@ -77,6 +77,7 @@ def test_progress_line_per_subrun_and_the_table_printed_last(reference):
     assert '"metrics"' not in done.stdout
 
 
+@pytest.mark.leg2
 def test_killed_during_word2vec_pretraining_resumes_to_the_same_table(reference, tmp_path):
     straight, _ = reference
     workdir = tmp_path / "killed"
