@@ -32,33 +32,25 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 
-import numpy as np
 
 PAIR_NAMES = ("wordsim353", "simlex999")
 
 
 def machine() -> dict:
-    """CPU model, core count, accelerator and library versions."""
+    """`benchmarks.machine.machine()` (CPU, flags, kernel builds, versions) with gensim's version."""
     import gensim
-    import jax
 
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpus[0] if gpus else None,
-            "versions": {"jax": jax.__version__, "gensim": gensim.__version__, "numpy": np.__version__,
-                         "python": platform.python_version()}}
+    from benchmarks.machine import machine as described
+
+    info = described()
+    info["versions"]["gensim"] = gensim.__version__
+    return info
 
 
 def scores(vectors) -> dict:
