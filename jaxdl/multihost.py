@@ -15,11 +15,10 @@ is used by ``jax.distributed.initialize`` itself.
 
 from __future__ import annotations
 
-import sys
-
 import jax
 
 from jaxdl.errors import ConfigError
+from jaxdl.train.compilation_cache import disable_for_multiprocess_cpu
 
 
 def initialize(coordinator_address: str | None, num_processes: int | None,
@@ -49,12 +48,4 @@ def initialize(coordinator_address: str | None, num_processes: int | None,
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator_address,
                                num_processes=num_processes, process_id=process_id)
-    if jax.process_count() > 1 and jax.default_backend() == "cpu":
-        # With jax 0.12.1, CPU programs loaded from the persistent compilation
-        # cache never finish their cross-process collectives: every process of a
-        # re-run waits forever on its first step (tests/test_multihost.py's resume
-        # hung so). Compiling afresh costs seconds; a hung run costs the run.
-        jax.config.update("jax_enable_compilation_cache", False)
-        if jax.process_index() == 0:
-            print("jaxdl: persistent compilation cache off: a multi-process CPU run "
-                  "compiles its programs afresh", file=sys.stderr)
+    disable_for_multiprocess_cpu()

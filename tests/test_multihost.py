@@ -157,6 +157,11 @@ def test_only_process_zero_writes_logs(runs):
     # it) and released it; one start recorded.
     assert not os.path.exists(os.path.join(runs["two"], ".lock"))
     assert len(open(os.path.join(runs["two"], "config_history.jsonl")).readlines()) == 1
+    # On CPU the persistent compilation cache is off (cached programs hung with
+    # jax 0.12.1); process 0 says so, once.
+    said = "jaxdl: persistent compilation cache off: a multi-process CPU run"
+    assert said in open(f"{runs['two']}-0.log").read()
+    assert said not in open(f"{runs['two']}-1.log").read()
 
 
 @pytest.mark.leg2

@@ -9,13 +9,16 @@ change. Two entry points:
   (``config.train.compilation_cache_dir``, set by ``fit``);
 * ``shared_compilation_cache(directory)``: a ``with`` block in which the
   sub-runs of a composed experiment share the cache; the previous settings
-  return afterwards.
+  return afterwards;
+* ``disable_for_multiprocess_cpu()``: off for the rest of a multi-process CPU
+  run, whatever the settings above or ``JAX_COMPILATION_CACHE_DIR`` say.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from typing import Iterator
 
 import jax
@@ -78,3 +81,21 @@ def shared_compilation_cache(directory: str | None = None) -> Iterator[None]:
         yield
     finally:
         _configure(previous)
+
+
+def disable_for_multiprocess_cpu() -> bool:
+    """Switch the cache off when this process is one of several on CPU; True if it did.
+
+    With jax 0.12.1, CPU programs loaded from the persistent cache never finish
+    their cross-process (gloo) collectives: every process of a re-run waits
+    forever on its first step (tests/test_multihost.py's resume hung so).
+    Compiling afresh costs seconds; a hung run costs the run. Call after
+    ``jax.distributed.initialize``; process 0 says so on stderr.
+    """
+    if jax.process_count() == 1 or jax.default_backend() != "cpu":
+        return False
+    jax.config.update("jax_enable_compilation_cache", False)
+    if jax.process_index() == 0:
+        print("jaxdl: persistent compilation cache off: a multi-process CPU run "
+              "compiles its programs afresh", file=sys.stderr)
+    return True
