@@ -22,12 +22,9 @@
 #include <memory>
 #include <thread>
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <sched.h>
-#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -56,16 +53,52 @@ const char* IdOutsideVocabulary(const int32_t* centre, int64_t centres, const in
 
 constexpr float kMaxExp = 6.0f;  // word2vec.c's sigmoid table range
 
+// exp(x) for x ≤ 0, inlined: Cephes expf's range reduction and polynomial
+// (within 2 ulp of std::exp). A call to std::exp per scored row was a tenth of
+// the sequential kernel's time (docs/EMBEDDING_RESULTS.md). Below -87, where
+// exp underflows, it returns exp(-87) ≈ 1.6e-38 (no subnormals, no branch).
+inline float ExpNonPositive(float x) {
+  x = std::max(x, -87.0f);
+  // Round x / ln 2 to the nearest integer: adding and removing 1.5 * 2^23 (exact
+  // without -ffast-math, which these kernels are never built with).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // x - n ln 2, ln 2 in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 0]
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+
+// log(1 + e) for e in [0, 1], inlined: 2 atanh(s) with s = e / (2 + e) ≤ 1/3, its
+// series to s^13 (the next term is below 2e-8 of the sum). A std::log call per
+// scored row was a sixth of the sequential kernel's time.
+inline float Log1pUnit(float e) {
+  const float s = e / (2.0f + e), s2 = s * s;
+  float q = 1.0f / 13.0f;
+  q = q * s2 + 1.0f / 11.0f;
+  q = q * s2 + 1.0f / 9.0f;
+  q = q * s2 + 1.0f / 7.0f;
+  q = q * s2 + 1.0f / 5.0f;
+  q = q * s2 + 1.0f / 3.0f;
+  q = q * s2 + 1.0f;
+  return 2.0f * s * q;
+}
+
 // sigmoid(x) as word2vec.c's table gives it (0 or 1 beyond ±kMaxExp), and
 // -log(sigmoid(x)) (not clamped), from one exp and one log1p.
 struct Sigmoid {
   float value, neg_log;
 };
 inline Sigmoid SigmoidAndLoss(float x) {
-  const float e = std::exp(-std::fabs(x));  // in (0, 1]
-  // log(1 + e) rather than log1p(e): several times cheaper, and for the tiny e
-  // where log1p is more exact both are below float's resolution of the loss sum.
-  const float log_term = std::log(1.0f + e);
+  const float e = ExpNonPositive(-std::fabs(x));  // in (0, 1]
+  const float log_term = Log1pUnit(e);
   Sigmoid out;
   out.value = x > kMaxExp ? 1.0f : x < -kMaxExp ? 0.0f : (x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e));
   out.neg_log = x >= 0.0f ? log_term : -x + log_term;
@@ -308,40 +341,72 @@ struct DirectRows {
 
 // A table's rows as one chunk sees them: a row is copied from the batch-start
 // table into this chunk's buffer when first touched; later touches use the copy.
+// Kept from call to call (see ChunkScratch): its buffers are allocated once, and
+// `slot` is reset row by row from `touched` rather than refilled.
 struct PrivateRows {
-  const float* start;
-  int64_t dim;
+  const float* start = nullptr;
+  int64_t dim = 0;
   std::vector<int32_t> slot;     // [V], -1 = not copied
   std::vector<int32_t> touched;  // rows in order of first touch
-  std::unique_ptr<float[]> rows;
+  std::vector<float> rows;       // [capacity, D]
 
-  PrivateRows(const float* start_table, int64_t vocab, int64_t dim_, int64_t capacity)
-      : start(start_table), dim(dim_), slot(vocab, -1), rows(new float[capacity * dim_]) {
+  // Ready for a run from `start_table` touching at most `capacity` rows.
+  void Begin(const float* start_table, int64_t vocab, int64_t dim_, int64_t capacity) {
+    for (int32_t row : touched)
+      if (row < static_cast<int64_t>(slot.size())) slot[row] = -1;
+    touched.clear();
+    if (static_cast<int64_t>(slot.size()) != vocab) slot.assign(vocab, -1);
     touched.reserve(capacity);
+    if (static_cast<int64_t>(rows.size()) < capacity * dim_) rows.resize(capacity * dim_);
+    start = start_table;
+    dim = dim_;
   }
   float* Get(int32_t row) {
     int32_t& s = slot[row];
     if (s < 0) {
       s = static_cast<int32_t>(touched.size());
       touched.push_back(row);
-      std::memcpy(rows.get() + s * dim, start + row * dim, dim * sizeof(float));
+      std::memcpy(rows.data() + s * dim, start + row * dim, dim * sizeof(float));
     }
-    return rows.get() + s * dim;
+    return rows.data() + s * dim;
+  }
+  const float* Copied(int32_t row) const {  // the row's copy, or null if this run never touched it
+    const int32_t s = slot[row];
+    return s < 0 ? nullptr : rows.data() + s * dim;
   }
   void Prefetch(int32_t row) const {  // the private copy if made, else the start row (no copy)
     const int32_t s = slot[row];
-    PrefetchRow(s < 0 ? start + row * dim : rows.get() + s * dim, dim);
-  }
-  // Turns every copied row into its change since the batch start.
-  void ToChanges() {
-    for (size_t s = 0; s < touched.size(); ++s)
-      Subtract(start + touched[s] * dim, rows.get() + s * dim, dim);
-  }
-  void AddChangesTo(float* table) const {
-    for (size_t s = 0; s < touched.size(); ++s)
-      Axpy(1.0f, rows.get() + s * dim, table + touched[s] * dim, dim);
+    PrefetchRow(s < 0 ? start + row * dim : rows.data() + s * dim, dim);
   }
 };
+
+// One chunk's private copies of the two tables.
+struct ChunkScratch {
+  PrivateRows in, out;
+};
+
+// Adds the chunks' changes to `table` for the rows r with first ≤ r < last: for
+// each such row any chunk touched, table[r] += copy_c[r] - start[r] for c in chunk
+// order (start[r] being table[r] before the first of these additions), the sums
+// the pure-JAX twin makes. Threads given disjoint row ranges write disjoint rows,
+// and each row's sum is made in chunk order on one thread: the same bits
+// whatever the split.
+void MergeRows(const std::vector<const PrivateRows*>& copies, float* table, int64_t dim, int64_t first,
+               int64_t last, float* start_row) {
+  const int64_t n = static_cast<int64_t>(copies.size());
+  for (int64_t c = 0; c < n; ++c)
+    for (int32_t row : copies[c]->touched) {
+      if (row < first || row >= last) continue;
+      bool earlier = false;  // an earlier chunk touched it too: merged there already
+      for (int64_t b = 0; b < c && !earlier; ++b) earlier = copies[b]->Copied(row) != nullptr;
+      if (earlier) continue;
+      float* target = table + row * dim;
+      std::memcpy(start_row, target, dim * sizeof(float));
+      for (int64_t b = c; b < n; ++b)
+        if (const float* copy = copies[b]->Copied(row))
+          for (int64_t d = 0; d < dim; ++d) target[d] = target[d] + (copy[d] - start_row[d]);
+    }
+}
 
 struct Examples {
   const int32_t *centre, *context;
@@ -352,22 +417,47 @@ struct Examples {
   float lr;
 };
 
+// Per-example scratch of TrainExample, [K + 1] each.
+struct ExampleScratch {
+  std::vector<int32_t> targets;
+  std::vector<float*> rows;
+  std::vector<Sigmoid> fits;
+  std::vector<char> repeat;  // the target is an earlier target's row again
+  explicit ExampleScratch(int64_t k) : targets(k + 1), rows(k + 1), fits(k + 1), repeat(k + 1) {}
+};
+
 // Trains h against the centre and the noise words of `example`; returns the loss.
+// word2vec.c scores and updates the targets one after another. A target's score
+// reads only h (fixed during the example) and its own row, which no earlier target
+// changed unless it is the same row; so every score but a repeated row's is taken
+// first, all at once (independent dot products the CPU overlaps, where one after
+// another each waited on the last), and a repeated row is scored in its turn, after
+// the update before it. The same arithmetic on the same values as in word2vec.c's
+// order: the same bits.
 template <typename Rows>
 float TrainExample(const Examples& e, const float* h, float* error, Rows& out, int32_t centre,
-                   int64_t example, int32_t* targets) {  // targets: scratch [K + 1]
+                   int64_t example, ExampleScratch& s) {
   float loss = 0.0f;
+  int32_t* targets = s.targets.data();
   targets[0] = centre;
   for (int64_t d = 1; d <= e.k; ++d) {  // draw all K first, so their rows load meanwhile
     targets[d] = e.noise.Draw(example, d - 1);
     out.Prefetch(targets[d]);
   }
   for (int64_t d = 0; d <= e.k; ++d) {
-    const int32_t target = targets[d];
-    if (d > 0 && target == centre) continue;  // word2vec.c skips a draw equal to the centre
+    if (d > 0 && targets[d] == centre) continue;  // word2vec.c skips a draw equal to the centre
+    bool repeat = false;
+    for (int64_t j = 1; j < d && !repeat; ++j) repeat = targets[j] == targets[d];
+    s.repeat[d] = repeat;
+    s.rows[d] = out.Get(targets[d]);
+    if (!repeat) s.fits[d] = SigmoidAndLoss(d == 0 ? Dot(h, s.rows[d], e.dim) : -Dot(h, s.rows[d], e.dim));
+  }
+  for (int64_t d = 0; d <= e.k; ++d) {
+    if (d > 0 && targets[d] == centre) continue;
+    float* row = s.rows[d];
+    if (s.repeat[d]) s.fits[d] = SigmoidAndLoss(-Dot(h, row, e.dim));  // after the earlier update
+    const Sigmoid fit = s.fits[d];
     const float label = d == 0 ? 1.0f : 0.0f;
-    float* row = out.Get(target);
-    const Sigmoid fit = SigmoidAndLoss(d == 0 ? Dot(h, row, e.dim) : -Dot(h, row, e.dim));
     const float sigma = d == 0 ? fit.value : 1.0f - fit.value;  // sigmoid(h . row)
     const float g = (label - sigma) * e.lr;
     loss += fit.neg_log;
@@ -383,7 +473,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
                   float* pairs) {
   const int64_t window = e.window, dim = e.dim;
   std::vector<float> error(dim), hidden(dim);
-  std::vector<int32_t> targets(e.k + 1);
+  ExampleScratch scratch(e.k);
   for (int64_t b = first; b < last; ++b) {
     if (e.skip_gram) {
       for (int64_t c = 0; c < window; ++c) {
@@ -392,7 +482,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
         if (next < last * window && e.mask[next] != 0.0f) in.Prefetch(e.context[next]);
         float* h = in.Get(e.context[b * window + c]);
         std::fill(error.begin(), error.end(), 0.0f);
-        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c, targets.data());
+        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c, scratch);
         Axpy(1.0f, error.data(), h, dim);
         *pairs += 1.0f;
       }
@@ -408,7 +498,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
     if (count == 0.0f) continue;
     for (int64_t d = 0; d < dim; ++d) hidden[d] /= count;
     std::fill(error.begin(), error.end(), 0.0f);
-    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b, targets.data());
+    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b, scratch);
     for (int64_t c = 0; c < window; ++c)  // word2vec.c adds the whole error to each context row
       if (e.mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in.Get(e.context[b * window + c]), dim);
     *pairs += 1.0f;
@@ -425,81 +515,11 @@ JAXDL_WIDE void TrainRun(const Examples& e, PrivateRows& in, PrivateRows& out, i
                          float* loss, float* pairs) {
   TrainCentres(e, in, out, first, last, loss, pairs);
 }
-JAXDL_WIDE void ToChanges(PrivateRows& rows) { rows.ToChanges(); }
-JAXDL_WIDE void AddChanges(const PrivateRows& rows, float* table) { rows.AddChangesTo(table); }
+JAXDL_WIDE void Merge(const std::vector<const PrivateRows*>& copies, float* table, int64_t dim, int64_t first,
+                      int64_t last, float* start_row) {
+  MergeRows(copies, table, dim, first, last, start_row);
+}
 #undef JAXDL_WIDE
-
-// Threads kept for the runs of a batch. A std::thread started per call got going
-// only well into the call (docs/EMBEDDING_RESULTS.md has the timing), so the
-// workers stay: after a run each spins for up to kSpin (a step's make_batch between
-// two calls is shorter) and then sleeps until the next. Never destroyed (no join
-// at process exit while XLA may still call in). A forked child, which inherits the
-// object but not its threads, makes its own.
-class Workers {
- public:
-  static Workers& Get() {
-    static Workers* workers = nullptr;
-    static pid_t owner = 0;
-    static std::mutex create;
-    std::lock_guard<std::mutex> lock(create);
-    if (workers == nullptr || owner != getpid()) {
-      workers = new Workers();  // a parent's workers are left behind in a child, unused
-      owner = getpid();
-    }
-    return *workers;
-  }
-
-  // work(0) on the calling thread and work(1 … n-1) on kept threads; returns when all did.
-  void Run(int64_t n, const std::function<void(int64_t)>& work) {
-    std::lock_guard<std::mutex> one_call(call_mutex_);  // concurrent kernel calls take turns
-    for (int64_t id = static_cast<int64_t>(threads_.size()) + 1; id < n; ++id)
-      threads_.emplace_back([this, id] { Loop(id); });
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &work;
-      wanted_ = n - 1;
-      remaining_.store(n - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    wake_.notify_all();
-    work(0);
-    while (remaining_.load(std::memory_order_acquire) > 0) __builtin_ia32_pause();
-  }
-
- private:
-  static constexpr std::chrono::microseconds kSpin{1000};
-
-  void Loop(int64_t id) {
-    uint64_t seen = 0;
-    for (;;) {
-      const auto until = std::chrono::steady_clock::now() + kSpin;
-      while (generation_.load(std::memory_order_acquire) == seen &&
-             std::chrono::steady_clock::now() < until)
-        __builtin_ia32_pause();
-      const std::function<void(int64_t)>* job;
-      int64_t wanted;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-        // Generation, job and count read together: each generation runs at most once here.
-        seen = generation_.load(std::memory_order_acquire);
-        job = job_;
-        wanted = wanted_;
-      }
-      if (id > wanted) continue;
-      (*job)(id);
-      remaining_.fetch_sub(1, std::memory_order_acq_rel);
-    }
-  }
-
-  std::mutex call_mutex_, mutex_;
-  std::condition_variable wake_;
-  std::vector<std::thread> threads_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> remaining_{0};
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t wanted_ = 0;
-};
 
 int64_t AvailableCpus() {
   cpu_set_t set;
@@ -507,9 +527,93 @@ int64_t AvailableCpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// Sets of chunk copies, one per kernel call in flight: kept from call to call
+// (fresh buffers each call cost a page fault per 4 KiB touched).
+class ScratchSets {
+ public:
+  std::unique_ptr<std::vector<ChunkScratch>> Take(int64_t chunks) {
+    std::unique_ptr<std::vector<ChunkScratch>> set;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        set = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!set) set = std::make_unique<std::vector<ChunkScratch>>();
+    if (static_cast<int64_t>(set->size()) < chunks) set->resize(chunks);
+    return set;
+  }
+  void Give(std::unique_ptr<std::vector<ChunkScratch>> set) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(set));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<std::vector<ChunkScratch>>> free_;
+};
+
+// The batch's centres in `chunks` contiguous runs, applied to the tables `in`
+// and `out` [V, D] in place; the loss and the pairs trained are added to
+// *total_loss and *total_pairs (in chunk order: the same sums whatever ran where).
+// `parallel(items, body)` calls body(item) for items 0 … items-1, some at once
+// (jaxdl::ParallelFor on XLA's thread pool: the threads XLA already has running,
+// so no third thread competes for the cores with them).
+template <typename Parallel>
+void TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, int64_t batch, int64_t chunks,
+                     bool lock_free, Parallel&& parallel, float* total_loss, float* total_pairs) {
+  const int64_t dim = e.dim, window = e.window;
+  if (chunks == 1) {
+    DirectRows in_rows{in, dim}, out_rows{out, dim};
+    TrainRun(e, in_rows, out_rows, 0, batch, total_loss, total_pairs);
+    return;
+  }
+  std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
+  if (lock_free) {
+    // word2vec.c's and gensim's threads: every run reads and writes the shared
+    // tables in place, unlocked (Hogwild). No copies and no merge; a row two runs
+    // touch at once may lose or mix an update, so the bits depend on timing.
+    parallel(chunks, [&](int64_t c) {
+      DirectRows my_in{in, dim}, my_out{out, dim};
+      TrainRun(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
+    });
+  } else {
+    // Each chunk trains private copies of the rows it touches from the batch-start
+    // tables, which stay untouched until the merge.
+    static ScratchSets* sets = new ScratchSets();  // never destroyed: XLA may call in at exit
+    auto scratch = sets->Take(chunks);
+    parallel(chunks, [&](int64_t c) {
+      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
+      ChunkScratch& mine = (*scratch)[c];
+      mine.in.Begin(in, vocab, dim, std::min(vocab, n * window));
+      mine.out.Begin(out, vocab, dim, std::min(vocab, n * (e.skip_gram ? window * (e.k + 1) : e.k + 1)));
+      TrainRun(e, mine.in, mine.out, first, last, &loss[c], &count[c]);
+    });
+    // Then the changes are added in row ranges, each range on one thread (both tables).
+    std::vector<const PrivateRows*> ins, outs;
+    for (int64_t c = 0; c < chunks; ++c) {
+      ins.push_back(&(*scratch)[c].in);
+      outs.push_back(&(*scratch)[c].out);
+    }
+    const int64_t parts = std::min<int64_t>(chunks, 8);
+    parallel(parts, [&](int64_t part) {
+      std::vector<float> start_row(dim);
+      const int64_t first = vocab * part / parts, last = vocab * (part + 1) / parts;
+      Merge(ins, in, dim, first, last, start_row.data());
+      Merge(outs, out, dim, first, last, start_row.data());
+    });
+    sets->Give(std::move(scratch));
+  }
+  for (int64_t c = 0; c < chunks; ++c) {
+    *total_loss += loss[c];
+    *total_pairs += count[c];
+  }
+}
+
 constexpr char kSequential[] = "jaxdl_sgns_sequential";
 
-ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> outputs,
+ffi::Error SequentialImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> outputs,
                           ffi::Buffer<ffi::S32> centres, ffi::Buffer<ffi::S32> contexts,
                           ffi::Buffer<ffi::F32> context_mask, ffi::Buffer<ffi::U32> noise_keys,
                           ffi::Buffer<ffi::F32> noise_accept, ffi::Buffer<ffi::S32> noise_alias,
@@ -546,54 +650,12 @@ ffi::Error SequentialImpl(ffi::Buffer<ffi::F32> inputs, ffi::Buffer<ffi::F32> ou
   float* out = new_outputs->typed_data();
   if (in != in_start) std::memcpy(in, in_start, vocab * dim * sizeof(float));
   if (out != out_start) std::memcpy(out, out_start, vocab * dim * sizeof(float));
-  if (chunks == 1) {
-    DirectRows in_rows{in, dim}, out_rows{out, dim};
-    float loss = 0.0f, count = 0.0f;
-    TrainRun(e, in_rows, out_rows, 0, batch, &loss, &count);
-    loss_sum->typed_data()[0] = loss;
-    pairs->typed_data()[0] = count;
-    return ffi::Error::Success();
-  }
-  std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
-  const int64_t threads = std::min(chunks, workers > 0 ? workers : AvailableCpus());
-  auto run_on_threads = [&](auto&& run_chunk) {
-    std::atomic<int64_t> next{0};
-    auto work = [&] {
-      for (int64_t c; (c = next.fetch_add(1)) < chunks;) run_chunk(c);
-    };
-    Workers::Get().Run(threads, [&](int64_t) { work(); });
-  };
-  if (lock_free) {
-    // word2vec.c's and gensim's threads: every run reads and writes the shared
-    // tables in place, unlocked (Hogwild). No copies and no merge; a row two runs
-    // touch at once may lose or mix an update, so the bits depend on timing.
-    DirectRows in_rows{in, dim}, out_rows{out, dim};
-    run_on_threads([&](int64_t c) {
-      DirectRows my_in = in_rows, my_out = out_rows;
-      TrainRun(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
-    });
-  } else {
-    // Chunks read the batch-start tables, which stay untouched until the merge.
-    std::vector<std::unique_ptr<PrivateRows>> private_in(chunks), private_out(chunks);
-    run_on_threads([&](int64_t c) {
-      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
-    private_in[c] = std::make_unique<PrivateRows>(in_start, vocab, dim, std::min(vocab, n * window));
-    private_out[c] = std::make_unique<PrivateRows>(
-        out_start, vocab, dim, std::min(vocab, n * (skip_gram ? window * (k + 1) : k + 1)));
-      TrainRun(e, *private_in[c], *private_out[c], first, last, &loss[c], &count[c]);
-      ToChanges(*private_in[c]);
-      ToChanges(*private_out[c]);
-    });
-    for (int64_t c = 0; c < chunks; ++c) {  // chunk order: the same sums whatever ran where
-      AddChanges(*private_in[c], in);
-      AddChanges(*private_out[c], out);
-    }
-  }
   float total_loss = 0.0f, total_pairs = 0.0f;
-  for (int64_t c = 0; c < chunks; ++c) {
-    total_loss += loss[c];
-    total_pairs += count[c];
-  }
+  const int64_t threads = std::min<int64_t>(pool.num_threads(), workers > 0 ? workers : AvailableCpus());
+  auto parallel = [&](int64_t items, auto&& body) {
+    jaxdl::ParallelFor(pool, items, threads, [&body](int64_t, int64_t item) { body(item); });
+  };
+  TrainSequential(e, in, out, vocab, batch, chunks, lock_free != 0, parallel, &total_loss, &total_pairs);
   loss_sum->typed_data()[0] = total_loss;
   pairs->typed_data()[0] = total_pairs;
   return ffi::Error::Success();
@@ -620,6 +682,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsUpdate, SgnsImpl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxdlSgnsSequential, SequentialImpl,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // inputs
                                   .Arg<ffi::Buffer<ffi::F32>>()  // outputs
                                   .Arg<ffi::Buffer<ffi::S32>>()  // centres
