@@ -165,9 +165,10 @@ def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
 
 
 @needs_kernel
-def test_kernel_calls_from_several_threads_at_once_share_the_kept_workers_safely():
-    # The runs of a call go to worker threads the kernel keeps between calls; calls
-    # made at the same moment (XLA may run two) take turns and each gets its own bits.
+def test_kernel_calls_from_several_threads_at_once_keep_their_bits():
+    # The runs of a call go to XLA's thread pool and train copies the kernel keeps
+    # between calls; calls made at the same moment (XLA may run two) each take a
+    # set of their own and each gets its own bits.
     import concurrent.futures
 
     cases = [_toy_batch(cbow, sentences=40, seed=seed) for cbow in (False, True) for seed in (1, 2)]
