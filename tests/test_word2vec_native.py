@@ -12,6 +12,9 @@ from conftest import check_on_forced_devices
 from jaxdl.kernels import isa
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec import sgns as word2vec
+from jaxdl.word2vec.corpus import Word2VecCorpus
+from jaxdl.word2vec.sequential import sequential_update
+from jaxdl.word2vec.sgns import make_batch
 
 pytestmark = pytest.mark.skipif(
     not sgns_kernel.LIBRARY.available(),
@@ -84,8 +87,39 @@ def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
         jax.block_until_ready(sgns_kernel.sgns_update(params, batch, 0.1, row_cap=4.0))
 
 
+def _sequential_params_and_batch(cbow: bool):
+    """A batch of a 12-word corpus for the sequential kernel: noise draws repeat rows often."""
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(12)]
+    corpus = Word2VecCorpus.from_sentences(
+        [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(40)], min_count=1)
+    arrays = corpus.device_arrays(batch_centres=32, sample=1e-2)
+    batch = make_batch(arrays, jax.random.key(5), 1, batch_centres=32, window=3, negative=4,
+                       sg=not cbow, hashed_noise=True)
+    params = {name: jnp.asarray(rng.normal(size=(len(corpus.words), 12)), jnp.float32)
+              for name in ("input", "output")}
+    return params, batch
+
+
+def _sequential_checks() -> dict:
+    """The sequential kernel (skip-gram and CBOW, 1 and 3 chunks) against its pure-JAX twin."""
+    to_rounding, repeats = True, True
+    for cbow in (False, True):
+        params, batch = _sequential_params_and_batch(cbow)
+        for chunks in (1, 3):
+            run = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=chunks))
+            (got, stats), (again, _) = run(params), run(params)
+            want, want_stats = jax.jit(lambda p: sequential_update(
+                p, batch, jnp.float32(0.3), sg=not cbow, chunks=chunks))(params)
+            to_rounding &= all(np.allclose(got[k], want[k], rtol=2e-5, atol=2e-5) for k in got)
+            to_rounding &= bool(np.allclose(stats["loss_sum"], want_stats["loss_sum"], rtol=1e-5))
+            repeats &= all(np.array_equal(np.asarray(got[k]), np.asarray(again[k])) for k in got)
+    return {"sequential to its twin": to_rounding, "sequential bits repeat": repeats}
+
+
 def build_checks() -> dict:
-    """The loaded build against the XLA update to rounding, with bits that repeat."""
+    """The loaded build against the XLA update (batched) and the pure-JAX twin (sequential)
+    to rounding, with bits that repeat."""
     params, batch = _params_and_batch(seed=2)
     step = jax.jit(lambda p: sgns_kernel.sgns_update(p, batch, 0.5, row_cap=4.0))
     (got, stats), (again, _) = step(params), step(params)
@@ -101,7 +135,8 @@ def build_checks() -> dict:
             "loss to rounding": bool(np.allclose(stats["loss_sum"], want_stats["loss_sum"],
                                                  rtol=1e-5)),
             "bits repeat": all(np.array_equal(np.asarray(got[k]), np.asarray(again[k]))
-                               for k in got)}
+                               for k in got),
+            **_sequential_checks()}
 
 
 def _builds_here() -> list[str]:
@@ -114,7 +149,7 @@ def _builds_here() -> list[str]:
 def test_every_build_this_cpu_runs_matches_xla_and_repeats_its_bits(build, monkeypatch):
     # This process's own build here; each lower one in a child with JAXDL_NATIVE_ISA.
     expected = {"build": build, "tables to rounding": True, "loss to rounding": True,
-                "bits repeat": True}
+                "bits repeat": True, "sequential to its twin": True, "sequential bits repeat": True}
     if build == sgns_kernel.LIBRARY.build_in_use():
         assert build_checks() == expected
         return
