@@ -176,6 +176,30 @@ def zipf_sentences(seed: int = 0) -> list[list[str]]:
     return [list(rng.choice(words, size=rng.integers(3, 12), p=probs)) for _ in range(120)]
 
 
+def word2vec_toy_batch(cbow: bool, sentences: int = 12, seed: int = 0, *, batch: int = 32, window: int = 3,
+                       negative: int = 4, dim: int = 12):
+    """(params, batch) for the sequential word2vec update: `sentences` random sentences over 12
+    words (so noise draws repeat rows often), one `make_batch(..., hashed_noise=True)` batch,
+    tables from a normal distribution."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxdl.word2vec.corpus import Word2VecCorpus
+    from jaxdl.word2vec.sgns import make_batch
+
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(12)]
+    corpus = Word2VecCorpus.from_sentences(
+        [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(sentences)], min_count=1)
+    arrays = corpus.device_arrays(batch_centres=batch, sample=1e-2)
+    made = make_batch(arrays, jax.random.key(5), 1, batch_centres=batch, window=window, negative=negative,
+                      sg=not cbow, hashed_noise=True)
+    params = {name: jnp.asarray(rng.normal(size=(len(corpus.words), dim)), jnp.float32)
+              for name in ("input", "output")}
+    return params, made
+
+
 def config_with(config, key: str, value):
     """A copy of ``config`` with the dotted ``key`` set to ``value`` (ConfigDict's type
     checks off, so a test can set a value of the wrong type)."""

@@ -7,14 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import check_on_forced_devices
+from conftest import check_on_forced_devices, word2vec_toy_batch
 
 from jaxdl.kernels import isa
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec import sgns as word2vec
-from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.sequential import sequential_update
-from jaxdl.word2vec.sgns import make_batch
 
 pytestmark = pytest.mark.skipif(
     not sgns_kernel.LIBRARY.available(),
@@ -87,25 +85,11 @@ def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
         jax.block_until_ready(sgns_kernel.sgns_update(params, batch, 0.1, row_cap=4.0))
 
 
-def _sequential_params_and_batch(cbow: bool):
-    """A batch of a 12-word corpus for the sequential kernel: noise draws repeat rows often."""
-    rng = np.random.default_rng(4)
-    words = [f"w{i}" for i in range(12)]
-    corpus = Word2VecCorpus.from_sentences(
-        [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(40)], min_count=1)
-    arrays = corpus.device_arrays(batch_centres=32, sample=1e-2)
-    batch = make_batch(arrays, jax.random.key(5), 1, batch_centres=32, window=3, negative=4,
-                       sg=not cbow, hashed_noise=True)
-    params = {name: jnp.asarray(rng.normal(size=(len(corpus.words), 12)), jnp.float32)
-              for name in ("input", "output")}
-    return params, batch
-
-
 def _sequential_checks() -> dict:
     """The sequential kernel (skip-gram and CBOW, 1 and 3 chunks) against its pure-JAX twin."""
     to_rounding, repeats = True, True
     for cbow in (False, True):
-        params, batch = _sequential_params_and_batch(cbow)
+        params, batch = word2vec_toy_batch(cbow, sentences=40, seed=4)
         for chunks in (1, 3):
             run = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=chunks))
             (got, stats), (again, _) = run(params), run(params)

@@ -16,12 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import word2vec_toy_batch
+
 from jaxdl.kernels import sgns_update as sgns_kernel
-from jaxdl.word2vec.corpus import Word2VecCorpus
 from jaxdl.word2vec.corpus import alias_table, noise_distribution
 from jaxdl.word2vec.noise import hashed_noise
 from jaxdl.word2vec.sequential import batch_negatives, sequential_update
-from jaxdl.word2vec.sgns import make_batch, sgns_update
+from jaxdl.word2vec.sgns import sgns_update
 
 MAX_EXP = 6.0
 WINDOW, NEGATIVE, DIM, BATCH = 3, 4, 12, 32
@@ -85,17 +86,7 @@ def word2vec_c(syn0, syn1neg, batch, alpha, cbow):
 
 
 def _toy_batch(cbow, sentences=12, seed=0):
-    rng = np.random.default_rng(seed)
-    words = [f"w{i}" for i in range(12)]
-    sentences = [list(rng.choice(words, size=rng.integers(2, 9))) for _ in range(sentences)]
-    corpus = Word2VecCorpus.from_sentences(sentences, min_count=1)
-    arrays = corpus.device_arrays(batch_centres=BATCH, sample=1e-2)
-    batch = make_batch(arrays, jax.random.key(5), 1, batch_centres=BATCH, window=WINDOW, negative=NEGATIVE,
-                       sg=not cbow, hashed_noise=True)
-    vocab = len(corpus.words)
-    params = {"input": jnp.asarray(rng.normal(size=(vocab, DIM)), jnp.float32),
-              "output": jnp.asarray(rng.normal(size=(vocab, DIM)), jnp.float32)}
-    return params, batch
+    return word2vec_toy_batch(cbow, sentences, seed, batch=BATCH, window=WINDOW, negative=NEGATIVE, dim=DIM)
 
 
 def _paths():
