@@ -21,8 +21,6 @@
 #include <cstring>
 #include <memory>
 #include <thread>
-#include <atomic>
-#include <functional>
 #include <mutex>
 #include <sched.h>
 #include <string>
@@ -78,7 +76,7 @@ inline float ExpNonPositive(float x) {
 
 // log(1 + e) for e in [0, 1], inlined: 2 atanh(s) with s = e / (2 + e) ≤ 1/3, its
 // series to s^13 (the next term is below 2e-8 of the sum): no libm call per scored
-// row, and exact to float rounding even where e is tiny (log(1.0f + e) loses e
+// row, and within a few ulp of log1p even where e is tiny (log(1.0f + e) loses e
 // below float's resolution of 1).
 inline float Log1pUnit(float e) {
   const float s = e / (2.0f + e), s2 = s * s;
