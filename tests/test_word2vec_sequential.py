@@ -156,6 +156,32 @@ def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
 
 
 @needs_kernel
+@pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
+def test_first_chunk_trains_the_tables_in_place_and_later_chunks_add_their_changes(cbow):
+    # With the second chunk's examples masked out it trains nothing: the result is
+    # the first chunk's in-place run, bit for bit the one-chunk run (a first chunk
+    # merged as start + (run - start) would differ in the last bits).
+    params, batch = _toy_batch(cbow, sentences=40, seed=4)
+    half = BATCH // 2
+    batch = dict(batch, context_mask=batch["context_mask"].at[half:].set(0.0))
+    assert float(batch["context_mask"][:half].sum()) > 0
+    kernel = jax.jit(lambda p, chunks: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=chunks,
+                                                                   workers=2), static_argnums=1)
+    twin = jax.jit(lambda p, chunks: sequential_update(p, batch, jnp.float32(0.3), sg=not cbow, chunks=chunks),
+                   static_argnums=1)
+    for run in (kernel, twin):
+        one, _ = run(params, 1)
+        two, _ = run(params, 2)
+        for name in ("input", "output"):
+            assert np.asarray(two[name]).tobytes() == np.asarray(one[name]).tobytes(), (run, name)
+    # Unmasked, the second chunk's change lands on top of the first chunk's rows.
+    _, full_batch = _toy_batch(cbow, sentences=40, seed=4)
+    both, _ = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, full_batch, 0.3, sg=not cbow, chunks=2))(params)
+    first_only, _ = kernel(params, 2)
+    assert not np.array_equal(np.asarray(both["output"]), np.asarray(first_only["output"]))
+
+
+@needs_kernel
 def test_kernel_calls_from_several_threads_at_once_keep_their_bits():
     # The runs of a call go to XLA's thread pool and train copies the kernel keeps
     # between calls; calls made at the same moment (XLA may run two) each take a

@@ -273,13 +273,16 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // gives the same words. Drawing here skips the masked slots and the [B, 2W, K]
 // array.
 //
-// Chunks: the batch's centres are split into `chunks` contiguous runs. Each run
-// is trained in order, example by example, against the tables as of the batch
-// start plus its own earlier updates (rows are copied into the chunk's private
-// buffer on first touch); then each chunk's change (private - start) is added
-// to the tables in chunk order. The runs are independent, so threads may train
-// them in any order and any number of threads gives the same bits. With one
-// chunk the tables are updated in place: word2vec.c's single thread. With
+// Chunks: the batch's centres are split into `chunks` contiguous runs, each
+// trained in order, example by example, from the tables as of the batch start
+// plus its own earlier updates. The first run trains the tables in place (as
+// word2vec.c's single thread does: no copies); every later run first copies
+// each row it will touch (its contexts, centres and noise draws, known before
+// training) into a private buffer, twice (one copy to train, one to keep the
+// start), before the first run writes anything. After all runs, each later run's
+// change (trained - start) is added to the tables in chunk order. The runs are
+// independent, so threads may train them in any order and any number of threads
+// gives the same bits. With one chunk this is word2vec.c's single thread. With
 // lock_free the runs instead share the tables in place at once, as word2vec.c's
 // threads do: no copies, no merge, and bits that depend on thread timing.
 //
@@ -338,44 +341,59 @@ struct DirectRows {
   void Prefetch(int32_t row) const { PrefetchRow(table + row * dim, dim); }
 };
 
-// A table's rows as one chunk sees them: a row is copied from the batch-start
-// table into this chunk's buffer when first touched; later touches use the copy.
-// Kept from call to call (see ChunkScratch): its buffers are allocated once, and
-// `slot` is reset row by row from `touched` rather than refilled.
+// A table's rows as one later chunk sees them: every row the chunk will touch is
+// listed (Take), then copied from the batch-start table (Copy, in slices on all
+// threads, before any chunk trains) into `rows`, which the chunk trains, and into
+// `starts`, kept for the merge. Kept from call to call (see ChunkScratch): its
+// buffers are allocated once, and `slot` is reset row by row from `touched`
+// rather than refilled.
 struct PrivateRows {
-  const float* start = nullptr;
   int64_t dim = 0;
   std::vector<int32_t> slot;     // [V], -1 = not copied
-  std::vector<int32_t> touched;  // rows in order of first touch
-  std::vector<float> rows;       // [capacity, D]
+  std::vector<int32_t> touched;  // rows in order of copying
+  std::vector<float> rows;       // [capacity, D], trained
+  std::vector<float> starts;     // [capacity, D], as at the batch start
+  bool missed = false;           // Get found a row Take never copied (a bug; the call fails)
 
-  // Ready for a run from `start_table` touching at most `capacity` rows.
-  void Begin(const float* start_table, int64_t vocab, int64_t dim_, int64_t capacity) {
+  // Ready to copy at most `capacity` rows of a `vocab`-row table.
+  void Begin(int64_t vocab, int64_t dim_, int64_t capacity) {
     for (int32_t row : touched)
       if (row < static_cast<int64_t>(slot.size())) slot[row] = -1;
     touched.clear();
     if (static_cast<int64_t>(slot.size()) != vocab) slot.assign(vocab, -1);
     touched.reserve(capacity);
-    if (static_cast<int64_t>(rows.size()) < capacity * dim_) rows.resize(capacity * dim_);
-    start = start_table;
+    if (static_cast<int64_t>(rows.size()) < capacity * dim_) {
+      rows.resize(capacity * dim_);
+      starts.resize(capacity * dim_);
+    }
     dim = dim_;
+    missed = false;
+  }
+  void Take(int32_t row) {  // lists the row once, however often it is taken
+    int32_t& s = slot[row];
+    if (s >= 0) return;
+    s = static_cast<int32_t>(touched.size());
+    touched.push_back(row);
+  }
+  // Copies the taken rows first ≤ s < last of `table` into `rows` and `starts`.
+  void Copy(const float* table, int64_t first, int64_t last) {
+    for (int64_t s = first; s < last; ++s) {
+      const float* from = table + static_cast<int64_t>(touched[s]) * dim;
+      std::memcpy(rows.data() + s * dim, from, dim * sizeof(float));
+      std::memcpy(starts.data() + s * dim, from, dim * sizeof(float));
+    }
   }
   float* Get(int32_t row) {
-    int32_t& s = slot[row];
-    if (s < 0) {
-      s = static_cast<int32_t>(touched.size());
-      touched.push_back(row);
-      std::memcpy(rows.data() + s * dim, start + row * dim, dim * sizeof(float));
+    const int32_t s = slot[row];
+    if (s < 0) {  // never expected: CollectRows takes every row TrainCentres gets
+      missed = true;
+      return rows.data();
     }
     return rows.data() + s * dim;
   }
-  const float* Copied(int32_t row) const {  // the row's copy, or null if this run never touched it
+  void Prefetch(int32_t row) const {
     const int32_t s = slot[row];
-    return s < 0 ? nullptr : rows.data() + s * dim;
-  }
-  void Prefetch(int32_t row) const {  // the private copy if made, else the start row (no copy)
-    const int32_t s = slot[row];
-    PrefetchRow(s < 0 ? start + row * dim : rows.data() + s * dim, dim);
+    if (s >= 0) PrefetchRow(rows.data() + s * dim, dim);
   }
 };
 
@@ -384,26 +402,21 @@ struct ChunkScratch {
   PrivateRows in, out;
 };
 
-// Adds the chunks' changes to `table` for the rows r with first ≤ r < last: for
-// each such row any chunk touched, table[r] += copy_c[r] - start[r] for c in chunk
-// order (start[r] being table[r] before the first of these additions), the sums
-// the pure-JAX twin makes. Threads given disjoint row ranges write disjoint rows,
-// and each row's sum is made in chunk order on one thread: the same bits
-// whatever the split.
+// Adds the later chunks' changes to `table` (the first chunk's result) for the
+// rows r with first ≤ r < last: table[r] += rows_c[r] - starts_c[r] for each
+// copy c in chunk order, the sums the pure-JAX twin makes (a row a chunk copied
+// but left alone adds exactly 0). Threads given disjoint row ranges write
+// disjoint rows, and each row's sum is made in chunk order on one thread: the
+// same bits whatever the split.
 void MergeRows(const std::vector<const PrivateRows*>& copies, float* table, int64_t dim, int64_t first,
-               int64_t last, float* start_row) {
-  const int64_t n = static_cast<int64_t>(copies.size());
-  for (int64_t c = 0; c < n; ++c)
-    for (int32_t row : copies[c]->touched) {
+               int64_t last) {
+  for (const PrivateRows* copy : copies)
+    for (int64_t s = 0; s < static_cast<int64_t>(copy->touched.size()); ++s) {
+      const int32_t row = copy->touched[s];
       if (row < first || row >= last) continue;
-      bool earlier = false;  // an earlier chunk touched it too: merged there already
-      for (int64_t b = 0; b < c && !earlier; ++b) earlier = copies[b]->Copied(row) != nullptr;
-      if (earlier) continue;
       float* target = table + row * dim;
-      std::memcpy(start_row, target, dim * sizeof(float));
-      for (int64_t b = c; b < n; ++b)
-        if (const float* copy = copies[b]->Copied(row))
-          for (int64_t d = 0; d < dim; ++d) target[d] = target[d] + (copy[d] - start_row[d]);
+      const float *trained = copy->rows.data() + s * dim, *start = copy->starts.data() + s * dim;
+      for (int64_t d = 0; d < dim; ++d) target[d] = target[d] + (trained[d] - start[d]);
     }
 }
 
@@ -504,6 +517,28 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
   }
 }
 
+// Lists in `in` and `out` every row TrainCentres(e, ..., first, last) gets:
+// the context rows of unmasked slots, and each example's centre and noise draws
+// (a superset: a draw equal to the centre, or a CBOW centre with no context,
+// is copied but not trained, and adds 0 in the merge).
+void CollectRows(const Examples& e, PrivateRows& in, PrivateRows& out, int64_t first, int64_t last) {
+  const int64_t window = e.window;
+  for (int64_t b = first; b < last; ++b) {
+    bool any = false;
+    for (int64_t c = 0; c < window; ++c) {
+      if (e.mask[b * window + c] == 0.0f) continue;
+      any = true;
+      in.Take(e.context[b * window + c]);
+      if (!e.skip_gram) continue;
+      out.Take(e.centre[b]);
+      for (int64_t k = 0; k < e.k; ++k) out.Take(e.noise.Draw(b * window + c, k));
+    }
+    if (e.skip_gram || !any) continue;
+    out.Take(e.centre[b]);
+    for (int64_t k = 0; k < e.k; ++k) out.Take(e.noise.Draw(b, k));
+  }
+}
+
 // TrainCentres for each kind of rows, with everything inlined (see Axpy).
 #define JAXDL_WIDE __attribute__((flatten))
 JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
@@ -515,8 +550,8 @@ JAXDL_WIDE void TrainRun(const Examples& e, PrivateRows& in, PrivateRows& out, i
   TrainCentres(e, in, out, first, last, loss, pairs);
 }
 JAXDL_WIDE void Merge(const std::vector<const PrivateRows*>& copies, float* table, int64_t dim, int64_t first,
-                      int64_t last, float* start_row) {
-  MergeRows(copies, table, dim, first, last, start_row);
+                      int64_t last) {
+  MergeRows(copies, table, dim, first, last);
 }
 #undef JAXDL_WIDE
 
@@ -560,13 +595,13 @@ class ScratchSets {
 // (jaxdl::ParallelFor on XLA's thread pool: the threads XLA already has running,
 // so no third thread competes for the cores with them).
 template <typename Parallel>
-void TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, int64_t batch, int64_t chunks,
+bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, int64_t batch, int64_t chunks,
                      bool lock_free, Parallel&& parallel, float* total_loss, float* total_pairs) {
   const int64_t dim = e.dim, window = e.window;
   if (chunks == 1) {
     DirectRows in_rows{in, dim}, out_rows{out, dim};
     TrainRun(e, in_rows, out_rows, 0, batch, total_loss, total_pairs);
-    return;
+    return true;
   }
   std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
   if (lock_free) {
@@ -578,36 +613,61 @@ void TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, in
       TrainRun(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
     });
   } else {
-    // Each chunk trains private copies of the rows it touches from the batch-start
-    // tables, which stay untouched until the merge.
+    // Every later chunk copies the rows it will touch from the batch-start tables
+    // (one item per chunk, all before any chunk trains) ...
     static ScratchSets* sets = new ScratchSets();  // never destroyed: XLA may call in at exit
     auto scratch = sets->Take(chunks);
-    parallel(chunks, [&](int64_t c) {
-      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks, n = last - first;
+    const int64_t per_chunk = (batch + chunks - 1) / chunks;
+    parallel(chunks - 1, [&](int64_t item) {
+      const int64_t c = item + 1, first = batch * c / chunks, last = batch * (c + 1) / chunks;
       ChunkScratch& mine = (*scratch)[c];
-      mine.in.Begin(in, vocab, dim, std::min(vocab, n * window));
-      mine.out.Begin(out, vocab, dim, std::min(vocab, n * (e.skip_gram ? window * (e.k + 1) : e.k + 1)));
-      TrainRun(e, mine.in, mine.out, first, last, &loss[c], &count[c]);
+      mine.in.Begin(vocab, dim, std::min(vocab, per_chunk * window));
+      mine.out.Begin(vocab, dim, std::min(vocab, per_chunk * (e.skip_gram ? window * (e.k + 1) : e.k + 1)));
+      CollectRows(e, mine.in, mine.out, first, last);
     });
-    // Then the changes are added in row ranges, each range on one thread (both tables).
+    // (the listed rows copied in `pieces` slices per chunk, so every thread copies) ...
+    const int64_t pieces = std::min<int64_t>(chunks, 8) * 2;
+    parallel((chunks - 1) * pieces, [&](int64_t item) {
+      const int64_t piece = item % pieces;
+      ChunkScratch& mine = (*scratch)[1 + item / pieces];
+      for (PrivateRows* rows : {&mine.in, &mine.out}) {
+        const int64_t n = static_cast<int64_t>(rows->touched.size());
+        rows->Copy(rows == &mine.in ? in : out, n * piece / pieces, n * (piece + 1) / pieces);
+      }
+    });
+    // ... then the first chunk trains the tables in place and the others their copies, at once ...
+    parallel(chunks, [&](int64_t c) {
+      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks;
+      if (c == 0) {
+        DirectRows my_in{in, dim}, my_out{out, dim};
+        TrainRun(e, my_in, my_out, first, last, &loss[c], &count[c]);
+      } else {
+        TrainRun(e, (*scratch)[c].in, (*scratch)[c].out, first, last, &loss[c], &count[c]);
+      }
+    });
+    // ... and their changes are added in row ranges, each range on one thread (both tables).
     std::vector<const PrivateRows*> ins, outs;
-    for (int64_t c = 0; c < chunks; ++c) {
+    bool missed = false;
+    for (int64_t c = 1; c < chunks; ++c) {
       ins.push_back(&(*scratch)[c].in);
       outs.push_back(&(*scratch)[c].out);
+      missed = missed || (*scratch)[c].in.missed || (*scratch)[c].out.missed;
     }
     const int64_t parts = std::min<int64_t>(chunks, 8);
-    parallel(parts, [&](int64_t part) {
-      std::vector<float> start_row(dim);
-      const int64_t first = vocab * part / parts, last = vocab * (part + 1) / parts;
-      Merge(ins, in, dim, first, last, start_row.data());
-      Merge(outs, out, dim, first, last, start_row.data());
-    });
+    if (!missed)
+      parallel(parts, [&](int64_t part) {
+        const int64_t first = vocab * part / parts, last = vocab * (part + 1) / parts;
+        Merge(ins, in, dim, first, last);
+        Merge(outs, out, dim, first, last);
+      });
     sets->Give(std::move(scratch));
+    if (missed) return false;
   }
   for (int64_t c = 0; c < chunks; ++c) {
     *total_loss += loss[c];
     *total_pairs += count[c];
   }
+  return true;
 }
 
 constexpr char kSequential[] = "jaxdl_sgns_sequential";
@@ -654,7 +714,8 @@ ffi::Error SequentialImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs, ff
   auto parallel = [&](int64_t items, auto&& body) {
     jaxdl::ParallelFor(pool, items, threads, [&body](int64_t, int64_t item) { body(item); });
   };
-  TrainSequential(e, in, out, vocab, batch, chunks, lock_free != 0, parallel, &total_loss, &total_pairs);
+  if (!TrainSequential(e, in, out, vocab, batch, chunks, lock_free != 0, parallel, &total_loss, &total_pairs))
+    return ffi::Error::Internal("jaxdl_sgns_sequential: a chunk trained a row it had not copied (a kernel bug)");
   loss_sum->typed_data()[0] = total_loss;
   pairs->typed_data()[0] = total_pairs;
   return ffi::Error::Success();

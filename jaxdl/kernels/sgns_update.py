@@ -62,7 +62,8 @@ def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: in
         lr: learning rate.
         sg: skip-gram (K noise words per pair), else CBOW (K per centre).
         chunks: contiguous runs of centres trained independently from the batch-start
-            tables, their changes added in run order (see `sgns_update.cc`).
+            tables, the first in place, the later ones on copies whose changes are
+            added in run order (see `sgns_update.cc`).
         workers: threads for the runs, from XLA's CPU thread pool (the threads XLA
             already runs, so none competes with them for the cores); 0 = one per
             available CPU. At most `chunks` and the pool's size. The result does not

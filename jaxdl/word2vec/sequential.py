@@ -99,7 +99,8 @@ def sequential_update(params: Params, batch: Batch, lr: jax.Array, *, sg: bool,
 
     The same loops, noise words and chunking as the C++ kernel: the batch's
     centres in `chunks` contiguous runs, each trained from the batch-start
-    tables, their changes (run − start) added to the tables in run order. The
+    tables; the first run's tables, plus each later run's change (run − start)
+    in run order, are the result. The
     result equals the kernel's up to the rounding of the dot products (XLA and
     the kernel sum a row's products in different orders).
 
@@ -119,9 +120,8 @@ def sequential_update(params: Params, batch: Batch, lr: jax.Array, *, sg: bool,
     if chunks == 1:
         tables, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, 0, size)
         return {"input": tables[0], "output": tables[1]}, {"loss_sum": loss, "pairs": pairs}
-    total = list(start)
-    loss = pairs = jnp.zeros((), jnp.float32)
-    for c in range(chunks):
+    total, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, 0, size // chunks)
+    for c in range(1, chunks):
         tables, chunk_loss, chunk_pairs = _train_centres(
             start, batch, negatives, negative_mask, lr, size * c // chunks, size * (c + 1) // chunks)
         total = [t + (new - old) for t, new, old in zip(total, tables, start)]

@@ -244,9 +244,10 @@ def sgns_update(
             does not apply.
         row_cap: batched: contributions per row per batch applied at full strength.
         chunks: sequential: the batch's centres in this many contiguous runs, each
-            trained from the batch-start tables, their changes then added in run
-            order (runs go to separate threads in the C++ kernel; the bits do not
-            depend on how many). 1 = word2vec.c's single thread.
+            trained from the batch-start tables: the first in place, the others on
+            copies whose changes are then added in run order (runs go to separate
+            threads in the C++ kernel; the bits do not depend on how many).
+            1 = word2vec.c's single thread.
         lock_free: sequential, C++ kernel only: the runs update the shared tables
             in place at once (Hogwild, word2vec.c's threads) instead of private
             copies merged in order; faster, and the bits depend on thread timing.
