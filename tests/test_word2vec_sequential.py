@@ -21,7 +21,7 @@ from conftest import word2vec_toy_batch
 from jaxdl.kernels import sgns_update as sgns_kernel
 from jaxdl.word2vec.corpus import alias_table, noise_distribution
 from jaxdl.word2vec.noise import hashed_noise
-from jaxdl.word2vec.sequential import batch_negatives, sequential_update
+from jaxdl.word2vec.sequential import batch_negatives, chunk_bounds, sequential_update
 from jaxdl.word2vec.sgns import sgns_update
 
 MAX_EXP = 6.0
@@ -155,30 +155,34 @@ def test_chunked_kernel_repeats_whatever_the_worker_count(cbow):
     assert not np.array_equal(np.asarray(one_chunk["output"]), np.asarray(first["output"]))  # chunks matter
 
 
+def test_chunk_bounds_share_the_examples_evenly_wherever_the_masks_put_them():
+    mask = jnp.asarray([[1, 1], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]], jnp.float32)  # padding at the end
+    batch = {"context_mask": mask}
+    assert chunk_bounds(batch, 2, sg=True).tolist() == [0, 2, 6]  # halving the centres, [0, 3, 6], would give the runs 6 and 0 examples
+    assert chunk_bounds(batch, 3, sg=True).tolist() == [0, 1, 2, 6]
+    assert chunk_bounds(batch, 2, sg=False).tolist() == [0, 2, 6]  # CBOW: one example per centre with a context
+    assert chunk_bounds({"context_mask": jnp.zeros((4, 2))}, 2, sg=True).tolist() == [0, 0, 4]
+
+
 @needs_kernel
 @pytest.mark.parametrize("cbow", [False, True], ids=["skip-gram", "cbow"])
 def test_first_chunk_trains_the_tables_in_place_and_later_chunks_add_their_changes(cbow):
-    # With the second chunk's examples masked out it trains nothing: the result is
-    # the first chunk's in-place run, bit for bit the one-chunk run (a first chunk
-    # merged as start + (run - start) would differ in the last bits).
+    # Two chunks, bit for bit: the first chunk's run alone (one chunk over the batch
+    # with the second chunk's centres masked, training the tables in place), plus
+    # the second chunk's change (its run alone from the start tables, less them).
     params, batch = _toy_batch(cbow, sentences=40, seed=4)
-    half = BATCH // 2
-    batch = dict(batch, context_mask=batch["context_mask"].at[half:].set(0.0))
-    assert float(batch["context_mask"][:half].sum()) > 0
-    kernel = jax.jit(lambda p, chunks: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=chunks,
-                                                                   workers=2), static_argnums=1)
-    twin = jax.jit(lambda p, chunks: sequential_update(p, batch, jnp.float32(0.3), sg=not cbow, chunks=chunks),
-                   static_argnums=1)
-    for run in (kernel, twin):
-        one, _ = run(params, 1)
-        two, _ = run(params, 2)
-        for name in ("input", "output"):
-            assert np.asarray(two[name]).tobytes() == np.asarray(one[name]).tobytes(), (run, name)
-    # Unmasked, the second chunk's change lands on top of the first chunk's rows.
-    _, full_batch = _toy_batch(cbow, sentences=40, seed=4)
-    both, _ = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, full_batch, 0.3, sg=not cbow, chunks=2))(params)
-    first_only, _ = kernel(params, 2)
-    assert not np.array_equal(np.asarray(both["output"]), np.asarray(first_only["output"]))
+    bound = int(chunk_bounds(batch, 2, sg=not cbow)[1])
+    assert 0 < bound < BATCH
+    first = dict(batch, context_mask=batch["context_mask"].at[bound:].set(0.0))
+    second = dict(batch, context_mask=batch["context_mask"].at[:bound].set(0.0))
+    one_run = jax.jit(lambda p, b: sgns_kernel.sgns_sequential(p, b, 0.3, sg=not cbow))
+    (first_run, _), (second_run, _) = one_run(params, first), one_run(params, second)
+    two, _ = jax.jit(lambda p: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, chunks=2, workers=2))(params)
+    for name in ("input", "output"):
+        start = np.asarray(params[name])
+        expected = np.asarray(first_run[name]) + (np.asarray(second_run[name]) - start)
+        assert np.asarray(two[name]).tobytes() == expected.tobytes(), name
+        assert not np.array_equal(np.asarray(second_run[name]), start)  # the second chunk trained
 
 
 @needs_kernel

@@ -273,7 +273,8 @@ ffi::Error SgnsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs,
 // gives the same words. Drawing here skips the masked slots and the [B, 2W, K]
 // array.
 //
-// Chunks: the batch's centres are split into `chunks` contiguous runs, each
+// Chunks: the batch's centres are split into `chunks` contiguous runs of about
+// the same number of examples (ChunkBounds), each
 // trained in order, example by example, from the tables as of the batch start
 // plus its own earlier updates. The first run trains the tables in place (as
 // word2vec.c's single thread does: no copies); every later run first copies
@@ -539,6 +540,32 @@ void CollectRows(const Examples& e, PrivateRows& in, PrivateRows& out, int64_t f
   }
 }
 
+// The chunks' centre ranges: chunk c trains centres [bounds[c], bounds[c + 1]),
+// bounds[c] being the first centre b with examples(0 … b-1) · chunks ≥ total · c,
+// where an example is an unmasked (centre, context) slot (skip-gram) or a centre
+// with any (CBOW). So the chunks share the examples evenly, wherever the masks
+// put them (the corpus's padding fills the last streams of a batch), and the
+// bounds are a function of the batch alone. Returns chunks + 1 bounds.
+std::vector<int64_t> ChunkBounds(const Examples& e, int64_t batch, int64_t chunks) {
+  std::vector<int64_t> examples(batch);
+  int64_t total = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t n = 0;
+    for (int64_t c = 0; c < e.window; ++c) n += e.mask[b * e.window + c] != 0.0f;
+    examples[b] = e.skip_gram ? n : (n > 0);
+    total += examples[b];
+  }
+  std::vector<int64_t> bounds(chunks + 1, batch);
+  bounds[0] = 0;
+  int64_t c = 1, before = 0;  // examples of centres 0 … b-1
+  for (int64_t b = 0; b < batch && c < chunks; ++b) {
+    while (c < chunks && before * chunks >= total * c) bounds[c++] = b;
+    before += examples[b];
+  }
+  while (c < chunks && before * chunks >= total * c) bounds[c++] = batch;
+  return bounds;
+}
+
 // TrainCentres for each kind of rows, with everything inlined (see Axpy).
 #define JAXDL_WIDE __attribute__((flatten))
 JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
@@ -604,25 +631,25 @@ bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, in
     return true;
   }
   std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
+  const std::vector<int64_t> bounds = ChunkBounds(e, batch, chunks);
   if (lock_free) {
     // word2vec.c's and gensim's threads: every run reads and writes the shared
     // tables in place, unlocked (Hogwild). No copies and no merge; a row two runs
     // touch at once may lose or mix an update, so the bits depend on timing.
     parallel(chunks, [&](int64_t c) {
       DirectRows my_in{in, dim}, my_out{out, dim};
-      TrainRun(e, my_in, my_out, batch * c / chunks, batch * (c + 1) / chunks, &loss[c], &count[c]);
+      TrainRun(e, my_in, my_out, bounds[c], bounds[c + 1], &loss[c], &count[c]);
     });
   } else {
     // Every later chunk copies the rows it will touch from the batch-start tables
     // (one item per chunk, all before any chunk trains) ...
     static ScratchSets* sets = new ScratchSets();  // never destroyed: XLA may call in at exit
     auto scratch = sets->Take(chunks);
-    const int64_t per_chunk = (batch + chunks - 1) / chunks;
     parallel(chunks - 1, [&](int64_t item) {
-      const int64_t c = item + 1, first = batch * c / chunks, last = batch * (c + 1) / chunks;
+      const int64_t c = item + 1, first = bounds[c], last = bounds[c + 1], n = last - first;
       ChunkScratch& mine = (*scratch)[c];
-      mine.in.Begin(vocab, dim, std::min(vocab, per_chunk * window));
-      mine.out.Begin(vocab, dim, std::min(vocab, per_chunk * (e.skip_gram ? window * (e.k + 1) : e.k + 1)));
+      mine.in.Begin(vocab, dim, std::max<int64_t>(1, std::min(vocab, n * window)));
+      mine.out.Begin(vocab, dim, std::max<int64_t>(1, std::min(vocab, n * (e.skip_gram ? window * (e.k + 1) : e.k + 1))));
       CollectRows(e, mine.in, mine.out, first, last);
     });
     // (the listed rows copied in `pieces` slices per chunk, so every thread copies) ...
@@ -637,7 +664,7 @@ bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, in
     });
     // ... then the first chunk trains the tables in place and the others their copies, at once ...
     parallel(chunks, [&](int64_t c) {
-      const int64_t first = batch * c / chunks, last = batch * (c + 1) / chunks;
+      const int64_t first = bounds[c], last = bounds[c + 1];
       if (c == 0) {
         DirectRows my_in{in, dim}, my_out{out, dim};
         TrainRun(e, my_in, my_out, first, last, &loss[c], &count[c]);

@@ -46,8 +46,8 @@ def _train_example(tables, h, centre, noise, noise_mask, lr, weight):
     return (inputs, outputs), error, loss
 
 
-def _train_centres(tables, batch, negatives, negative_mask, lr, first: int, last: int):
-    """Centres [first, last) of the batch, example by example: (tables, loss, examples)."""
+def _train_centres(tables, batch, negatives, negative_mask, lr, first, last):
+    """Centres [first, last) (ints or int32 scalars) of the batch, example by example: (tables, loss, examples)."""
     centres, contexts, mask = batch["centres"], batch["contexts"], batch["context_mask"]
     window = contexts.shape[1]
     zero = jnp.zeros((), jnp.float32)
@@ -93,12 +93,29 @@ def batch_negatives(batch: Batch, *, sg: bool) -> tuple[jax.Array, jax.Array]:
     return noise, (noise != centres[centre_axes]).astype(jnp.float32)
 
 
+def chunk_bounds(batch: Batch, chunks: int, *, sg: bool) -> jax.Array:
+    """Where the batch's `chunks` runs start: int32 `[chunks + 1]`, 0 first, B last.
+
+    Run c trains centres [bounds[c], bounds[c + 1]); bounds[c] is the first centre b
+    with examples(0 … b-1) · chunks ≥ total · c, an example being an unmasked
+    (centre, context) slot (skip-gram) or a centre with any (CBOW). The runs share
+    the examples evenly wherever the masks put them (the corpus padding fills a
+    batch's last streams), as the C++ kernel's `ChunkBounds` splits them.
+    """
+    unmasked = (batch["context_mask"] != 0).sum(axis=1)
+    examples = unmasked if sg else (unmasked > 0).astype(unmasked.dtype)
+    before = jnp.concatenate([jnp.zeros((1,), examples.dtype), jnp.cumsum(examples)])  # [B + 1]
+    shares = before[-1] * jnp.arange(chunks + 1)
+    return jnp.searchsorted(before * chunks, shares, side="left").astype(jnp.int32).at[-1].set(examples.shape[0])
+
+
 def sequential_update(params: Params, batch: Batch, lr: jax.Array, *, sg: bool,
                       chunks: int = 1) -> tuple[Params, dict]:
     """`sgns_update(update="sequential")` in pure JAX (where the C++ kernel is unavailable).
 
     The same loops, noise words and chunking as the C++ kernel: the batch's
-    centres in `chunks` contiguous runs, each trained from the batch-start
+    centres in `chunks` contiguous runs of about as many examples each
+    (`chunk_bounds`), each trained from the batch-start
     tables; the first run's tables, plus each later run's change (run − start)
     in run order, are the result. The
     result equals the kernel's up to the rounding of the dot products (XLA and
@@ -120,10 +137,11 @@ def sequential_update(params: Params, batch: Batch, lr: jax.Array, *, sg: bool,
     if chunks == 1:
         tables, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, 0, size)
         return {"input": tables[0], "output": tables[1]}, {"loss_sum": loss, "pairs": pairs}
-    total, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, 0, size // chunks)
+    bounds = chunk_bounds(batch, chunks, sg=sg)
+    total, loss, pairs = _train_centres(start, batch, negatives, negative_mask, lr, bounds[0], bounds[1])
     for c in range(1, chunks):
         tables, chunk_loss, chunk_pairs = _train_centres(
-            start, batch, negatives, negative_mask, lr, size * c // chunks, size * (c + 1) // chunks)
+            start, batch, negatives, negative_mask, lr, bounds[c], bounds[c + 1])
         total = [t + (new - old) for t, new, old in zip(total, tables, start)]
         loss, pairs = loss + chunk_loss, pairs + chunk_pairs
     return {"input": total[0], "output": total[1]}, {"loss_sum": loss, "pairs": pairs}
