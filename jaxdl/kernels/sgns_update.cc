@@ -90,18 +90,33 @@ inline float Log1pUnit(float e) {
   return 2.0f * s * q;
 }
 
-// sigmoid(x) as word2vec.c's table gives it (0 or 1 beyond ±kMaxExp), and
-// -log(sigmoid(x)) (not clamped), from one exp and one log1p.
+// sigmoid(x) as word2vec.c's table gives it (0 or 1 beyond ±kMaxExp), from e = exp(-|x|).
+inline float SigmoidOf(float x, float e) {
+  return x > kMaxExp ? 1.0f : x < -kMaxExp ? 0.0f : (x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e));
+}
+
+// -log(sigmoid(x)) (not clamped), from e = exp(-|x|).
+inline float NegLogSigmoidOf(float x, float e) {
+  const float log_term = Log1pUnit(e);
+  return x >= 0.0f ? log_term : -x + log_term;
+}
+
+// sigmoid(x) and -log(sigmoid(x)), from one exp and one log1p.
 struct Sigmoid {
   float value, neg_log;
 };
 inline Sigmoid SigmoidAndLoss(float x) {
   const float e = ExpNonPositive(-std::fabs(x));  // in (0, 1]
-  const float log_term = Log1pUnit(e);
-  Sigmoid out;
-  out.value = x > kMaxExp ? 1.0f : x < -kMaxExp ? 0.0f : (x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e));
-  out.neg_log = x >= 0.0f ? log_term : -x + log_term;
-  return out;
+  return Sigmoid{SigmoidOf(x, e), NegLogSigmoidOf(x, e)};
+}
+
+// A target's fit before its loss is taken: sigmoid(x), x and exp(-|x|).
+struct Fit {
+  float value, x, e;
+};
+inline Fit FitOf(float x) {
+  const float e = ExpNonPositive(-std::fabs(x));  // in (0, 1]
+  return Fit{SigmoidOf(x, e), x, e};
 }
 
 // 16 partial sums, so the compiler can keep them in one vector register.
@@ -434,7 +449,7 @@ struct Examples {
 struct ExampleScratch {
   std::vector<int32_t> targets;
   std::vector<float*> rows;
-  std::vector<Sigmoid> fits;
+  std::vector<Fit> fits;
   std::vector<char> repeat;  // the target is an earlier target's row again
   explicit ExampleScratch(int64_t k) : targets(k + 1), rows(k + 1), fits(k + 1), repeat(k + 1) {}
 };
@@ -463,20 +478,23 @@ float TrainExample(const Examples& e, const float* h, float* error, Rows& out, i
     for (int64_t j = 1; j < d && !repeat; ++j) repeat = targets[j] == targets[d];
     s.repeat[d] = repeat;
     s.rows[d] = out.Get(targets[d]);
-    if (!repeat) s.fits[d] = SigmoidAndLoss(d == 0 ? Dot(h, s.rows[d], e.dim) : -Dot(h, s.rows[d], e.dim));
+    if (!repeat) s.fits[d] = FitOf(d == 0 ? Dot(h, s.rows[d], e.dim) : -Dot(h, s.rows[d], e.dim));
   }
   for (int64_t d = 0; d <= e.k; ++d) {
     if (d > 0 && targets[d] == centre) continue;
     float* row = s.rows[d];
-    if (s.repeat[d]) s.fits[d] = SigmoidAndLoss(-Dot(h, row, e.dim));  // after the earlier update
-    const Sigmoid fit = s.fits[d];
+    if (s.repeat[d]) s.fits[d] = FitOf(-Dot(h, row, e.dim));  // after the earlier update
+    const Fit fit = s.fits[d];
     const float label = d == 0 ? 1.0f : 0.0f;
     const float sigma = d == 0 ? fit.value : 1.0f - fit.value;  // sigmoid(h . row)
     const float g = (label - sigma) * e.lr;
-    loss += fit.neg_log;
     Axpy(g, row, error, e.dim);
     Axpy(g, h, row, e.dim);
   }
+  // The loss (word2vec.c computes none) after the updates, in target order: off
+  // the updates' path, its log1p's overlap them (benchmarks/RESULTS.md has the gain).
+  for (int64_t d = 0; d <= e.k; ++d)
+    if (d == 0 || targets[d] != centre) loss += NegLogSigmoidOf(s.fits[d].x, s.fits[d].e);
   return loss;
 }
 
