@@ -573,14 +573,13 @@ std::vector<int64_t> ChunkBounds(const Examples& e, int64_t batch, int64_t chunk
     examples[b] = e.skip_gram ? n : (n > 0);
     total += examples[b];
   }
-  std::vector<int64_t> bounds(chunks + 1, batch);
+  std::vector<int64_t> bounds(chunks + 1, batch);  // a bound no centre reaches stays B
   bounds[0] = 0;
   int64_t c = 1, before = 0;  // examples of centres 0 … b-1
   for (int64_t b = 0; b < batch && c < chunks; ++b) {
     while (c < chunks && before * chunks >= total * c) bounds[c++] = b;
     before += examples[b];
   }
-  while (c < chunks && before * chunks >= total * c) bounds[c++] = batch;
   return bounds;
 }
 
