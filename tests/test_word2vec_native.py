@@ -86,8 +86,9 @@ def test_an_id_outside_the_vocabulary_is_an_error_naming_it():
 
 
 def _sequential_checks() -> dict:
-    """The sequential kernel (skip-gram and CBOW, 1 and 3 chunks) against its pure-JAX twin."""
-    to_rounding, repeats = True, True
+    """The sequential kernel (skip-gram and CBOW, 1 and 3 chunks) against its pure-JAX twin,
+    and one run's bits on one thread and on two."""
+    to_rounding, repeats, threads = True, True, True
     for cbow in (False, True):
         params, batch = word2vec_toy_batch(cbow, sentences=40, seed=4)
         for chunks in (1, 3):
@@ -98,7 +99,15 @@ def _sequential_checks() -> dict:
             to_rounding &= all(np.allclose(got[k], want[k], rtol=2e-5, atol=2e-5) for k in got)
             to_rounding &= bool(np.allclose(stats["loss_sum"], want_stats["loss_sum"], rtol=1e-5))
             repeats &= all(np.array_equal(np.asarray(got[k]), np.asarray(again[k])) for k in got)
-    return {"sequential to its twin": to_rounding, "sequential bits repeat": repeats}
+        # One run on one thread, and on two (a second thread drawing the noise words
+        # ahead): a batch long enough that the second thread starts well before the end.
+        params, batch = word2vec_toy_batch(cbow, sentences=3000, seed=4, batch=4096, window=5)
+        runs = [jax.jit(lambda p, w=w: sgns_kernel.sgns_sequential(p, batch, 0.3, sg=not cbow, workers=w))(params)
+                for w in (1, 2)]
+        threads &= all(np.array_equal(np.asarray(runs[0][0][k]), np.asarray(runs[1][0][k])) for k in params)
+        threads &= bool(np.array_equal(runs[0][1]["loss_sum"], runs[1][1]["loss_sum"]))
+    return {"sequential to its twin": to_rounding, "sequential bits repeat": repeats,
+            "sequential bits on 1 or 2 threads": threads}
 
 
 def build_checks() -> dict:
@@ -133,7 +142,8 @@ def _builds_here() -> list[str]:
 def test_every_build_this_cpu_runs_matches_xla_and_repeats_its_bits(build, monkeypatch):
     # This process's own build here; each lower one in a child with JAXDL_NATIVE_ISA.
     expected = {"build": build, "tables to rounding": True, "loss to rounding": True,
-                "bits repeat": True, "sequential to its twin": True, "sequential bits repeat": True}
+                "bits repeat": True, "sequential to its twin": True, "sequential bits repeat": True,
+                "sequential bits on 1 or 2 threads": True}
     if build == sgns_kernel.LIBRARY.build_in_use():
         assert build_checks() == expected
         return

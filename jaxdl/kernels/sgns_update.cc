@@ -16,6 +16,7 @@
 //   new inputs, new outputs, loss_sum [], pairs []
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -341,6 +342,30 @@ struct NoiseTable {
   }
 };
 
+// Where TrainExample gets an example's noise words: hashed on the spot ...
+struct HashedNoise {
+  void Reach(int64_t) {}
+  int32_t Draw(const NoiseTable& noise, int64_t example, int64_t k) const { return noise.Draw(example, k); }
+};
+
+// ... or read from `draws` [examples, K], which another thread fills in example
+// order (DrawAhead) and publishes in `ready` (examples [0, ready) drawn): an
+// example past it is hashed here instead. Either way the same words, since a
+// draw is a function of (example, k) alone.
+struct DrawnNoise {
+  const int32_t* draws;
+  const std::atomic<int64_t>* ready;
+  int64_t k, known = 0;
+  bool drawn = false;
+  void Reach(int64_t example) {  // before the example's first Draw
+    if (example >= known) known = ready->load(std::memory_order_acquire);
+    drawn = example < known;
+  }
+  int32_t Draw(const NoiseTable& noise, int64_t example, int64_t j) const {
+    return drawn ? draws[example * k + j] : noise.Draw(example, j);
+  }
+};
+
 // Asks for a row's cache lines ahead of use: rows are random reads from tables
 // larger than the caches, and the arithmetic on one is shorter than a miss.
 inline void PrefetchRow(const float* row, int64_t dim) {
@@ -462,14 +487,15 @@ struct ExampleScratch {
 // another each waited on the last), and a repeated row is scored in its turn, after
 // the update before it. The same arithmetic on the same values as in word2vec.c's
 // order: the same bits.
-template <typename Rows>
+template <typename Rows, typename Noise>
 float TrainExample(const Examples& e, const float* h, float* error, Rows& out, int32_t centre,
-                   int64_t example, ExampleScratch& s) {
+                   int64_t example, ExampleScratch& s, Noise& noise) {
   float loss = 0.0f;
   int32_t* targets = s.targets.data();
   targets[0] = centre;
+  noise.Reach(example);
   for (int64_t d = 1; d <= e.k; ++d) {  // draw all K first, so their rows load meanwhile
-    targets[d] = e.noise.Draw(example, d - 1);
+    targets[d] = noise.Draw(e.noise, example, d - 1);
     out.Prefetch(targets[d]);
   }
   for (int64_t d = 0; d <= e.k; ++d) {
@@ -499,9 +525,9 @@ float TrainExample(const Examples& e, const float* h, float* error, Rows& out, i
 }
 
 // Centres [first, last) in order; adds to *loss and *pairs.
-template <typename Rows>
+template <typename Rows, typename Noise>
 void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t last, float* loss,
-                  float* pairs) {
+                  float* pairs, Noise& noise) {
   const int64_t window = e.window, dim = e.dim;
   std::vector<float> error(dim), hidden(dim);
   ExampleScratch scratch(e.k);
@@ -513,7 +539,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
         if (next < last * window && e.mask[next] != 0.0f) in.Prefetch(e.context[next]);
         float* h = in.Get(e.context[b * window + c]);
         std::fill(error.begin(), error.end(), 0.0f);
-        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c, scratch);
+        *loss += TrainExample(e, h, error.data(), out, e.centre[b], b * window + c, scratch, noise);
         Axpy(1.0f, error.data(), h, dim);
         *pairs += 1.0f;
       }
@@ -529,7 +555,7 @@ void TrainCentres(const Examples& e, Rows& in, Rows& out, int64_t first, int64_t
     if (count == 0.0f) continue;
     for (int64_t d = 0; d < dim; ++d) hidden[d] /= count;
     std::fill(error.begin(), error.end(), 0.0f);
-    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b, scratch);
+    *loss += TrainExample(e, hidden.data(), error.data(), out, e.centre[b], b, scratch, noise);
     for (int64_t c = 0; c < window; ++c)  // word2vec.c adds the whole error to each context row
       if (e.mask[b * window + c] != 0.0f) Axpy(1.0f, error.data(), in.Get(e.context[b * window + c]), dim);
     *pairs += 1.0f;
@@ -587,11 +613,17 @@ std::vector<int64_t> ChunkBounds(const Examples& e, int64_t batch, int64_t chunk
 #define JAXDL_WIDE __attribute__((flatten))
 JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
                          float* loss, float* pairs) {
-  TrainCentres(e, in, out, first, last, loss, pairs);
+  HashedNoise noise;
+  TrainCentres(e, in, out, first, last, loss, pairs, noise);
 }
 JAXDL_WIDE void TrainRun(const Examples& e, PrivateRows& in, PrivateRows& out, int64_t first, int64_t last,
                          float* loss, float* pairs) {
-  TrainCentres(e, in, out, first, last, loss, pairs);
+  HashedNoise noise;
+  TrainCentres(e, in, out, first, last, loss, pairs, noise);
+}
+JAXDL_WIDE void TrainRun(const Examples& e, DirectRows& in, DirectRows& out, int64_t first, int64_t last,
+                         float* loss, float* pairs, DrawnNoise& noise) {
+  TrainCentres(e, in, out, first, last, loss, pairs, noise);
 }
 JAXDL_WIDE void Merge(const std::vector<const PrivateRows*>& copies, float* table, int64_t dim, int64_t first,
                       int64_t last) {
@@ -605,32 +637,53 @@ int64_t AvailableCpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-// Sets of chunk copies, one per kernel call in flight: kept from call to call
+// Buffers of type T, one per kernel call in flight: kept from call to call
 // (fresh buffers each call would fault in every page they touch).
-class ScratchSets {
+template <typename T>
+class KeptBuffers {
  public:
-  std::unique_ptr<std::vector<ChunkScratch>> Take(int64_t chunks) {
-    std::unique_ptr<std::vector<ChunkScratch>> set;
+  std::unique_ptr<T> Take() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!free_.empty()) {
-        set = std::move(free_.back());
+        std::unique_ptr<T> kept = std::move(free_.back());
         free_.pop_back();
+        return kept;
       }
     }
-    if (!set) set = std::make_unique<std::vector<ChunkScratch>>();
-    if (static_cast<int64_t>(set->size()) < chunks) set->resize(chunks);
-    return set;
+    return std::make_unique<T>();
   }
-  void Give(std::unique_ptr<std::vector<ChunkScratch>> set) {
+  void Give(std::unique_ptr<T> kept) {
     std::lock_guard<std::mutex> lock(mutex_);
-    free_.push_back(std::move(set));
+    free_.push_back(std::move(kept));
   }
 
  private:
   std::mutex mutex_;
-  std::vector<std::unique_ptr<std::vector<ChunkScratch>>> free_;
+  std::vector<std::unique_ptr<T>> free_;
 };
+
+// Fills draws [examples, K] with the noise words of the examples that train
+// (an unmasked slot in skip-gram, a centre with any context in CBOW), in
+// example order, publishing each block of kBlock examples in `ready`; stops at
+// the end or once `finished` (the trainer is done: a drawer that starts late,
+// after the trainer ran on the same thread, draws nothing).
+void DrawAhead(const Examples& e, int64_t batch, int32_t* draws, std::atomic<int64_t>& ready,
+               const std::atomic<bool>& finished) {
+  constexpr int64_t kBlock = 64;
+  const int64_t window = e.window, examples = e.skip_gram ? batch * window : batch;
+  for (int64_t first = 0; first < examples; first += kBlock) {
+    if (finished.load(std::memory_order_relaxed)) return;
+    const int64_t last = std::min(examples, first + kBlock);
+    for (int64_t example = first; example < last; ++example) {
+      bool trains = e.skip_gram && e.mask[example] != 0.0f;
+      for (int64_t c = 0; !e.skip_gram && !trains && c < window; ++c) trains = e.mask[example * window + c] != 0.0f;
+      if (!trains) continue;
+      for (int64_t k = 0; k < e.k; ++k) draws[example * e.k + k] = e.noise.Draw(example, k);
+    }
+    ready.store(last, std::memory_order_release);
+  }
+}
 
 // The batch's centres in `chunks` contiguous runs, applied to the tables `in`
 // and `out` [V, D] in place; the loss and the pairs trained are added to
@@ -640,11 +693,30 @@ class ScratchSets {
 // so no third thread competes for the cores with them).
 template <typename Parallel>
 bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, int64_t batch, int64_t chunks,
-                     bool lock_free, Parallel&& parallel, float* total_loss, float* total_pairs) {
+                     bool lock_free, int64_t threads, Parallel&& parallel, float* total_loss, float* total_pairs) {
   const int64_t dim = e.dim, window = e.window;
-  if (chunks == 1) {
+  if (chunks == 1 && threads < 2) {
     DirectRows in_rows{in, dim}, out_rows{out, dim};
     TrainRun(e, in_rows, out_rows, 0, batch, total_loss, total_pairs);
+    return true;
+  }
+  if (chunks == 1) {
+    // One run, and a second thread drawing its noise words ahead of it (hashing
+    // them took about a sixth of the run: benchmarks/RESULTS.md).
+    static KeptBuffers<std::vector<int32_t>>* kept = new KeptBuffers<std::vector<int32_t>>();  // never destroyed
+    auto draws = kept->Take();
+    const int64_t examples = e.skip_gram ? batch * window : batch;
+    if (static_cast<int64_t>(draws->size()) < examples * e.k) draws->resize(examples * e.k);
+    std::atomic<int64_t> ready{0};
+    std::atomic<bool> finished{false};
+    parallel(2, [&](int64_t item) {
+      if (item == 1) return DrawAhead(e, batch, draws->data(), ready, finished);
+      DirectRows in_rows{in, dim}, out_rows{out, dim};
+      DrawnNoise noise{draws->data(), &ready, e.k};
+      TrainRun(e, in_rows, out_rows, 0, batch, total_loss, total_pairs, noise);
+      finished.store(true, std::memory_order_relaxed);
+    });
+    kept->Give(std::move(draws));
     return true;
   }
   std::vector<float> loss(chunks, 0.0f), count(chunks, 0.0f);
@@ -660,8 +732,10 @@ bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, in
   } else {
     // Every later chunk copies the rows it will touch from the batch-start tables
     // (one item per chunk, all before any chunk trains) ...
-    static ScratchSets* sets = new ScratchSets();  // never destroyed: XLA may call in at exit
-    auto scratch = sets->Take(chunks);
+    using ScratchSet = std::vector<ChunkScratch>;
+    static KeptBuffers<ScratchSet>* sets = new KeptBuffers<ScratchSet>();  // never destroyed: XLA may call in at exit
+    auto scratch = sets->Take();
+    if (static_cast<int64_t>(scratch->size()) < chunks) scratch->resize(chunks);
     parallel(chunks - 1, [&](int64_t item) {
       const int64_t c = item + 1, first = bounds[c], last = bounds[c + 1], n = last - first;
       ChunkScratch& mine = (*scratch)[c];
@@ -758,7 +832,8 @@ ffi::Error SequentialImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> inputs, ff
   auto parallel = [&](int64_t items, auto&& body) {
     jaxdl::ParallelFor(pool, items, threads, [&body](int64_t, int64_t item) { body(item); });
   };
-  if (!TrainSequential(e, in, out, vocab, batch, chunks, lock_free != 0, parallel, &total_loss, &total_pairs))
+  if (!TrainSequential(e, in, out, vocab, batch, chunks, lock_free != 0, threads, parallel, &total_loss,
+                       &total_pairs))
     return ffi::Error::Internal("jaxdl_sgns_sequential: a chunk trained a row it had not copied (a kernel bug)");
   loss_sum->typed_data()[0] = total_loss;
   pairs->typed_data()[0] = total_pairs;

@@ -66,8 +66,9 @@ def sgns_sequential(params, batch, lr, *, sg: bool, chunks: int = 1, workers: in
             added in run order (see `sgns_update.cc`).
         workers: threads for the runs, from XLA's CPU thread pool (the threads XLA
             already runs, so none competes with them for the cores); 0 = one per
-            available CPU. At most `chunks` and the pool's size. The result does not
-            depend on it unless `lock_free`.
+            available CPU. At most `chunks` and the pool's size, except that one run
+            (chunks = 1) with 2 or more takes a second thread, which draws the noise
+            words ahead of it. The result does not depend on it unless `lock_free`.
         lock_free: the runs train the shared tables in place at the same time,
             unlocked (Hogwild, as word2vec.c's and gensim's threads): no private
             copies or merge, so faster, and the bits depend on thread timing.

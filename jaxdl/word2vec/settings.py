@@ -37,8 +37,9 @@ class Word2VecSettings:
         chunks: sequential: contiguous runs of a batch's centres trained independently
             (one thread each, up to the CPUs available) from the batch-start tables:
             the first run trains the tables in place, the others copies, whose
-            changes are then added in run order; 1 is word2vec.c's single thread. The
-            vectors depend on `chunks`, never on the machine's thread count.
+            changes are then added in run order; 1 is word2vec.c's single thread (with
+            a second CPU drawing its noise words ahead of it). The vectors depend on
+            `chunks`, never on the machine's thread count.
         lock_free: sequential with chunks > 1: the runs train the shared tables in
             place at the same time, unlocked, as word2vec.c's and gensim's threads do
             (Hogwild): no private copies and no merge, so faster, but the vectors then
