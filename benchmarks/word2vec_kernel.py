@@ -1,16 +1,17 @@
 """The sequential word2vec kernel per call: chunks, threads and lock-free runs against one run, same batches.
 
     python -m benchmarks.word2vec_kernel [--quick] [--corpus PATH --encoding latin-1]
-        [--configs 1:1:0,2:1:0,2:2:0,2:2:1] --out FILE.json
+        [--configs 1:1:0,1:2:0,2:1:0,2:2:0,2:2:1] --out FILE.json
 
 Times `kernels.sgns_update.sgns_sequential` alone (no batch assembly, no `fit`)
 on 8 real batches of the corpus (default: the embedded one) with the default
 settings (skip-gram, dim 100, window 5, negative 5, batch 4,096 centres, streams
 16), tables from `init_params`. A config `chunks:workers:lock_free` is one leg;
 legs alternate over rounds and each reports its best round's ms per call and
-its ratio to the first leg's. What it separates: the deterministic chunks'
-private copies and merge (`2:1:0` against `1:1:0`), their scaling over threads
-(`2:2:0`) and the lock-free runs' (`2:2:1`).
+its ratio to the first leg's. What it separates: one run with a second thread
+drawing its noise words ahead (`1:2:0` against `1:1:0`), the deterministic
+chunks' private copies and merge (`2:1:0`), their scaling over threads (`2:2:0`)
+and the lock-free runs' (`2:2:1`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 rounds of 10 calls instead of 5 of 40")
     parser.add_argument("--corpus", default="", help="text file or directory (default: the embedded corpus)")
     parser.add_argument("--encoding", default="utf-8")
-    parser.add_argument("--configs", default="1:1:0,2:1:0,2:2:0,2:2:1", help="chunks:workers:lock_free,…")
+    parser.add_argument("--configs", default="1:1:0,1:2:0,2:1:0,2:2:0,2:2:1", help="chunks:workers:lock_free,…")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
