@@ -22,6 +22,7 @@ from flax import nnx
 from jaxdl import precision
 from jaxdl.errors import ConfigError
 from jaxdl.metrics import add_stats, batch_stats
+from jaxdl.ops.threefry_unrolled import unrolled_threefry
 from jaxdl.train.state import TrainState
 from jaxdl.train.task import Task
 
@@ -196,6 +197,8 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
                     out_shardings: Any = None, in_shardings: Any = None):
     """One jitted dispatch of ``k`` steps: ``(state, acc, arrays, inputs) -> (state, acc)``.
 
+    Its calls and ``.lower`` lower jax's threefry unrolled (``ops.threefry_unrolled``).
+
     Args:
       train_step: from ``make_train_step`` (or a family's own, same signature).
       make_batch: ``make_batch(arrays, step_input) -> batch``, pure (gathers on device).
@@ -238,7 +241,9 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
         options["out_shardings"] = out_shardings
     if in_shardings is not None:
         options["in_shardings"] = in_shardings
-    return jax.jit(run, **options)
+    # Unrolled threefry: jax.random draws in the loop (batch assembly, dropout) with
+    # no inner while loops on CPU, the same bits (jaxdl.ops.threefry_unrolled).
+    return unrolled_threefry(jax.jit(run, **options))
 
 
 def make_zero_stats(train_step: StepFn, state: TrainState, make_batch: Callable, arrays,
