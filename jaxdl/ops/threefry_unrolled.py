@@ -4,9 +4,9 @@ Every ``jax.random`` draw hashes with threefry2x32. On CPU jax lowers that hash 
 a 5-iteration ``while`` loop (it compiles faster); on GPU and TPU it unrolls the
 20 rounds. XLA:CPU runs each loop iteration as its own sequence of small
 kernels, so a step that draws often pays for it every step: word2vec's
-``make_batch`` holds 15 such loops, 0.49–0.89 ms a batch on two threads against
-0.31 ms unrolled (benchmarks/RESULTS.md). Both forms compute the same 32-bit
-integer arithmetic, so the numbers drawn are bitwise the same.
+``make_batch`` holds 15 such loops, and unrolled it takes well under two thirds
+the time (benchmarks/RESULTS.md). Both forms compute the same 32-bit integer
+arithmetic, so the numbers drawn are bitwise the same.
 
 ``unrolled_threefry(jitted)`` wraps a ``jax.jit`` function so that the programs
 it lowers (on its calls and on ``.lower``) use jax's unrolled form on CPU;

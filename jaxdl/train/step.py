@@ -242,7 +242,7 @@ def make_train_loop(train_step: StepFn, make_batch: Callable, *, donate: bool = 
     if in_shardings is not None:
         options["in_shardings"] = in_shardings
     # Unrolled threefry: jax.random draws in the loop (batch assembly, dropout) with
-    # no inner while loops on CPU, the same bits (jaxdl.ops.threefry_unrolled).
+    # no inner while loops, the same bits (jaxdl.ops.threefry_unrolled).
     return unrolled_threefry(jax.jit(run, **options))
 
 
