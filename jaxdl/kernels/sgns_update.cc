@@ -663,15 +663,16 @@ class KeptBuffers {
   std::vector<std::unique_ptr<T>> free_;
 };
 
-// Fills draws [examples, K] with the noise words of the examples that train
+// Fills draws [examples, K] (examples: B·C slots in skip-gram, B centres in
+// CBOW, TrainExample's `example`) with the noise words of the examples that train
 // (an unmasked slot in skip-gram, a centre with any context in CBOW), in
 // example order, publishing each block of kBlock examples in `ready`; stops at
 // the end or once `finished` (the trainer is done: a drawer that starts late,
 // after the trainer ran on the same thread, draws nothing).
-void DrawAhead(const Examples& e, int64_t batch, int32_t* draws, std::atomic<int64_t>& ready,
+void DrawAhead(const Examples& e, int64_t examples, int32_t* draws, std::atomic<int64_t>& ready,
                const std::atomic<bool>& finished) {
   constexpr int64_t kBlock = 64;
-  const int64_t window = e.window, examples = e.skip_gram ? batch * window : batch;
+  const int64_t window = e.window;
   for (int64_t first = 0; first < examples; first += kBlock) {
     if (finished.load(std::memory_order_relaxed)) return;
     const int64_t last = std::min(examples, first + kBlock);
@@ -688,6 +689,8 @@ void DrawAhead(const Examples& e, int64_t batch, int32_t* draws, std::atomic<int
 // The batch's centres in `chunks` contiguous runs, applied to the tables `in`
 // and `out` [V, D] in place; the loss and the pairs trained are added to
 // *total_loss and *total_pairs (in chunk order: the same sums whatever ran where).
+// `threads` is how many may run at once: one run (chunks = 1) with 2 or more
+// takes a second thread to draw its noise words (DrawAhead), the same bits.
 // `parallel(items, body)` calls body(item) for items 0 … items-1, some at once
 // (jaxdl::ParallelFor on XLA's thread pool: the threads XLA already has running,
 // so no third thread competes for the cores with them).
@@ -710,7 +713,7 @@ bool TrainSequential(const Examples& e, float* in, float* out, int64_t vocab, in
     std::atomic<int64_t> ready{0};
     std::atomic<bool> finished{false};
     parallel(2, [&](int64_t item) {
-      if (item == 1) return DrawAhead(e, batch, draws->data(), ready, finished);
+      if (item == 1) return DrawAhead(e, examples, draws->data(), ready, finished);
       DirectRows in_rows{in, dim}, out_rows{out, dim};
       DrawnNoise noise{draws->data(), &ready, e.k};
       TrainRun(e, in_rows, out_rows, 0, batch, total_loss, total_pairs, noise);
